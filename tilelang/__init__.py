@@ -1,0 +1,1 @@
+"""tilelang: a tile DSL compiler."""
