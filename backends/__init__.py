@@ -1,0 +1,4 @@
+"""Bundled backends; importing this package registers them with tilelang.backend."""
+
+from . import reference  # noqa: F401
+from . import triton  # noqa: F401

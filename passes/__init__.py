@@ -1,0 +1,32 @@
+"""Passes: pure IR -> IR functions, run in the order PIPELINE names them."""
+
+from __future__ import annotations
+
+from tilelang.ir import nodes as ir
+from tilelang.ir.verifier import verify
+
+from .context import PassContext
+from .masking import mask
+from .tiling import tile
+
+# The pipeline, one named step per pass. `tilelang ir` prints the IR after each.
+PIPELINE = [
+    ("tiling", tile),
+    ("masking", mask),
+]
+
+
+def run_pipeline(kernel: ir.Kernel, ctx: PassContext, observe=None) -> ir.Kernel:
+    """Run every pass, verifying after each; `observe(name, kernel)` sees each step's result."""
+    verify(kernel)
+    if observe:
+        observe("frontend", kernel)
+    for name, fn in PIPELINE:
+        kernel = fn(kernel, ctx)
+        verify(kernel)
+        if observe:
+            observe(name, kernel)
+    return kernel
+
+
+__all__ = ["PIPELINE", "PassContext", "run_pipeline"]

@@ -1,0 +1,64 @@
+"""Masking: decide, per load/store index, whether a bounds check against the tensor's size is needed.
+
+A tile index over extent E with block B touches indices [0, ceil(E/B)*B) of a dimension of size D.
+No check is needed when sympy proves ceil(E/B)*B <= D, i.e. (in the cases we prove) E % B == 0
+and E == D, using the kernel's assumptions (`eq`: a concrete size; `div`: a known divisor).
+Value indices (scalars, gathers) are the user's responsibility and never get an automatic check.
+"""
+
+from __future__ import annotations
+
+import sympy
+
+from tilelang.ir import nodes as ir
+from tilelang.ir.types import dim_symbol
+
+from .context import PassContext
+
+
+def facts(kernel: ir.Kernel) -> dict:
+    """Substitution encoding the assumptions: M -> 512 (eq) or K -> 16*K__q (div, K__q a positive int)."""
+    subs = {}
+    for a in kernel.assumptions:
+        s = dim_symbol(a.symbol)
+        if a.kind == "eq":
+            subs[s] = sympy.Integer(a.value)
+        elif a.kind == "div":
+            subs[s] = a.value * dim_symbol(f"{a.symbol}__q")
+    return subs
+
+
+def needs_check(tile: ir.TileVar, dim: sympy.Expr, subs: dict) -> bool:
+    extent, size, block = (sympy.sympify(x).subs(subs) for x in (tile.extent, dim, tile.block))
+    divides = sympy.simplify(sympy.Mod(extent, block)) == 0
+    same = sympy.simplify(extent - size) == 0
+    return not (divides and same)
+
+
+def mask(kernel: ir.Kernel, ctx: PassContext) -> ir.Kernel:
+    subs = facts(kernel)
+    shapes = {p.name: p.type.shape for p in kernel.params if p.is_tensor}
+
+    def bounds(tensor: str, index, tiles: dict[str, ir.TileVar]) -> tuple[bool, ...]:
+        return tuple(
+            needs_check(tiles[it.tile], dim, subs) if isinstance(it, ir.TileIndex) else False
+            for it, dim in zip(index, shapes[tensor]))
+
+    def visit(stmts, tiles):
+        out = []
+        for s in stmts:
+            if isinstance(s, ir.TileLoop):
+                inner = dict(tiles, **{t.name: t for t in s.tiles})
+                out.append(ir.TileLoop(s.tiles, tuple(visit(s.body, inner)), s.parallel, s.loc))
+            elif isinstance(s, ir.Assign) and isinstance(s.value, ir.Load):
+                ld = s.value
+                out.append(ir.Assign(s.name, s.type, ir.Load(ld.tensor, ld.index, ld.other, ld.mask,
+                                                             bounds(ld.tensor, ld.index, tiles)), s.loc))
+            elif isinstance(s, ir.Store):
+                out.append(ir.Store(s.tensor, s.index, s.value, s.mask, bounds(s.tensor, s.index, tiles), s.loc))
+            else:
+                out.append(s)
+        return out
+
+    return ir.Kernel(kernel.name, kernel.params, tuple(visit(kernel.body, {})), kernel.assumptions,
+                     kernel.config, kernel.loc)

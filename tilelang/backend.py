@@ -1,0 +1,61 @@
+"""The backend registry. The core asks it for targets; it never branches on a target's name."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Callable
+
+from .errors import BackendError
+from .ir import nodes as ir
+
+# A compiled kernel: run(args by parameter name, sizes by symbol name, grid size) -> None.
+Launcher = Callable[[dict, dict, int], None]
+
+
+class Backend(ABC):
+    name: str = ""
+    devices: tuple[str, ...] = ()  # torch device types it runs tensors of, e.g. ("cuda",)
+    priority: int = 0  # the highest-priority backend for a device is its default
+    pow2_tiles: bool = False
+    default_parallel_tile: int = 64
+    default_sequential_tile: int = 32
+
+    def available(self) -> tuple[bool, str]:
+        """(usable here, reason if not)."""
+        return True, ""
+
+    @abstractmethod
+    def compile(self, kernel: ir.Kernel, key: str) -> Launcher:
+        """Build a launcher for a kernel whose passes have run; `key` names it in the compile cache."""
+
+
+_REGISTRY: dict[str, Backend] = {}
+
+
+def register(backend: Backend) -> Backend:
+    _REGISTRY[backend.name] = backend
+    return backend
+
+
+def _load_builtin_backends():
+    import tilelang.backends  # noqa: F401  (registers the bundled backends)
+
+
+def get(name: str) -> Backend:
+    _load_builtin_backends()
+    if name not in _REGISTRY:
+        raise BackendError(f"unknown backend {name!r}; available: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]
+
+
+def names() -> list[str]:
+    _load_builtin_backends()
+    return sorted(_REGISTRY)
+
+
+def default_for(device: str) -> Backend:
+    _load_builtin_backends()
+    candidates = [b for b in _REGISTRY.values() if device in b.devices and b.available()[0]]
+    if not candidates:
+        raise BackendError(f"no backend can run tensors on device {device!r}")
+    return max(candidates, key=lambda b: b.priority)

@@ -1,0 +1,220 @@
+"""The tile IR: small immutable nodes, every statement with a source location.
+
+A kernel is a list of statements over named, mutable variables (`Assign` may assign a name again,
+which is how loop-carried values such as a GEMM accumulator are written). Operands are always
+`Var` or `Const`, so every intermediate value has a name and a type in the text form.
+
+Tile loops: the outermost `TileLoop` is `parallel` and forms the launch grid; nested ones run in
+sequence. A `TileVar` `m` over extent `M` with block `BLOCK_M` stands for the index range
+`[m*BLOCK_M, min((m+1)*BLOCK_M, M))`; indexing a tensor with it loads or stores a tile of
+`BLOCK_M` elements along that dimension, of which the ones past the tensor's edge are not real.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import sympy
+
+from ..errors import Loc
+from .types import TensorType, ValueType
+
+
+# ---- operands -------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Var:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Const:
+    value: Any  # int, float or bool
+    dtype: str
+
+
+Value = Union[Var, Const]
+
+
+# ---- indexing ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class TileIndex:
+    """Index a dimension with a tile variable's range."""
+
+    tile: str
+
+
+@dataclass(frozen=True, slots=True)
+class ValueIndex:
+    """Index a dimension with a value: a scalar int drops the dimension, a 1-D int tile gathers."""
+
+    value: Value
+
+
+IndexItem = Union[TileIndex, ValueIndex]
+
+
+# ---- expressions --------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """An operation from the op registry (tilelang.ir.ops) applied to operands."""
+
+    name: str
+    args: tuple[Value, ...] = ()
+    attrs: tuple[tuple[str, Any], ...] = ()
+
+    def attr(self, key: str, default: Any = None) -> Any:
+        for k, v in self.attrs:
+            if k == key:
+                return v
+        return default
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    """Load a tile (or scalar) from a tensor parameter.
+
+    `other` fills the positions past the tensor's edge (0 when None); `mask` is an optional user
+    mask (bool tile) that also selects `other`. `bounds` is filled by the masking pass: per index
+    item, whether the generated code must check it against the tensor's size (None before it).
+    """
+
+    tensor: str
+    index: tuple[IndexItem, ...]
+    other: Value | None = None
+    mask: Value | None = None
+    bounds: tuple[bool, ...] | None = None
+
+
+Expr = Union[Op, Load]
+
+
+# ---- statements ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Assign:
+    name: str
+    type: ValueType
+    value: Expr
+    loc: Loc = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Store:
+    tensor: str
+    index: tuple[IndexItem, ...]
+    value: Value
+    mask: Value | None = None
+    bounds: tuple[bool, ...] | None = None
+    loc: Loc = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class TileVar:
+    name: str
+    extent: sympy.Expr
+    block: sympy.Expr
+
+    @property
+    def count(self) -> sympy.Expr:
+        """Number of tiles: ceil(extent / block)."""
+        return sympy.ceiling(self.extent / self.block)
+
+
+@dataclass(frozen=True, slots=True)
+class TileLoop:
+    tiles: tuple[TileVar, ...]
+    body: tuple["Stmt", ...]
+    parallel: bool
+    loc: Loc = field(compare=False)
+
+
+Stmt = Union[Assign, Store, TileLoop]
+
+
+# ---- kernel -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    type: TensorType | ValueType  # ValueType params are scalars
+    loc: Loc = field(compare=False)
+
+    @property
+    def is_tensor(self) -> bool:
+        return isinstance(self.type, TensorType)
+
+
+@dataclass(frozen=True, slots=True)
+class Assumption:
+    """A fact about a size symbol that passes may use: `kind` is 'eq' (== value) or 'div' (% value == 0)."""
+
+    symbol: str
+    kind: str
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
+class Kernel:
+    name: str
+    params: tuple[Param, ...]
+    body: tuple[Stmt, ...]
+    assumptions: tuple[Assumption, ...] = ()
+    # Tile sizes bound by the tiling pass, recorded for manifests and printing.
+    config: tuple[tuple[str, int], ...] = ()
+    loc: Loc = field(default=None, compare=False)
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    @property
+    def grid_loop(self) -> TileLoop:
+        return next(s for s in self.body if isinstance(s, TileLoop) and s.parallel)
+
+
+def walk(stmts) -> "iter[Stmt]":
+    """Every statement, depth-first, loops before their bodies."""
+    for s in stmts:
+        yield s
+        if isinstance(s, TileLoop):
+            yield from walk(s.body)
+
+
+def map_body(stmts, fn):
+    """Rebuild a statement tree with `fn(stmt) -> stmt` applied bottom-up (loops rebuilt first)."""
+    out = []
+    for s in stmts:
+        if isinstance(s, TileLoop):
+            s = TileLoop(s.tiles, tuple(map_body(s.body, fn)), s.parallel, s.loc)
+        out.append(fn(s))
+    return tuple(out)
+
+
+def block_symbols(kernel: Kernel) -> list[str]:
+    """Names of the tile-size symbols a kernel still needs bound, in first-use order."""
+    names: list[str] = []
+    for s in walk(kernel.body):
+        if isinstance(s, TileLoop):
+            for t in s.tiles:
+                for fs in sorted(t.block.free_symbols, key=str):
+                    if fs.name not in names:
+                        names.append(fs.name)
+    return names
+
+
+def size_symbols(kernel: Kernel) -> list[str]:
+    """Names of the tensor-dimension symbols, in parameter order."""
+    names: list[str] = []
+    for p in kernel.params:
+        if p.is_tensor:
+            for d in p.type.shape:
+                for fs in sorted(d.free_symbols, key=str):
+                    if fs.name not in names:
+                        names.append(fs.name)
+    return names
