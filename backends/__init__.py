@@ -2,3 +2,4 @@
 
 from . import reference  # noqa: F401
 from . import triton  # noqa: F401
+from . import cpu  # noqa: F401

@@ -24,9 +24,18 @@ class Backend(ABC):
         """(usable here, reason if not)."""
         return True, ""
 
+    # Ahead-of-time targets this backend accepts from `tilelang compile --target T`: T equals one of
+    # these or starts with one followed by ':' (e.g. "triton-cuda" accepts "triton-cuda:sm_90").
+    aot_targets: tuple[str, ...] = ()
+
     @abstractmethod
     def compile(self, kernel: ir.Kernel, key: str) -> Launcher:
         """Build a launcher for a kernel whose passes have run; `key` names it in the compile cache."""
+
+    def write_aot(self, kernel: ir.Kernel, target: str, out_dir, key: str) -> dict:
+        """Write ahead-of-time artifacts for `target` into `out_dir`; return manifest fields
+        (at least {"files": [...]}, names relative to out_dir)."""
+        raise BackendError(f"backend {self.name!r} has no ahead-of-time compilation")
 
 
 _REGISTRY: dict[str, Backend] = {}
@@ -51,6 +60,16 @@ def get(name: str) -> Backend:
 def names() -> list[str]:
     _load_builtin_backends()
     return sorted(_REGISTRY)
+
+
+def for_aot_target(target: str) -> Backend:
+    _load_builtin_backends()
+    for b in _REGISTRY.values():
+        if any(target == t or target.startswith(t + ":") for t in b.aot_targets):
+            return b
+    known = sorted(t for b in _REGISTRY.values() for t in b.aot_targets)
+    raise BackendError(f"unknown target {target!r}; known targets: {', '.join(known)} "
+                       "(e.g. triton-cuda:sm_90, triton-hip:gfx942, cpu)")
 
 
 def default_for(device: str) -> Backend:
