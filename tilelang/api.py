@@ -94,7 +94,7 @@ class TileKernel:
                           default_sequential_tile=backend.default_sequential_tile,
                           pow2_tiles=backend.pow2_tiles)
         final = run_pipeline(kernel, ctx, observe)
-        launcher = backend.compile(final, cache_key(self.src.text, final, backend.name))
+        launcher = backend.compile_with(final, cache_key(self.src.text, final, backend.name), config)
         with self._lock:
             self._compiled[key] = (final, launcher)
         return final, launcher

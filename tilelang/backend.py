@@ -15,7 +15,8 @@ Launcher = Callable[[dict, dict, int], None]
 class Backend(ABC):
     name: str = ""
     devices: tuple[str, ...] = ()  # torch device types it runs tensors of, e.g. ("cuda",)
-    priority: int = 0  # the highest-priority backend for a device is its default
+    default_on: tuple[str, ...] | None = None  # devices it may be the default for (None: all of `devices`)
+    priority: int = 0  # among the candidates for a device, the highest priority is its default
     pow2_tiles: bool = False
     default_parallel_tile: int = 64
     default_sequential_tile: int = 32
@@ -31,6 +32,10 @@ class Backend(ABC):
     @abstractmethod
     def compile(self, kernel: ir.Kernel, key: str) -> Launcher:
         """Build a launcher for a kernel whose passes have run; `key` names it in the compile cache."""
+
+    def compile_with(self, kernel: ir.Kernel, key: str, config) -> Launcher:
+        """Like compile(), for backends that also use the Config's launch settings (num_warps, ...)."""
+        return self.compile(kernel, key)
 
     def write_aot(self, kernel: ir.Kernel, target: str, out_dir, key: str) -> dict:
         """Write ahead-of-time artifacts for `target` into `out_dir`; return manifest fields
@@ -74,7 +79,8 @@ def for_aot_target(target: str) -> Backend:
 
 def default_for(device: str) -> Backend:
     _load_builtin_backends()
-    candidates = [b for b in _REGISTRY.values() if device in b.devices and b.available()[0]]
+    candidates = [b for b in _REGISTRY.values()
+                  if device in (b.devices if b.default_on is None else b.default_on) and b.available()[0]]
     if not candidates:
         raise BackendError(f"no backend can run tensors on device {device!r}")
     return max(candidates, key=lambda b: b.priority)

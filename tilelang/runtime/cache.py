@@ -8,7 +8,9 @@ half-written entry; an entry that fails to load is discarded and rebuilt.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+from importlib import metadata
 import os
 import shutil
 import tempfile
@@ -22,14 +24,16 @@ def cache_dir() -> Path:
     return Path(root)
 
 
+@functools.cache
 def toolchain_versions() -> str:
+    """Versions of the compilers we drive, read from package metadata (importing triton here would
+    fix its interpreter mode too early, see backends/triton/loader.py)."""
     parts = [f"tilelang={__version__}"]
-    for mod in ("triton", "llvmlite", "torch", "numpy"):
+    for dist in ("triton", "llvmlite", "torch", "numpy"):
         try:
-            m = __import__(mod)
-            parts.append(f"{mod}={getattr(m, '__version__', '?')}")
-        except Exception:
-            parts.append(f"{mod}=none")
+            parts.append(f"{dist}={metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            parts.append(f"{dist}=none")
     return ";".join(parts)
 
 

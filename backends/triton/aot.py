@@ -1,0 +1,82 @@
+"""Ahead-of-time Triton compilation to cubin (NVIDIA) or hsaco (AMD), with no GPU present.
+
+`triton.compile` runs in a child process (`python -m tilelang.backends.triton.aot`) so that it
+always sees triton imported in compile mode, whatever the parent process chose (see loader.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+from tilelang.errors import BackendError
+
+# target prefix -> (triton backend, default arch, warp size, binary kind, file suffix)
+TARGETS = {
+    "triton-cuda": ("cuda", "sm_90", 32, "cubin", ".cubin"),
+    "triton-hip": ("hip", "gfx942", 64, "hsaco", ".hsaco"),
+}
+
+
+def parse_target(target: str):
+    """'triton-cuda:sm_90' -> ('cuda', 90, 32, 'cubin', '.cubin'); errors name what is accepted."""
+    prefix, _, arch = target.partition(":")
+    if prefix not in TARGETS:
+        raise BackendError(f"unknown Triton target {target!r}; use triton-cuda:sm_XX or triton-hip:gfxXXX")
+    backend, default_arch, warp, kind, suffix = TARGETS[prefix]
+    arch = arch or default_arch
+    if backend == "cuda":
+        m = re.fullmatch(r"sm_(\d+)a?", arch)
+        if not m:
+            raise BackendError(f"CUDA architecture {arch!r} is not of the form sm_80, sm_90")
+        return backend, int(m.group(1)), warp, kind, suffix
+    if not re.fullmatch(r"gfx[0-9a-f]+", arch):
+        raise BackendError(f"AMD architecture {arch!r} is not of the form gfx90a, gfx942")
+    return backend, arch, warp, kind, suffix
+
+
+def compile_in_subprocess(source_path, fn_name: str, signature: dict, target: str, num_warps: int,
+                          num_stages: int, out_path) -> dict:
+    backend, arch, warp, kind, _ = parse_target(target)
+    job = {"source": str(source_path), "fn": fn_name, "signature": signature, "backend": backend, "arch": arch,
+           "warp": warp, "kind": kind, "num_warps": num_warps, "num_stages": num_stages, "out": str(out_path)}
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    proc = subprocess.run([sys.executable, "-m", "tilelang.backends.triton.aot", json.dumps(job)],
+                          capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-15:]
+        raise BackendError(f"Triton failed to compile for {target}:\n" + "\n".join(tail))
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _worker(job: dict) -> dict:
+    import importlib.util
+
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    spec = importlib.util.spec_from_file_location("tilelang_aot_kernel", job["source"])
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    fn = getattr(module, job["fn"])
+    src = ASTSource(fn=fn, signature=job["signature"], constexprs={})
+    target = GPUTarget(job["backend"], job["arch"], job["warp"])
+    compiled = triton.compile(src, target=target,
+                              options={"num_warps": job["num_warps"], "num_stages": job["num_stages"]})
+    binary = compiled.asm[job["kind"]]
+    with open(job["out"], "wb") as f:
+        f.write(binary if isinstance(binary, bytes) else binary.encode())
+    md = compiled.metadata
+    return {"symbol": md.name, "shared_memory_bytes": getattr(md, "shared", 0), "num_warps": md.num_warps,
+            "triton_version": triton.__version__}
+
+
+if __name__ == "__main__":
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    print(json.dumps(_worker(json.loads(sys.argv[1]))))

@@ -1,0 +1,332 @@
+"""Render tile IR (after tiling and masking) as Triton Python source.
+
+The kernel's parameters become, in order: for each tensor `x`, its pointer `x_ptr` and one stride
+per dimension `x_stride0, ...` (in elements, so non-contiguous tensors work); each scalar by name;
+then each size symbol (`M`, `N`, ...) as an int. The grid is one-dimensional: program ids are
+split row-major over the grid loop's tiles. Every statement carries a `# file:line` comment
+pointing back to the user's source.
+"""
+
+from __future__ import annotations
+
+import keyword
+import os
+from dataclasses import dataclass
+
+import sympy
+
+from tilelang.errors import BackendError
+from tilelang.ir import dtypes
+from tilelang.ir import nodes as ir
+from tilelang.ir.ops import OPS
+from tilelang.ir.types import ValueType
+
+TL_DTYPE = {"bool": "tl.int1", "i8": "tl.int8", "i32": "tl.int32", "i64": "tl.int64", "f16": "tl.float16",
+            "bf16": "tl.bfloat16", "f32": "tl.float32", "f64": "tl.float64"}
+# Triton signature strings, for ahead-of-time compilation.
+SIG_DTYPE = {"bool": "i1", "i8": "i8", "i32": "i32", "i64": "i64", "f16": "fp16", "bf16": "bf16", "f32": "fp32",
+             "f64": "fp64"}
+
+PRELUDE = '''\
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def _floordiv(a, b):
+    # Python semantics (round toward -inf); Triton's // truncates toward zero.
+    q = a // b
+    return tl.where(((a % b) != 0) & ((a < 0) != (b < 0)), q - 1, q)
+
+
+@triton.jit
+def _mod(a, b):
+    return a - _floordiv(a, b) * b
+'''
+
+
+@dataclass(frozen=True)
+class KernelArg:
+    name: str  # name in the generated source
+    kind: str  # 'tensor' | 'stride' | 'scalar' | 'size'
+    source: str  # the IR param or size symbol it comes from
+    dim: int = 0  # for strides
+    dtype: str = "i32"  # IR dtype (tensor element type, scalar type)
+
+
+@dataclass(frozen=True)
+class TritonKernel:
+    source: str
+    fn_name: str
+    args: tuple[KernelArg, ...]
+    grid: str  # Python expression over size names giving the number of programs
+
+    def signature(self) -> dict[str, str]:
+        out = {}
+        for a in self.args:
+            if a.kind == "tensor":
+                out[a.name] = "*" + SIG_DTYPE[a.dtype]
+            elif a.kind == "scalar":
+                out[a.name] = SIG_DTYPE[a.dtype]
+            else:
+                out[a.name] = "i32"
+        return out
+
+
+def size_py(e) -> str:
+    """A size expression as Python/Triton code over the size arguments."""
+    e = sympy.sympify(e)
+    if e.is_Integer:
+        return str(int(e))
+    if e.is_Symbol:
+        return e.name
+    if isinstance(e, sympy.ceiling):
+        num, den = sympy.fraction(sympy.together(e.args[0]))
+        return f"tl.cdiv({size_py(num)}, {size_py(den)})"
+    if isinstance(e, sympy.floor):
+        num, den = sympy.fraction(sympy.together(e.args[0]))
+        return f"(({size_py(num)}) // ({size_py(den)}))"
+    if e.is_Add:
+        return "(" + " + ".join(size_py(a) for a in e.args) + ")"
+    if e.is_Mul:
+        return "(" + " * ".join(size_py(a) for a in e.args) + ")"
+    if e.is_Pow and e.exp.is_Integer and e.exp > 0:
+        return "(" + " * ".join([size_py(e.base)] * int(e.exp)) + ")"
+    raise BackendError(f"cannot render size expression {e} for Triton")
+
+
+def _grid_py(e) -> str:
+    """Like size_py but in plain Python (for the launcher), with ceil division spelled out."""
+    return size_py(e).replace("tl.cdiv", "_cdiv")
+
+
+class Renderer:
+    def __init__(self, kernel: ir.Kernel):
+        self.k = kernel
+        self.lines: list[str] = []
+        self.types: dict[str, ValueType] = {}
+        self.tensors = {p.name: p.type for p in kernel.params if p.is_tensor}
+        self.reserved = set(keyword.kwlist) | {"tl", "triton", "pid", "_floordiv", "_mod", "_cdiv"}
+        self.args = self._args()
+        self.reserved |= {a.name for a in self.args}
+        self.names: dict[str, str] = {}
+        for p in kernel.params:
+            if not p.is_tensor:
+                self.types[p.name] = p.type
+                self.names[p.name] = p.name
+
+    def _args(self) -> tuple[KernelArg, ...]:
+        out, sizes = [], []
+        for p in self.k.params:
+            if p.is_tensor:
+                out.append(KernelArg(f"{p.name}_ptr", "tensor", p.name, dtype=p.type.dtype))
+                out += [KernelArg(f"{p.name}_stride{i}", "stride", p.name, i) for i in range(p.type.rank)]
+            else:
+                out.append(KernelArg(p.name, "scalar", p.name, dtype=p.type.dtype))
+        for name in ir.size_symbols(self.k):
+            if name not in sizes:
+                sizes.append(name)
+        out += [KernelArg(n, "size", n) for n in sizes]
+        return tuple(out)
+
+    # ---- names --------------------------------------------------------------------------------
+
+    def var(self, name: str) -> str:
+        if name not in self.names:
+            py = ("t" + name) if name[0].isdigit() else name.replace(".", "_")
+            while py in self.reserved or py in self.names.values():
+                py = "v_" + py
+            self.names[name] = py
+        return self.names[name]
+
+    def operand(self, v: ir.Value, want: str | None = None) -> str:
+        """Render an operand, converted to dtype `want` when its own dtype differs."""
+        if isinstance(v, ir.Const):
+            if v.dtype == "bool":
+                text = "True" if v.value else "False"
+            elif dtypes.is_float(v.dtype):
+                x = float(v.value)
+                text = repr(x) if x == x and abs(x) != float("inf") else f"float('{x}')"
+            else:
+                text = str(int(v.value))
+            dt = v.dtype
+            if want and want != dt:
+                return f"tl.full([], {text}, {TL_DTYPE[want]})"
+            return text
+        text = self.var(v.name)
+        dt = self.types[v.name].dtype
+        if want and want != dt:
+            return f"{text}.to({TL_DTYPE[want]})"
+        return text
+
+    def dtype_of(self, v: ir.Value) -> str:
+        return v.dtype if isinstance(v, ir.Const) else self.types[v.name].dtype
+
+    # ---- emission -------------------------------------------------------------------------------
+
+    def emit(self, depth: int, text: str, loc=None):
+        comment = f"  # {os.path.basename(loc.file)}:{loc.line}" if loc is not None and loc.line > 0 else ""
+        self.lines.append("    " * depth + text + comment)
+
+    def render(self) -> TritonKernel:
+        fn = f"{self.k.name}_kernel"
+        header = ", ".join(a.name for a in self.args)
+        self.lines.append("@triton.jit")
+        self.lines.append(f"def {fn}({header}):")
+        loc = self.k.loc
+        if loc is not None:
+            self.emit(1, f'"""tilelang kernel `{self.k.name}` from {os.path.basename(loc.file)}:{loc.line}."""')
+        grid = self.k.grid_loop
+        self.emit(1, "pid = tl.program_id(0)", grid.loc)
+        # Row-major split of the program id over the grid tiles (last tile varies fastest).
+        rest = "pid"
+        for i, t in reversed(list(enumerate(grid.tiles))):
+            count = size_py(t.count)
+            if i == 0:
+                self.emit(1, f"{t.name}_id = {rest}", grid.loc)
+            else:
+                self.emit(1, f"{t.name}_id = {rest} % {count}", grid.loc)
+                self.emit(1, f"rest{i} = {rest} // {count}", grid.loc)
+                rest = f"rest{i}"
+        for t in grid.tiles:
+            self._tile_offsets(1, t, grid.loc)
+        self.block(grid.body, 1)
+        grid_expr = " * ".join(_grid_py(t.count) for t in grid.tiles)
+        return TritonKernel("\n".join(self.lines) + "\n", fn, self.args, grid_expr)
+
+    def _tile_offsets(self, depth, t: ir.TileVar, loc):
+        self.reserved |= {f"{t.name}_id", f"{t.name}_offs"}
+        self.emit(depth, f"{t.name}_offs = {t.name}_id * {size_py(t.block)} + tl.arange(0, {size_py(t.block)})", loc)
+
+    def block(self, stmts, depth):
+        for s in stmts:
+            if isinstance(s, ir.TileLoop):
+                d = depth
+                for t in s.tiles:
+                    self.reserved.add(f"{t.name}_id")
+                    self.emit(d, f"for {t.name}_id in range(0, {size_py(t.count)}):", s.loc)
+                    d += 1
+                for t in s.tiles:
+                    self._tile_offsets(d, t, s.loc)
+                self.block(s.body, d)
+                if not s.body:
+                    self.emit(d, "pass")
+            elif isinstance(s, ir.Assign):
+                self.types[s.name] = s.type
+                self.emit(depth, f"{self.var(s.name)} = {self.expr(s)}", s.loc)
+            elif isinstance(s, ir.Store):
+                ptrs, mask = self.access(s.tensor, s.index, s.bounds, s.mask)
+                value = self.operand(s.value)
+                extra = f", mask={mask}" if mask else ""
+                self.emit(depth, f"tl.store({ptrs}, {value}{extra})", s.loc)
+
+    # ---- memory access ----------------------------------------------------------------------------
+
+    def access(self, tensor: str, index, bounds, user_mask):
+        """(pointer expression, mask expression or '') for an indexed access."""
+        if bounds is None:
+            raise BackendError("the Triton backend needs the masking pass to have run")
+        shape = self.tensors[tensor].shape
+        out_rank = sum(1 for it in index if self._is_vector(it))
+        axis = 0
+        terms, masks = [], []
+        for i, it in enumerate(index):
+            if isinstance(it, ir.TileIndex):
+                idx = f"{it.tile}_offs"
+            else:
+                idx = self.operand(it.value)
+            if self._is_vector(it):
+                sel = ", ".join(":" if j == axis else "None" for j in range(out_rank))
+                idx = f"{idx}[{sel}]" if out_rank > 1 else idx
+                axis += 1
+            terms.append(f"{idx} * {tensor}_stride{i}")
+            if bounds[i]:
+                masks.append(f"({idx} < {size_py(shape[i])})")
+        if user_mask is not None:
+            masks.append(self.operand(user_mask))
+        return f"{tensor}_ptr + " + " + ".join(terms), " & ".join(masks)
+
+    def _is_vector(self, it) -> bool:
+        if isinstance(it, ir.TileIndex):
+            return True
+        return isinstance(it.value, ir.Var) and self.types[it.value.name].rank == 1
+
+    # ---- expressions ---------------------------------------------------------------------------------
+
+    def expr(self, s: ir.Assign) -> str:
+        e = s.value
+        if isinstance(e, ir.Load):
+            ptrs, mask = self.access(e.tensor, e.index, e.bounds, e.mask)
+            if not mask:
+                return f"tl.load({ptrs})"
+            other = self.operand(e.other) if e.other is not None else "0"
+            return f"tl.load({ptrs}, mask={mask}, other={other})"
+        attrs = dict(e.attrs)
+        out = s.type.dtype
+        name = e.name
+        if name == "tile_index":
+            return f"{attrs['tile']}_offs"
+        if name == "tile_start":
+            return f"{attrs['tile']}_id * {self._block_of(attrs['tile'])}"
+        if name == "tile_id":
+            return f"{attrs['tile']}_id + 0"
+        if name == "size":
+            return f"tl.full([], {size_py(attrs['expr'])}, tl.int32)"
+        if name == "copy":
+            return self.operand(e.args[0], out) if isinstance(e.args[0], ir.Var) else \
+                f"tl.full([], {self.operand(e.args[0])}, {TL_DTYPE[out]})"
+        od = OPS[name]
+        if name in ("floordiv", "mod"):
+            a, b = (self.operand(x, out) for x in e.args)
+            return f"_{name}({a}, {b})"
+        if od.kind == "binary":
+            args = [self.operand(x, out) for x in e.args]
+        elif od.kind == "compare":
+            common = dtypes.promote(*(self.dtype_of(x) for x in e.args))
+            args = [self.operand(x, common) for x in e.args]
+        elif name == "where":
+            args = [self.operand(e.args[0])] + [self.operand(x, out) for x in e.args[1:]]
+        elif od.kind == "unary" and name not in ("neg", "not", "abs"):
+            args = [self.operand(e.args[0], out)]
+        elif name == "sum":
+            args = [self.operand(e.args[0], out)]
+        else:
+            args = [self.operand(x) for x in e.args]
+        rendered = {k: self._attr(k, v) for k, v in attrs.items()}
+        template = od.templates.get("triton")
+        if template is None:
+            raise BackendError(f"op `{name}` has no Triton rendering")
+        text = template.format(*args, **rendered)
+        if name == "dot" and self.dtype_of(e.args[0]) != "f32":
+            text = text.replace(f", input_precision={rendered['precision']}", "")
+        if od.kind == "reduce" and name != "sum":
+            text = f"{text}.to({TL_DTYPE[out]})"
+        return text
+
+    def _block_of(self, tile: str) -> str:
+        for s in ir.walk(self.k.body):
+            if isinstance(s, ir.TileLoop):
+                for t in s.tiles:
+                    if t.name == tile:
+                        return size_py(t.block)
+        raise BackendError(f"unknown tile {tile}")
+
+    def _attr(self, key, v) -> str:
+        if key == "dtype":
+            return TL_DTYPE[v]
+        if key == "shape":
+            return "[" + ", ".join(size_py(d) for d in v) + "]"
+        if key == "value":
+            if isinstance(v, bool):
+                return repr(v)
+            if isinstance(v, float) and (v != v or abs(v) == float("inf")):
+                return f"float('{v}')"
+            return repr(v)
+        if isinstance(v, str):
+            return repr(v)
+        return str(v)
+
+
+def render(kernel: ir.Kernel) -> TritonKernel:
+    r = Renderer(kernel).render()
+    return TritonKernel(PRELUDE + "\n\n" + r.source, r.fn_name, r.args, r.grid)
