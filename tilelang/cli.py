@@ -1,0 +1,252 @@
+"""The `tilelang` command: compile kernels ahead of time, print their IR, search Winograd points."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from .errors import TileLangError
+
+EPILOG_COMPILE = """\
+examples:
+  tilelang compile stdlib/gemm.py::matmul_kernel --target triton-cuda:sm_90 --dtype f16 -o out/
+  tilelang compile stdlib/gemm.py::matmul_kernel --target triton-hip:gfx942 --dtype f16 \\
+      --shape M=4096 --shape N=4096 --shape K=4096 --config BLOCK_M=128 -o out/
+  tilelang compile stdlib/gemm.py::matmul_kernel --target cpu --dtype f32 -o out/
+"""
+
+EPILOG_IR = """\
+examples:
+  tilelang ir stdlib/gemm.py::matmul_kernel --dtype f16
+  tilelang ir stdlib/gemm.py::matmul_kernel --dtype f32 --shape K=512 --after masking
+  tilelang ir --parse kernel.tir          # check a textual IR file: parse and verify it
+"""
+
+
+def _pairs(items: list[str], what: str, conv=str) -> dict:
+    out = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise TileLangError(f"--{what} takes NAME=VALUE, got {item!r}")
+        try:
+            out[name] = conv(value)
+        except ValueError:
+            raise TileLangError(f"--{what} {item!r}: {value!r} is not a valid value") from None
+    return out
+
+
+def _dtypes(items: list[str]) -> dict:
+    out = {}
+    for item in items or []:
+        if "=" in item:
+            out.update(_pairs([item], "dtype"))
+        else:
+            out["*"] = item
+    return out
+
+
+def _positive_int(v: str) -> int:
+    n = int(v)
+    if n <= 0:
+        raise ValueError(v)
+    return n
+
+
+def _load_kernel(spec: str):
+    from tilelang.api import TileKernel
+    from tilelang.frontend.source import parse_file_function
+
+    path, sep, name = spec.partition("::")
+    if not sep or not name:
+        raise TileLangError(f"name the kernel as FILE.py::KERNEL, got {spec!r}")
+    obj = parse_file_function(path, name)
+    if not isinstance(obj, TileKernel):
+        raise TileLangError(f"{path}::{name} is not a @tl.tile kernel")
+    return obj
+
+
+def _common(p: argparse.ArgumentParser):
+    p.add_argument("kernel", nargs="?", help="FILE.py::KERNEL, e.g. stdlib/gemm.py::matmul_kernel")
+    p.add_argument("--dtype", action="append", metavar="[NAME=]DT",
+                   help="dtype of a parameter (f16, bf16, f32, f64, i32, ...); without NAME= it applies to every "
+                        "parameter not named otherwise. Example: --dtype f16 --dtype scale=f32")
+    p.add_argument("--shape", action="append", metavar="NAME=VALUE",
+                   help="specialize a size symbol to a constant, e.g. --shape K=4096 (masks it makes "
+                        "unnecessary disappear)")
+    p.add_argument("--divisible", action="append", metavar="NAME=D",
+                   help="promise that a size is a multiple of D, e.g. --divisible K=16")
+    p.add_argument("--rank", action="append", metavar="NAME=R",
+                   help="rank of a tensor parameter whose shape the kernel does not unpack")
+    p.add_argument("--config", action="append", metavar="NAME=VALUE",
+                   help="a tile size or launch setting, e.g. --config BLOCK_M=128 --config num_warps=8")
+
+
+def _prepare(args, backend):
+    """(kernel object, final IR observer results...) shared by `compile` and `ir`."""
+    from tilelang.api import kernel_signature_from_options
+    from tilelang.config import Config
+
+    if not args.kernel:
+        raise TileLangError("give the kernel as FILE.py::KERNEL")
+    kernel = _load_kernel(args.kernel)
+    sig = kernel_signature_from_options(kernel, _dtypes(args.dtype), _pairs(args.rank, "rank", _positive_int))
+    cfg = _pairs(args.config, "config", _positive_int)
+    settings = {k: cfg.pop(k) for k in ("num_warps", "num_stages") if k in cfg}
+    config = Config(cfg, **settings)
+    fixed = _pairs(args.shape, "shape", _positive_int)
+    divisible = _pairs(args.divisible, "divisible", _positive_int)
+    if divisible:
+        kernel.divisible_by = {**kernel.divisible_by, **divisible}
+    return kernel, sig, config, fixed
+
+
+def cmd_compile(args) -> int:
+    from tilelang import backend as backends
+    from tilelang.ir.printer import print_kernel
+    from tilelang.runtime.cache import cache_key
+    from tilelang.version import __version__
+
+    be = backends.for_aot_target(args.target)
+    kernel, sig, config, fixed = _prepare(args, be)
+    final, _ = _final_ir(kernel, sig, config, be, fixed)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    key = cache_key(kernel.src.text, final, args.target)
+    info = be.write_aot(final, args.target, out, key)
+    (out / f"{final.name}.tir").write_text(print_kernel(final))
+    manifest = {
+        "kernel": final.name,
+        "source": f"{kernel.src.file}:{kernel.loc.line}",
+        "target": args.target,
+        "backend": be.name,
+        "signature": {p.name: (str(p.type)) for p in final.params},
+        "sizes": {"fixed": fixed, "divisible_by": kernel.divisible_by},
+        "config": config.to_dict() | {"tiles": dict(final.config)},
+        "tilelang_version": __version__,
+        **info,
+    }
+    manifest["files"] = list(info.get("files", [])) + [f"{final.name}.tir"]
+    (out / f"{final.name}.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    print(f"wrote {', '.join(manifest['files'] + [final.name + '.json'])} to {out} "
+          f"({time.perf_counter() - t0:.2f}s)")
+    return 0
+
+
+def _final_ir(kernel, sig, config, be, fixed, observe=None):
+    from tilelang.passes import PassContext, run_pipeline
+
+    ir_kernel = kernel.lower(sig, fixed)
+    ctx = PassContext(config=config, target=be.name, default_parallel_tile=be.default_parallel_tile,
+                      default_sequential_tile=be.default_sequential_tile, pow2_tiles=be.pow2_tiles)
+    return run_pipeline(ir_kernel, ctx, observe), ctx
+
+
+def cmd_ir(args) -> int:
+    from tilelang import backend as backends
+    from tilelang.ir.printer import print_kernel
+
+    if args.parse:
+        from tilelang.ir.parser import parse
+        from tilelang.ir.verifier import verify
+
+        k = verify(parse(Path(args.parse).read_text()))
+        print(print_kernel(k), end="")
+        print(f"# {args.parse}: parses and verifies", file=sys.stderr)
+        return 0
+    be = backends.get(args.backend)
+    kernel, sig, config, fixed = _prepare(args, be)
+    steps = []
+    _final_ir(kernel, sig, config, be, fixed, observe=lambda name, k: steps.append((name, k)))
+    names = [n for n, _ in steps]
+    if args.after and args.after not in names:
+        raise TileLangError(f"--after {args.after!r}: the steps are {', '.join(names)}")
+    for name, k in steps:
+        if args.after and name != args.after:
+            continue
+        print(f"// ---- after {name} ----")
+        print(print_kernel(k))
+    if args.source:
+        from tilelang.backends import triton as triton_backend
+
+        print("# ---- Triton source ----")
+        print(triton_backend.render_source(steps[-1][1]))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tilelang", description="tilelang: a tile DSL compiler for Python.")
+    p.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = p.add_subparsers(dest="command")
+
+    c = sub.add_parser("compile", help="compile a kernel ahead of time (no GPU needed)",
+                       description="Compile FILE.py::KERNEL for a target and write the generated source, the "
+                                   "binary where the target has one, the final IR (.tir) and a JSON manifest "
+                                   "(kernel, signature, grid, config).",
+                       epilog=EPILOG_COMPILE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(c)
+    c.add_argument("--target", required=True,
+                   help="triton-cuda:sm_XX (cubin), triton-hip:gfxXXX (hsaco) or cpu (LLVM IR + object file)")
+    c.add_argument("-o", "--output", required=True, help="output directory (created if missing)")
+    c.set_defaults(func=cmd_compile)
+
+    i = sub.add_parser("ir", help="print a kernel's IR after every pass",
+                       description="Print the tile IR of FILE.py::KERNEL after the frontend and after each pass "
+                                   "of the pipeline, in the text form `tilelang ir --parse` reads back.",
+                       epilog=EPILOG_IR, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(i)
+    i.add_argument("--backend", default="triton", help="backend whose defaults (tile sizes) apply (default: triton)")
+    i.add_argument("--after", help="print only the IR after this step (frontend, tiling, masking)")
+    i.add_argument("--source", action="store_true", help="also print the generated Triton source")
+    i.add_argument("--parse", metavar="FILE.tir", help="parse and verify a textual IR file instead")
+    i.set_defaults(func=cmd_ir)
+
+    try:
+        from tilelang.passes.winograd import cli as wcli
+    except ImportError:
+        wcli = None
+    if wcli is not None and hasattr(wcli, "add_arguments"):
+        w = sub.add_parser("winograd", help="search Winograd F(m, r) points and verify the transform",
+                           description="Search interpolation points for Winograd F(m, r), verify the transform "
+                                       "exactly, and report conditioning and f16 error.")
+        wcli.add_arguments(w)
+        w.set_defaults(func=wcli.run)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from tilelang.version import __version__
+
+        print(f"tilelang {__version__}")
+        return 0
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args) or 0
+    except TileLangError as e:
+        print(str(e), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # a bug in tilelang, reported as such
+        import traceback
+
+        if os.environ.get("TILELANG_DEBUG"):
+            traceback.print_exc()
+        print(f"internal compiler error: {type(e).__name__}: {e}\n(this is a tilelang bug; rerun with "
+              "TILELANG_DEBUG=1 for the traceback and please report it)", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
