@@ -37,11 +37,11 @@ class TritonBackend(Backend):
         return self.compile_with(kernel, key, None)
 
     def compile_with(self, kernel: ir.Kernel, key: str, config):
-        tk = render(kernel)
-        fn, _ = load_kernel(tk.source, tk.fn_name, key)
+        interpreted = interpreter_mode()
+        tk = render(kernel, interpreter=interpreted)
+        fn, _ = load_kernel(tk.source, tk.fn_name, key + ("-interp" if interpreted else ""))
         num_warps = config.num_warps if config else 4
         num_stages = config.num_stages if config else 2
-        interpreted = interpreter_mode()
 
         def launch(args: dict, sizes: dict, grid: int):
             import torch

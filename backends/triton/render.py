@@ -101,8 +101,9 @@ def _grid_py(e) -> str:
 
 
 class Renderer:
-    def __init__(self, kernel: ir.Kernel):
+    def __init__(self, kernel: ir.Kernel, interpreter: bool = False):
         self.k = kernel
+        self.interpreter = interpreter
         self.lines: list[str] = []
         self.types: dict[str, ValueType] = {}
         self.tensors = {p.name: p.type for p in kernel.params if p.is_tensor}
@@ -290,15 +291,19 @@ class Renderer:
             args = [self.operand(e.args[0], out)]
         elif name == "sum":
             args = [self.operand(e.args[0], out)]
+        elif name == "dot" and self.interpreter and self.dtype_of(e.args[0]) == "bf16":
+            # Triton 3.9's interpreter computes bf16 dots wrongly; bf16 products are exact in f32,
+            # so an f32 dot gives the same result. GPU code keeps the bf16 tensor-core dot.
+            args = [self.operand(x, "f32") for x in e.args]
         else:
             args = [self.operand(x) for x in e.args]
         rendered = {k: self._attr(k, v) for k, v in attrs.items()}
         template = od.templates.get("triton")
         if template is None:
             raise BackendError(f"op `{name}` has no Triton rendering")
+        # Note: dot keeps input_precision for f16/bf16 too: Triton's interpreter computes bf16 dots
+        # wrongly without it, and GPU code generation is unaffected (checked: mma / mfma still used).
         text = template.format(*args, **rendered)
-        if name == "dot" and self.dtype_of(e.args[0]) != "f32":
-            text = text.replace(f", input_precision={rendered['precision']}", "")
         if od.kind == "reduce" and name != "sum":
             text = f"{text}.to({TL_DTYPE[out]})"
         return text
@@ -327,6 +332,7 @@ class Renderer:
         return str(v)
 
 
-def render(kernel: ir.Kernel) -> TritonKernel:
-    r = Renderer(kernel).render()
+def render(kernel: ir.Kernel, interpreter: bool = False) -> TritonKernel:
+    """Triton source for `kernel`; `interpreter` selects workarounds for Triton's CPU interpreter."""
+    r = Renderer(kernel, interpreter).render()
     return TritonKernel(PRELUDE + "\n\n" + r.source, r.fn_name, r.args, r.grid)

@@ -1,0 +1,45 @@
+"""Shared test fixtures: an isolated compile cache, poisoned outputs, dtype-fitting tolerances."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import pytest
+import torch
+
+# Every test process gets its own compile cache, so tests never read a stale entry from a
+# developer's machine and never write outside the sandbox.
+os.environ.setdefault("TILELANG_CACHE_DIR", tempfile.mkdtemp(prefix="tilelang-test-cache-"))
+
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile("ci", deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+settings.register_profile("dev", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+TORCH_DTYPES = {"f16": torch.float16, "bf16": torch.bfloat16, "f32": torch.float32}
+
+# (rtol, atol-per-unit-of-accumulation-length): output rounding of the dtype, f32 accumulation error.
+TOLERANCE = {"f32": (2e-5, 2e-6), "f16": (2 ** -10, 2e-6), "bf16": (2 ** -7, 2e-6)}
+
+
+def poisoned(shape, dtype, device="cpu"):
+    """An output buffer full of NaN (or a sentinel for ints): any element a kernel skips shows up."""
+    if dtype.is_floating_point:
+        return torch.full(shape, float("nan"), dtype=dtype, device=device)
+    return torch.full(shape, -12345, dtype=dtype, device=device)
+
+
+def assert_close(actual: torch.Tensor, expected64: torch.Tensor, dtype: str, reduction_len: int = 1):
+    """Compare against a float64 reference with a tolerance that fits `dtype`."""
+    assert not torch.isnan(actual.double()).any(), "output has NaN: some elements were not written"
+    rtol, atol_unit = TOLERANCE[dtype]
+    scale = max(1.0, float(expected64.abs().max())) if expected64.numel() else 1.0
+    torch.testing.assert_close(actual.double(), expected64, rtol=rtol, atol=atol_unit * reduction_len * scale + rtol * 1e-3)
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("TILELANG_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
