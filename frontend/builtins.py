@@ -180,8 +180,16 @@ def call_python_builtin(lw, name: str, node: ast.Call):
     if name in ("min", "max") and len(node.args) == 2 and not node.keywords:
         return lw.binary("minimum" if name == "min" else "maximum", lw.expr(node.args[0]),
                          lw.expr(node.args[1]), node)
+    if name in ("float", "int") and len(node.args) == 1 and isinstance(node.args[0], ast.Constant):
+        try:
+            return Literal(float(node.args[0].value) if name == "float" else int(node.args[0].value))
+        except (TypeError, ValueError):
+            lw.fail(node, f"{name}({node.args[0].value!r}) is not a number")
     if name == "abs" and len(node.args) == 1:
         return lw.op("abs", [lw.materialize(lw.expr(node.args[0]), node)], {}, node)
+    if name in ("float", "int"):
+        lw.fail(node, f"Python's `{name}()` works on constants only (e.g. float('inf')); convert tiles with "
+                      f".to(tl.{'float32' if name == 'float' else 'int32'})")
     lw.fail(node, f"Python's `{name}` is not supported here; use tl.{name} on tiles")
 
 

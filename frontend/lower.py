@@ -647,6 +647,16 @@ class Lowerer:
             return IRValue(ir.Const(value, dtype), ValueType(dtype))
         return self.materialize(v, node)
 
+    def _fold(self, op: str, x, y, node) -> Literal:
+        """Arithmetic on two Python constants happens at compile time, with Python's semantics."""
+        fn = _PY_OPS.get(op)
+        if fn is None:
+            self.fail(node, f"`{op}` on two Python constants is not supported")
+        try:
+            return Literal(fn(x, y))
+        except ZeroDivisionError:
+            self.fail(node, "division by zero in a constant expression")
+
     def binary(self, op: str, a, b, node):
         if isinstance(a, (Size, Literal)) and isinstance(b, (Size, Literal)) and (
                 isinstance(a, Size) or isinstance(b, Size)) and op in ("add", "sub", "mul", "floordiv"):
@@ -657,7 +667,7 @@ class Lowerer:
                      "floordiv": lambda: sympy.floor(sympy.sympify(ea) / eb)}[op]()
                 return Size(sympy.sympify(r))
         if isinstance(a, Literal) and isinstance(b, Literal):
-            self.fail(node, "arithmetic on two Python constants: compute it outside the kernel")
+            return self._fold(op, a.value, b.value, node)
         if isinstance(a, Literal):
             b = self.materialize(b, node)
             a = self.coerce(a, _literal_dtype(a, b.type.dtype), node)
@@ -667,6 +677,12 @@ class Lowerer:
         else:
             a, b = self.materialize(a, node), self.materialize(b, node)
         return self.op(op, [a, b], {"precision": "ieee"} if op == "dot" else {}, node)
+
+
+_PY_OPS = {"add": lambda x, y: x + y, "sub": lambda x, y: x - y, "mul": lambda x, y: x * y,
+           "truediv": lambda x, y: x / y, "floordiv": lambda x, y: x // y, "mod": lambda x, y: x % y,
+           "lt": lambda x, y: x < y, "le": lambda x, y: x <= y, "gt": lambda x, y: x > y, "ge": lambda x, y: x >= y,
+           "eq": lambda x, y: x == y, "ne": lambda x, y: x != y, "maximum": max, "minimum": min}
 
 
 def _literal_dtype(lit: Literal, other: str) -> str:
