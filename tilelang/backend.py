@@ -37,9 +37,9 @@ class Backend(ABC):
         """Like compile(), for backends that also use the Config's launch settings (num_warps, ...)."""
         return self.compile(kernel, key)
 
-    def write_aot(self, kernel: ir.Kernel, target: str, out_dir, key: str) -> dict:
+    def write_aot(self, kernel: ir.Kernel, target: str, out_dir, key: str, config=None) -> dict:
         """Write ahead-of-time artifacts for `target` into `out_dir`; return manifest fields
-        (at least {"files": [...]}, names relative to out_dir)."""
+        (at least {"files": [...]}, names relative to out_dir). `config` carries launch settings."""
         raise BackendError(f"backend {self.name!r} has no ahead-of-time compilation")
 
 

@@ -118,7 +118,7 @@ def cmd_compile(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     key = cache_key(kernel.src.text, final, args.target)
-    info = be.write_aot(final, args.target, out, key)
+    info = be.write_aot(final, args.target, out, key, config=config)
     (out / f"{final.name}.tir").write_text(print_kernel(final))
     manifest = {
         "kernel": final.name,

@@ -74,16 +74,15 @@ class TritonBackend(Backend):
         launch.source = tk.source
         return launch
 
-    def write_aot(self, kernel: ir.Kernel, target: str, out_dir, key: str) -> dict:
+    def write_aot(self, kernel: ir.Kernel, target: str, out_dir, key: str, config=None) -> dict:
         _, _, _, kind, suffix = parse_target(target)
         out_dir = Path(out_dir)
         tk = render(kernel)
         src_path = out_dir / f"{kernel.name}.py"
         src_path.write_text(tk.source)
         binary = out_dir / f"{kernel.name}{suffix}"
-        cfg = dict(kernel.config)
-        info = compile_in_subprocess(src_path, tk.fn_name, tk.signature(), target, cfg.get("num_warps", 4),
-                                     cfg.get("num_stages", 2), binary)
+        info = compile_in_subprocess(src_path, tk.fn_name, tk.signature(), target,
+                                     config.num_warps if config else 4, config.num_stages if config else 2, binary)
         return {"files": [src_path.name, binary.name], "binary_kind": kind, "entry": tk.fn_name,
                 "arguments": [{"name": a.name, "kind": a.kind, "of": a.source, "type": tk.signature()[a.name]}
                               for a in tk.args],
