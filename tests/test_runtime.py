@@ -48,6 +48,7 @@ def test_cache_key_depends_on_config_and_target():
 
 
 def test_triton_source_lands_in_cache(cache_dir):
+    matmul_kernel._compiled.clear()  # earlier tests compiled it in memory
     a, b, c = torch.randn(8, 8), torch.randn(8, 8), torch.empty(8, 8)
     matmul_kernel(a, b, c, config=tl.Config(BLOCK_M=16, BLOCK_N=16, BLOCK_K=16), backend="triton")
     files = list((cache_dir / "triton").glob("*/kernel.py"))
