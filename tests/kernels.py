@@ -88,3 +88,65 @@ def int_math_kernel(x, y, q, r):
     for n in tl.tile(N):
         q[n] = x[n] // y[n]
         r[n] = x[n] % y[n]
+
+
+@tl.tile
+def attention_kernel(q, k, v, o, scale):
+    """Causal attention with online softmax; q, k, v, o are [batch*heads, seq, head_dim]."""
+    BH, M, D = q.shape
+    BH, N, D = k.shape
+    BH, N, D = v.shape
+    BH, M, D = o.shape
+    for bh, m, d in tl.tile([BH, M, D], block=[1, None, None]):
+        q_t = q[bh.id, m, d]
+        row_max = tl.full([m], float("-inf"), tl.float32)
+        row_sum = tl.zeros([m], tl.float32)
+        acc = tl.zeros([m, d], tl.float32)
+        for n in tl.tile(N):
+            s = (q_t @ k[bh.id, n, d].T) * scale
+            visible = (m.index[:, None] >= n.index[None, :]) & (n.index[None, :] < N)
+            s = tl.where(visible, s, float("-inf"))
+            new_max = tl.maximum(row_max, tl.max(s, axis=1))
+            alpha = tl.exp(row_max - new_max)
+            p = tl.exp(s - new_max[:, None])
+            row_sum = row_sum * alpha + tl.sum(p, axis=1)
+            acc = acc * alpha[:, None] + p.to(v.dtype) @ v[bh.id, n, d]
+            row_max = new_max
+        o[bh.id, m, d] = (acc / row_sum[:, None]).to(o.dtype)
+
+
+@tl.tile
+def kmeans_assign_kernel(x, centroids, assign):
+    """Nearest centroid per point, with a running (online) argmin over centroid tiles."""
+    P, D = x.shape
+    C, D = centroids.shape
+    for p, d in tl.tile([P, D], block=[None, None]):
+        pts = x[p, d]
+        best = tl.full([p], float("inf"), tl.float32)
+        best_idx = tl.zeros([p], tl.int32)
+        for c in tl.tile(C):
+            cen = centroids[c, d]
+            cross = pts @ cen.T
+            dist = tl.sum(cen * cen, axis=1)[None, :] - 2.0 * cross
+            dist = tl.where(c.index[None, :] < C, dist, float("inf"))
+            local = tl.min(dist, axis=1)
+            local_idx = tl.argmin(dist, axis=1) + c.start
+            better = local < best
+            best = tl.where(better, local, best)
+            best_idx = tl.where(better, local_idx, best_idx)
+        assign[p] = best_idx
+
+
+@tl.tile
+def moe_expert_rows_kernel(x, rows, w, out):
+    """out[i] = x[rows[i]] @ w[e] for the rows routed to one expert e (gathered by index)."""
+    T, K = x.shape
+    (R,) = rows.shape
+    K, N = w.shape
+    R, N = out.shape
+    for r, n in tl.tile([R, N]):
+        idx = rows[r]
+        acc = tl.zeros([r, n], tl.float32)
+        for k in tl.tile(K):
+            acc += tl.load(x[idx, k], mask=(r.index < R)[:, None]) @ w[k, n]
+        out[r, n] = acc.to(out.dtype)
