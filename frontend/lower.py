@@ -381,11 +381,11 @@ class Lowerer:
                 v = self.size_value(v, n)
             if isinstance(v, Literal) and type(v.value) is int:
                 v = IRValue(ir.Const(v.value, "i32"), ValueType("i32"))
-            if isinstance(v, IRValue) and dtypes.is_int(v.type.dtype) and v.type.rank <= 1:
+            if isinstance(v, IRValue) and dtypes.is_int(v.type.dtype):
                 items.append(ir.ValueIndex(v.value))
                 shape.extend(v.type.shape)
                 continue
-            self.fail(n, "an index is a tile variable, an integer scalar, or a 1-D integer tile (a gather)",
+            self.fail(n, "an index is a tile variable, an integer scalar, or an integer tile (a gather)",
                       TileTypeError)
         return p, tuple(items), tuple(shape)
 

@@ -152,71 +152,55 @@ class Interpreter:
 
     # ---- memory -------------------------------------------------------------------------------------
 
-    def indices(self, tensor: str, index, env, tiles):
-        """Per index item: (global indices as 1-D array, whether it keeps its axis, in-bounds flags)."""
-        out = []
-        for it, dim in zip(index, self.shapes[tensor]):
-            n = self.size(dim)
+    def access(self, tensor, index, mask_v, env, tiles, loc):
+        """(index arrays broadcasting to the access's shape, where the access really happens, shape).
+
+        Each index item contributes its own axes, in order: a tile index one axis, a scalar none, an
+        index tile as many as it has."""
+        raw = []
+        for it in index:
             if isinstance(it, ir.TileIndex):
                 t, i = tiles[it.tile]
                 b = self.size(t.block)
-                idx = i * b + np.arange(b, dtype=np.int64)
-                out.append((idx, True, idx < n, n))
+                raw.append(i * b + np.arange(b, dtype=np.int64))
             else:
-                v = np.asarray(self.value(it.value, env)).astype(np.int64)
-                keep = v.ndim == 1
-                idx = v.reshape(-1)
-                out.append((idx, keep, (idx >= 0) & (idx < n), n))
-        return out
-
-    def access(self, tensor, index, mask_v, env, tiles, loc):
-        """Index arrays for np.ix_, the validity mask in the access's shape, the kept axes."""
-        parts = self.indices(tensor, index, env, tiles)
-        grids = np.ix_(*[p[0] for p in parts])
-        valid = np.ones(tuple(len(p[0]) for p in parts), dtype=bool)
-        for axis, p in enumerate(parts):
-            shape = [1] * len(parts)
-            shape[axis] = len(p[0])
-            valid = valid & p[2].reshape(shape)
-        keep_shape = tuple(len(p[0]) for p in parts if p[1])
-        valid = valid.reshape(keep_shape)
-        if mask_v is not None:
-            user = np.broadcast_to(np.asarray(self.value(mask_v, env)), keep_shape)
-        else:
-            user = np.ones(keep_shape, dtype=bool)
-        # Value indices must be in range wherever the access happens.
-        full = tuple(len(p[0]) for p in parts)
-        for axis, (idx, keep, ok, n) in enumerate(parts):
-            if isinstance(index[axis], ir.ValueIndex) and not ok.all():
-                shape = [1] * len(parts)
-                shape[axis] = len(idx)
-                bad = np.broadcast_to((~ok).reshape(shape), full).reshape(keep_shape) & user
+                raw.append(np.asarray(self.value(it.value, env)).astype(np.int64))
+        rank = sum(r.ndim for r in raw)
+        placed, axis = [], 0
+        for r in raw:
+            placed.append(r.reshape((1,) * axis + r.shape + (1,) * (rank - axis - r.ndim)))
+            axis += r.ndim
+        shape = np.broadcast_shapes(*(p.shape for p in placed)) if placed else ()
+        sizes = [self.size(d) for d in self.shapes[tensor]]
+        in_range = [(p >= 0) & (p < n) for p, n in zip(placed, sizes)]
+        user = (np.broadcast_to(np.asarray(self.value(mask_v, env)), shape) if mask_v is not None
+                else np.ones(shape, dtype=bool))
+        # Tile indices past the edge are simply not accessed; value indices must be in range
+        # wherever the access happens (a GPU would read or write garbage there).
+        valid = user.copy()
+        for dim, (it, ok) in enumerate(zip(index, in_range)):
+            if isinstance(it, ir.ValueIndex):
+                bad = ~np.broadcast_to(ok, shape) & user
                 if bad.any():
-                    raise ReferenceError_(f"index {int(idx[~ok][0])} is out of range for dimension {axis} of "
-                                          f"`{tensor}` (size {n})", loc)
-        clipped = tuple(np.clip(g, 0, max(p[3] - 1, 0)) for g, p in zip(grids, parts))
-        return clipped, valid & user, keep_shape
+                    first = int(np.broadcast_to(placed[dim], shape)[bad][0])
+                    raise ReferenceError_(f"index {first} is out of range for dimension {dim} of `{tensor}` "
+                                          f"(size {sizes[dim]})", loc)
+            valid &= np.broadcast_to(ok, shape)
+        clipped = tuple(np.broadcast_to(np.clip(p, 0, max(n - 1, 0)), shape) for p, n in zip(placed, sizes))
+        return clipped, valid, shape
 
     def load(self, ld: ir.Load, env, tiles, loc):
         arr = self.args[ld.tensor]
-        dt = self.dtypes[ld.tensor]
-        idx, ok, keep_shape = self.access(ld.tensor, ld.index, ld.mask, env, tiles, loc)
-        if arr.size == 0:
-            data = np.zeros(keep_shape, dtype=arr.dtype)
-        else:
-            data = arr[idx].reshape(keep_shape)
+        idx, ok, shape = self.access(ld.tensor, ld.index, ld.mask, env, tiles, loc)
+        data = arr[idx] if arr.size else np.zeros(shape, dtype=arr.dtype)
         other = self.value(ld.other, env) if ld.other is not None else 0
-        return as_dtype(np.where(ok, data, other), dt)
+        return as_dtype(np.where(ok, data, other), self.dtypes[ld.tensor])
 
     def store(self, s: ir.Store, env, tiles):
         arr = self.args[s.tensor]
-        idx, ok, keep_shape = self.access(s.tensor, s.index, s.mask, env, tiles, s.loc)
-        value = np.broadcast_to(as_dtype(self.value(s.value, env), self.dtypes[s.tensor]), keep_shape)
-        full_shape = idx[0].shape if len(idx) == 1 else np.broadcast_shapes(*(g.shape for g in idx))
-        ok_full = ok.reshape(full_shape)
-        value_full = value.reshape(full_shape)
-        sel = tuple(np.broadcast_to(g, full_shape)[ok_full] for g in idx)
-        arr[sel] = value_full[ok_full]
+        idx, ok, shape = self.access(s.tensor, s.index, s.mask, env, tiles, s.loc)
+        value = np.broadcast_to(as_dtype(self.value(s.value, env), self.dtypes[s.tensor]), shape)
+        arr[tuple(i[ok] for i in idx)] = value[ok]
 
 
 def run(kernel: ir.Kernel, args: dict, sizes: dict[str, int]) -> None:

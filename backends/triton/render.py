@@ -228,18 +228,17 @@ class Renderer:
         if bounds is None:
             raise BackendError("the Triton backend needs the masking pass to have run")
         shape = self.tensors[tensor].shape
-        out_rank = sum(1 for it in index if self._is_vector(it))
+        out_rank = sum(self._axes(it) for it in index)
         axis = 0
         terms, masks = [], []
         for i, it in enumerate(index):
-            if isinstance(it, ir.TileIndex):
-                idx = f"{it.tile}_offs"
-            else:
-                idx = self.operand(it.value)
-            if self._is_vector(it):
-                sel = ", ".join(":" if j == axis else "None" for j in range(out_rank))
-                idx = f"{idx}[{sel}]" if out_rank > 1 else idx
-                axis += 1
+            idx = f"{it.tile}_offs" if isinstance(it, ir.TileIndex) else self.operand(it.value)
+            k = self._axes(it)
+            if k and out_rank > k:
+                # Place this item's axes at [axis, axis + k) of the access's shape.
+                sel = ["None"] * axis + [":"] * k + ["None"] * (out_rank - axis - k)
+                idx = f"{idx}[{', '.join(sel)}]"
+            axis += k
             terms.append(f"{idx} * {tensor}_stride{i}")
             if bounds[i]:
                 masks.append(f"({idx} < {size_py(shape[i])})")
@@ -247,10 +246,11 @@ class Renderer:
             masks.append(self.operand(user_mask))
         return f"{tensor}_ptr + " + " + ".join(terms), " & ".join(masks)
 
-    def _is_vector(self, it) -> bool:
+    def _axes(self, it) -> int:
+        """How many axes an index item contributes to the accessed tile."""
         if isinstance(it, ir.TileIndex):
-            return True
-        return isinstance(it.value, ir.Var) and self.types[it.value.name].rank == 1
+            return 1
+        return self.types[it.value.name].rank if isinstance(it.value, ir.Var) else 0
 
     # ---- expressions ---------------------------------------------------------------------------------
 

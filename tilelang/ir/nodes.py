@@ -48,7 +48,8 @@ class TileIndex:
 
 @dataclass(frozen=True, slots=True)
 class ValueIndex:
-    """Index a dimension with a value: a scalar int drops the dimension, a 1-D int tile gathers."""
+    """Index a dimension with an int value: a scalar drops the dimension; a tile gathers, putting its
+    own axes in the dimension's place (so a 2-D index on a 1-D tensor is a pointwise gather)."""
 
     value: Value
 

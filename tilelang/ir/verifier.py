@@ -23,8 +23,8 @@ def index_shape(index, tiles, types, loc) -> tuple:
             shape.append(tiles[it.tile].block)
         else:
             t = value_type(it.value, types, loc)
-            if not dtypes.is_int(t.dtype) or t.rank > 1:
-                raise VerifierError(f"an index value must be an integer scalar or 1-D tile, got {t}", loc)
+            if not dtypes.is_int(t.dtype):
+                raise VerifierError(f"an index value must be an integer scalar or tile, got {t}", loc)
             shape.extend(t.shape)
     return tuple(shape)
 
