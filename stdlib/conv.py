@@ -118,6 +118,13 @@ DEFAULT_M = {"float32": 6, "float16": 4}  # F(6,3) needs f32 range; F(4,3) keeps
 DEFAULT_OBJECTIVE = {"float32": "cond", "float16": "fp16"}
 
 
+def _alloc(shape, dtype, device):
+    """Every buffer conv2d makes (tests replace this to poison them all with NaN)."""
+    import torch
+
+    return torch.empty(shape, dtype=dtype, device=device)
+
+
 def _check(x, w, padding, stride):
     import torch
 
@@ -141,34 +148,37 @@ def _check(x, w, padding, stride):
 
 
 def conv2d(x, w, *, padding: int = 0, stride: int = 1, algorithm: str = "auto", m: int | None = None,
-           objective: str | None = None, backend: str | None = None):
+           objective: str | None = None, out=None, backend: str | None = None):
     """torch.nn.functional.conv2d(x, w, padding=padding, stride=stride), no bias, in the tile DSL.
 
     algorithm: "winograd" (3x3, stride 1, padding 0 or 1), "direct", or "auto" (winograd where it
     applies). m: the Winograd output tile (default: 6 for f32, 4 for f16); objective: which searched
-    points to use ("cond" or "fp16"; default by dtype).
+    points to use ("cond" or "fp16"; default by dtype). out: an optional contiguous output tensor.
     """
     Ho, Wo = _check(x, w, padding, stride)
+    shape = (x.shape[0], w.shape[0], Ho, Wo)
+    if out is not None and (tuple(out.shape) != shape or out.dtype != x.dtype or not out.is_contiguous()):
+        raise LaunchError(f"conv2d: out must be a contiguous {x.dtype} tensor of shape {shape}")
+    y = out if out is not None else _alloc(shape, x.dtype, x.device)
     winograd_ok = tuple(w.shape[2:]) == (3, 3) and stride == 1 and padding in (0, 1)
     if algorithm not in ("auto", "winograd", "direct"):
         raise LaunchError(f"conv2d: algorithm must be 'auto', 'winograd' or 'direct', got {algorithm!r}")
     if algorithm == "winograd" and not winograd_ok:
         raise LaunchError("conv2d: the Winograd algorithm here needs a 3x3 kernel, stride 1 and padding 0 or 1")
     if algorithm == "direct" or not winograd_ok:
-        return _direct(x, w, padding, stride, Ho, Wo, backend)
-    dt = str(x.dtype).removeprefix("torch.")
-    return _winograd(x, w, padding, Ho, Wo, m or DEFAULT_M[dt], objective or DEFAULT_OBJECTIVE[dt], backend)
+        _direct(x, w, y, padding, stride, backend)
+    else:
+        dt = str(x.dtype).removeprefix("torch.")
+        _winograd(x, w, y, padding, m or DEFAULT_M[dt], objective or DEFAULT_OBJECTIVE[dt], backend)
+    return y
 
 
-def _direct(x, w, padding, stride, Ho, Wo, backend):
-    import torch
-
+def _direct(x, w, y, padding, stride, backend):
     N, C, H, W = x.shape
     K, _, KH, KW = w.shape
-    y = torch.empty((N, K, Ho * Wo), dtype=x.dtype, device=x.device)
-    conv2d_direct_kernel(x.reshape(N, C * H * W), w.reshape(K, C * KH * KW), y, H, W, KH, KW, Wo, stride, padding,
-                         backend=backend)
-    return y.reshape(N, K, Ho, Wo)
+    Wo = y.shape[3]
+    conv2d_direct_kernel(x.reshape(N, C * H * W), w.reshape(K, C * KH * KW), y.reshape(N, K, -1), H, W, KH, KW, Wo,
+                         stride, padding, backend=backend)
 
 
 def winograd_matrices(m: int, objective: str, device, dtype=None):
@@ -185,22 +195,21 @@ def winograd_matrices(m: int, objective: str, device, dtype=None):
     return tuple(k.to(torch.float32).contiguous().to(device) for k in (kg_t, kb_t, ka_t)), t
 
 
-def _winograd(x, w, padding, Ho, Wo, m, objective, backend):
+def _winograd(x, w, y, padding, m, objective, backend):
     import torch
 
     N, C, H, W = x.shape
     K = w.shape[0]
+    Ho, Wo = y.shape[2:]
     (kg_t, kb_t, ka_t), _ = winograd_matrices(m, objective, x.device)
     alpha2 = (m + 2) ** 2
     TH, TW = -(-Ho // m), -(-Wo // m)
     T = N * TH * TW
     g = w.permute(1, 0, 2, 3).reshape(C * K, 9)  # row c*K + k
-    u = torch.empty((alpha2, C * K), dtype=x.dtype, device=x.device)
+    u = _alloc((alpha2, C * K), x.dtype, x.device)
     winograd_filter_kernel(g, kg_t, u, backend=backend)
-    v = torch.empty((alpha2, T, C), dtype=x.dtype, device=x.device)
+    v = _alloc((alpha2, T, C), x.dtype, x.device)
     winograd_input_kernel(x.reshape(-1), kb_t, v, C, H, W, TH, TW, m, padding, backend=backend)
-    mm = torch.empty((alpha2, T, K), dtype=torch.float32, device=x.device)
+    mm = _alloc((alpha2, T, K), torch.float32, x.device)
     winograd_batched_gemm_kernel(v, u.reshape(alpha2, C, K), mm, backend=backend)
-    y = torch.empty((N, K, Ho, Wo), dtype=x.dtype, device=x.device)
     winograd_output_kernel(mm, ka_t, y.reshape(-1), TH, TW, m, Ho, Wo, backend=backend)
-    return y

@@ -9,12 +9,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tilelang as tl
+from tilelang.stdlib import conv as conv_module
 from tilelang.stdlib.conv import conv2d
 
 BACKENDS = ["reference", "triton"]
 DTYPES = {"f32": torch.float32, "f16": torch.float16}
 # Max error relative to max |reference|, measured (see docs/winograd.md) with a safety margin.
 REL_TOL = {("f32", "direct"): 1e-5, ("f32", "winograd"): 3e-4, ("f16", "direct"): 3e-3, ("f16", "winograd"): 2e-2}
+
+
+@pytest.fixture(autouse=True)
+def poison_every_buffer(monkeypatch):
+    """Outputs and intermediates start as NaN: any element a kernel fails to write shows up."""
+    def alloc(shape, dtype, device):
+        return torch.full(shape, float("nan"), dtype=dtype, device=device)
+
+    monkeypatch.setattr(conv_module, "_alloc", alloc)
 
 
 def check(x, w, padding, stride, algorithm, backend, dtype, m=None):
@@ -58,6 +68,15 @@ def test_direct_other_cases(backend, kernel, stride, padding):
     y = conv2d(x, w, padding=padding, stride=stride, backend=backend)
     torch.testing.assert_close(y.double(), F.conv2d(x.double(), w.double(), padding=padding, stride=stride),
                                rtol=1e-5, atol=1e-4)
+
+
+def test_out_argument_is_filled():
+    x, w = torch.randn(1, 2, 6, 7), torch.randn(3, 2, 3, 3)
+    out = torch.full((1, 3, 6, 7), float("nan"))
+    assert conv2d(x, w, padding=1, out=out, backend="reference") is out
+    torch.testing.assert_close(out.double(), F.conv2d(x.double(), w.double(), padding=1), rtol=1e-4, atol=1e-4)
+    with pytest.raises(tl.TileLangError, match="out must be a contiguous"):
+        conv2d(x, w, padding=0, out=out)
 
 
 def test_conv_rejects_bad_input():
