@@ -557,6 +557,8 @@ class Lowerer:
         if isinstance(node.op, ast.Not):
             self.fail(node, "`not` is not supported on tiles; use `~`")
         if isinstance(v, Literal):
+            if isinstance(node.op, ast.Invert) and type(v.value) is not int:
+                self.fail(node, f"`~` needs an integer, got {v.value!r}", TileTypeError)
             return Literal(-v.value if isinstance(node.op, ast.USub) else ~v.value)
         if isinstance(v, Size) and isinstance(node.op, ast.USub):
             return Size(-v.expr)
