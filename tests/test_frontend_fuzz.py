@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import importlib.util
 
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tilelang as tl
 from tilelang.errors import InternalCompilerError
+
+# Python itself warns about some of the nonsense generated here (e.g. `[1, 2][:, None]`).
+pytestmark = pytest.mark.filterwarnings("ignore::SyntaxWarning")
 
 LEAVES = ["x[m, n]", "y[m, n]", "1.5", "3", "True", "m", "M", "x", "tl.float16", "x.shape", "m.index",
           "n.index[None, :]", "m.index[:, None]", "s", "None", "'text'", "[1, 2]", "x[m]", "x[m, n, n]",
