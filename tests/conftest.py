@@ -18,6 +18,15 @@ settings.register_profile("ci", deadline=None, suppress_health_check=[HealthChec
 settings.register_profile("dev", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+def runnable_backends() -> list[str]:
+    """Every registered backend that runs CPU tensors here (the Triton backend through its interpreter)."""
+    from tilelang import backend as backends
+
+    return [n for n in backends.names() if "cpu" in backends.get(n).devices and backends.get(n).available()[0]]
+
+
+BACKENDS = runnable_backends()
+
 TORCH_DTYPES = {"f16": torch.float16, "bf16": torch.bfloat16, "f32": torch.float32}
 
 # (rtol, atol-per-unit-of-accumulation-length): output rounding of the dtype, f32 accumulation error.

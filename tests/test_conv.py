@@ -12,7 +12,8 @@ import tilelang as tl
 from tilelang.stdlib import conv as conv_module
 from tilelang.stdlib.conv import conv2d
 
-BACKENDS = ["reference", "triton"]
+from conftest import BACKENDS
+
 DTYPES = {"f32": torch.float32, "f16": torch.float16}
 # Max error relative to max |reference|, measured (see docs/winograd.md) with a safety margin.
 REL_TOL = {("f32", "direct"): 1e-5, ("f32", "winograd"): 3e-4, ("f16", "direct"): 3e-3, ("f16", "winograd"): 2e-2}

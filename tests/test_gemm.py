@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import tilelang as tl
 from tilelang.stdlib import matmul, matmul_kernel
 
-from conftest import TORCH_DTYPES, assert_close, poisoned
+from conftest import BACKENDS, TORCH_DTYPES, assert_close, poisoned
 
 # Sizes include 1, primes and values that are not multiples of any tile size.
 SIZES = st.one_of(st.sampled_from([1, 2, 3, 5, 7, 13, 16, 17, 31, 32, 33, 47]), st.integers(1, 70))
@@ -26,7 +26,7 @@ def run_gemm(M, N, K, dtype, backend, config=SMALL_TILES, seed=0):
     assert_close(c, a.double() @ b.double(), dtype, reduction_len=K)
 
 
-@pytest.mark.parametrize("backend", ["reference", "triton"])
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", ["f32", "f16", "bf16"])
 @settings(max_examples=8)
 @given(M=SIZES, N=SIZES, K=SIZES, seed=st.integers(0, 2**16))
@@ -34,7 +34,7 @@ def test_gemm_random_shapes(backend, dtype, M, N, K, seed):
     run_gemm(M, N, K, dtype, backend, seed=seed)
 
 
-@pytest.mark.parametrize("backend", ["reference", "triton"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_gemm_default_config_and_wrapper(backend):
     a = torch.randn(70, 45)
     b = torch.randn(45, 97)
@@ -43,7 +43,7 @@ def test_gemm_default_config_and_wrapper(backend):
     assert_close(c, a.double() @ b.double(), "f32", reduction_len=45)
 
 
-@pytest.mark.parametrize("backend", ["reference", "triton"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_gemm_non_contiguous_inputs(backend):
     """Transposed views are read through their strides."""
     a = torch.randn(40, 23).t()  # 23 x 40, strides (1, 23)

@@ -12,7 +12,7 @@ from tilelang.frontend.lower import ArgSpec
 from tilelang.passes import PassContext, run_pipeline
 from tilelang.stdlib import matmul_kernel
 
-from conftest import assert_close, poisoned
+from conftest import BACKENDS, assert_close, poisoned
 from kernels import gemm_divisible
 
 SIG = {n: ArgSpec("tensor", "f16", 2) for n in ("a", "b", "c")}
@@ -54,7 +54,7 @@ def test_concrete_shape_not_multiple_keeps_mask():
     assert "< K)" in src
 
 
-@pytest.mark.parametrize("backend", ["reference", "triton"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_both_variants_are_correct(backend):
     cfg = tl.Config(BLOCK_M=16, BLOCK_N=16, BLOCK_K=16)
     a, b = torch.randn(48, 32).half(), torch.randn(32, 64).half()

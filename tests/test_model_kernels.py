@@ -12,10 +12,9 @@ from hypothesis import strategies as st
 
 import tilelang as tl
 
-from conftest import TORCH_DTYPES, assert_close, poisoned
+from conftest import BACKENDS, TORCH_DTYPES, assert_close, poisoned
 from kernels import attention_kernel, kmeans_assign_kernel, moe_expert_rows_kernel
 
-BACKENDS = ["reference", "triton"]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

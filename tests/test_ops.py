@@ -9,11 +9,10 @@ from hypothesis import strategies as st
 
 import tilelang as tl
 
-from conftest import TORCH_DTYPES, assert_close, poisoned
+from conftest import BACKENDS, TORCH_DTYPES, assert_close, poisoned
 from kernels import (add_kernel, causal_mask_kernel, elementwise_kernel, gather_rows_kernel, int_math_kernel,
                      row_reduce_kernel, softmax_kernel)
 
-BACKENDS = ["reference", "triton"]
 SIZES = st.one_of(st.sampled_from([1, 2, 3, 7, 16, 17, 31, 65]), st.integers(1, 90))
 CFG16 = tl.Config(BLOCK_M=16, BLOCK_N=16)
 
