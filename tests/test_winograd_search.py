@@ -261,6 +261,10 @@ def test_search_bad_arguments():
         W.search_points(4, 3, objective="speed")
     with pytest.raises(ValueError, match="distinct"):
         W.search_points(6, 3, max_num=1, max_den=1)
+    with pytest.raises(ValueError, match="generations"):
+        W.search_points(4, 3, generations=0)
+    with pytest.raises(ValueError, match="bounds"):
+        W.search_points(4, 3, max_num=0)
 
 
 def test_search_refuses_to_return_unverified(monkeypatch):

@@ -215,6 +215,8 @@ def search_points(m: int, r: int, objective: str = "cond", seed: int = 0, max_nu
     ``restarts`` runs; ``progress(generation, best_value)`` is called after each.
     """
     t0 = time.perf_counter()
+    if int(generations) != generations or generations < 1:
+        raise ValueError(f"generations must be a positive integer, got {generations!r}")
     space = _Space(m, r, objective, max_num, max_den)
     n = space.lay.n_params
     history = []
