@@ -98,6 +98,7 @@ def _store(path: Path, params: dict, res: _search.SearchResult) -> None:
             json.dump(data, f, indent=1, sort_keys=True)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; entries are not secret
         os.replace(tmp, path)
         tmp = None
     except OSError:
