@@ -103,3 +103,11 @@ def test_help_explains_options_with_examples():
         assert opt in r.stdout
     r = run_cli("ir", "--help")
     assert "--after" in r.stdout and "examples:" in r.stdout
+
+
+def test_winograd_subcommand_is_wired(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "tilelang.cli", "winograd", "--m", "4", "--r", "3", "--json"],
+                       capture_output=True, text=True, env={**os.environ, "TILELANG_CACHE_DIR": str(tmp_path)})
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["verified"] is True and len(out["points"]) == 5 and out["seconds"] >= 0
