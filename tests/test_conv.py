@@ -75,7 +75,8 @@ def test_out_argument_is_filled():
     x, w = torch.randn(1, 2, 6, 7), torch.randn(3, 2, 3, 3)
     out = torch.full((1, 3, 6, 7), float("nan"))
     assert conv2d(x, w, padding=1, out=out, backend="reference") is out
-    torch.testing.assert_close(out.double(), F.conv2d(x.double(), w.double(), padding=1), rtol=1e-4, atol=1e-4)
+    ref = F.conv2d(x.double(), w.double(), padding=1)
+    assert (out.double() - ref).abs().max() / ref.abs().max() < REL_TOL[("f32", "winograd")]
     with pytest.raises(tl.TileLangError, match="out must be a contiguous"):
         conv2d(x, w, padding=0, out=out)
 

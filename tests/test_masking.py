@@ -6,7 +6,6 @@ import pytest
 import torch
 
 import tilelang as tl
-from tilelang import backend as backends
 from tilelang.backends.triton import render_source
 from tilelang.frontend.lower import ArgSpec
 from tilelang.passes import PassContext, run_pipeline
@@ -19,7 +18,6 @@ SIG = {n: ArgSpec("tensor", "f16", 2) for n in ("a", "b", "c")}
 
 
 def final_ir(kernel, config, fixed=None):
-    be = backends.get("triton")
     ctx = PassContext(config=config, target="triton", pow2_tiles=True)
     return run_pipeline(kernel.lower(SIG, fixed), ctx)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import threading
 
 from . import backend as backends
@@ -11,7 +10,6 @@ from .config import Config
 from .errors import (ConfigError, InternalCompilerError, LaunchError, Loc, TileLangError)
 from .ir import dtypes
 from .ir import nodes as ir
-from .version import __version__
 
 
 def tile(fn=None, /, *, divisible_by: dict[str, int] | None = None, configs: list[Config] | None = None):
@@ -166,7 +164,3 @@ def _is_scalar_param(kernel: TileKernel, name: str) -> bool:
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == name:
             return False
     return True
-
-
-def source_hash(text: str) -> str:
-    return hashlib.sha256((__version__ + text).encode()).hexdigest()[:16]

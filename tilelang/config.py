@@ -7,7 +7,7 @@ the kernel names them with `block=`. A Config is plain data: JSON in, JSON out.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 SETTINGS = {"num_warps": 4, "num_stages": 2}
 

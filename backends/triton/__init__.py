@@ -3,7 +3,6 @@ CPU tensors (Triton's interpreter); compiles it ahead of time to cubin / hsaco."
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from tilelang.backend import Backend, register
