@@ -1,0 +1,456 @@
+"""Loop level (loopir.Program) -> an LLVM module (llvmlite.ir).
+
+The entry point is `void NAME(int64_t *args, int64_t begin, int64_t end)`: it runs the programs
+[begin, end) of the launch grid; `args` holds the slots of Program.arg_layout(). Local buffers are
+64-byte aligned stack arrays; loop nests over them have static trip counts, so LLVM unrolls and
+vectorizes them. Tensor accesses clamp their loops to the tensor's edge (filling the rest of a
+loaded tile with `other`) and take a unit-stride fast path when the innermost stride is 1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from llvmlite import ir
+
+from tilelang.errors import BackendError
+
+from . import loopir as L
+from .llvm_ops import F32, I8, I32, I64, Ops, buf_type, const, mem_type, reg_type
+from .microkernel import emit_dot
+
+PREFER_512 = '"prefer-vector-width"="512" "min-legal-vector-width"="512" "no-trapping-math"="true"'
+
+
+def c64(v: int) -> ir.Constant:
+    return ir.Constant(I64, v)
+
+
+class Codegen:
+    def __init__(self, prog: L.Program, triple: str = "", data_layout: str = ""):
+        self.p = prog
+        self.m = ir.Module(name=prog.name)
+        if triple:
+            self.m.triple = triple
+        if data_layout:
+            self.m.data_layout = data_layout
+        self.entry_name = f"tl_{prog.name}"
+        fnty = ir.FunctionType(ir.VoidType(), [I64.as_pointer(), I64, I64])
+        self.fn = ir.Function(self.m, fnty, self.entry_name)
+        self.fn.args[0].add_attribute("noalias")
+        self.b = ir.IRBuilder(self.fn.append_basic_block("entry"))
+        self.ops = Ops(self.b, self.m)
+        self.tiles: dict[str, tuple] = {}  # tile name -> (id i64, start i64)
+        self.nblk = 0
+
+    # ---- control flow helpers ------------------------------------------------------------------
+
+    def block(self, name):
+        self.nblk += 1
+        return self.fn.append_basic_block(f"{name}{self.nblk}")
+
+    @contextlib.contextmanager
+    def loop(self, start, stop, name="i", step=1):
+        b = self.b
+        start = c64(start) if isinstance(start, int) else start
+        stop = c64(stop) if isinstance(stop, int) else stop
+        pre = b.block
+        head, body, done = self.block(name + ".head"), self.block(name + ".body"), self.block(name + ".done")
+        b.branch(head)
+        b.position_at_end(head)
+        iv = b.phi(I64, name=name)
+        iv.add_incoming(start, pre)
+        b.cbranch(b.icmp_signed("<", iv, stop), body, done)
+        b.position_at_end(body)
+        yield iv
+        nxt = b.add(iv, c64(step))
+        iv.add_incoming(nxt, b.block)
+        b.branch(head)
+        b.position_at_end(done)
+
+    def nest(self, extents, fn, name="i"):
+        """Loops over `extents` (ints or i64 values), calling fn(list of ivs) in the innermost body."""
+        def rec(d, ivs):
+            if d == len(extents):
+                fn(ivs)
+                return
+            if isinstance(extents[d], int) and extents[d] == 1:
+                rec(d + 1, ivs + [c64(0)])
+                return
+            with self.loop(0, extents[d], f"{name}{d}") as iv:
+                rec(d + 1, ivs + [iv])
+        rec(0, [])
+
+    # ---- entry: arguments and buffers --------------------------------------------------------------
+
+    def build(self) -> ir.Module:
+        b, p = self.b, self.p
+        args, begin, end = self.fn.args
+        slot = 0
+
+        def arg():
+            nonlocal slot
+            v = b.load(b.gep(args, [c64(slot)]))
+            slot += 1
+            return v
+
+        self.tensors = {}
+        for t in p.tensors:
+            raw = arg()
+            ptr = b.inttoptr(raw, mem_type(t.dtype).as_pointer(), name=f"{t.name}_ptr")
+            sizes = [arg() for _ in range(t.rank)]
+            strides = [arg() for _ in range(t.rank)]
+            self.tensors[t.name] = (ptr, sizes, strides, t.dtype)
+        self.scalars = {}
+        for name, dt in p.scalars:
+            raw = arg()
+            if dt.startswith(("f", "bf")):
+                v = b.bitcast(raw, ir.DoubleType())
+                v = self.ops.convert(v, "f64", dt)
+            else:
+                v = self.ops.convert(raw, "i64", dt)
+            self.scalars[name] = v
+        self.slots = [arg() for _ in p.size_exprs]
+        self.bufs = {}
+        for buf in p.buffers:
+            a = b.alloca(buf_type(buf.dtype), size=max(buf.size, 1), name=buf.name)
+            a.align = 64
+            self.bufs[buf] = a
+        self.dummy = b.alloca(I64, size=2, name="dummy")
+        # grid: program ids [begin, end), the last grid tile varying fastest
+        with self.loop(begin, end, "pid") as pid:
+            rest = pid
+            for t in reversed(p.grid):
+                cnt = self.slots[t.count_slot]
+                tid = b.srem(rest, cnt) if t is not p.grid[0] else rest
+                rest = b.sdiv(rest, cnt)
+                self.tiles[t.name] = (tid, b.mul(tid, c64(t.block)))
+            self.stmts(p.body)
+        b.ret_void()
+        return self.m
+
+    def module_text(self) -> str:
+        text = str(self.build())
+        text = text.replace(f'define void @"{self.entry_name}"(', f'define void @"{self.entry_name}"(', 1)
+        # function attributes llvmlite cannot spell: prefer 512-bit vectors (AVX-512)
+        lines = []
+        for line in text.splitlines():
+            if line.startswith("define ") and line.rstrip().endswith("{"):
+                line = line.rstrip()[:-1] + "#0 {"
+            lines.append(line)
+        return "\n".join(lines) + f"\nattributes #0 = {{ nounwind {PREFER_512} }}\n"
+
+    # ---- statements -------------------------------------------------------------------------------
+
+    def stmts(self, body):
+        for s in body:
+            getattr(self, "s_" + type(s).__name__)(s)
+
+    def s_SeqLoop(self, s: L.SeqLoop):
+        def rec(i):
+            if i == len(s.tiles):
+                self.stmts(s.body)
+                return
+            t = s.tiles[i]
+            with self.loop(0, self.slots[t.count_slot], t.name) as tid:
+                self.tiles[t.name] = (tid, self.b.mul(tid, c64(t.block)))
+                rec(i + 1)
+        rec(0)
+
+    def buf_ptr(self, buf: L.Buf, idx):
+        """Pointer to buf[idx] (idx: i64 values or ints per dim)."""
+        b = self.b
+        off = None
+        for d, (i, st) in enumerate(zip(idx, buf.strides)):
+            if isinstance(i, int):
+                i = c64(i)
+            term = b.mul(i, c64(st)) if st != 1 else i
+            off = term if off is None else b.add(off, term)
+        return b.gep(self.bufs[buf], [off if off is not None else c64(0)])
+
+    def s_Compute(self, s: L.Compute):
+        out = s.out
+        ident = tuple(range(len(out.shape)))
+        hazard = any(r.buf == out and r.axes != ident for r in _reads_list(s.expr))
+        target = out
+        if hazard:
+            target = L.Buf(out.name + "_tmp", out.dtype, out.shape)
+            a = self.b.alloca(buf_type(out.dtype), size=max(out.size, 1), name=target.name)
+            a.align = 64
+            self.bufs[target] = a
+
+        def body(ivs):
+            v = self.expr(s.expr, ivs, {})
+            v = self.ops.convert(v, L.dtype_of(s.expr), out.dtype)
+            self.b.store(self.ops.to_buf(v, out.dtype), self.buf_ptr(target, ivs))
+
+        self.nest(list(out.shape), body)
+        if hazard:
+            self.nest(list(out.shape), lambda ivs: self.b.store(self.b.load(self.buf_ptr(target, ivs)),
+                                                                self.buf_ptr(out, ivs)))
+
+    def s_Dot(self, s: L.Dot):
+        emit_dot(self, s)
+
+    def s_Reduce(self, s: L.Reduce):
+        b, ops = self.b, self.ops
+        sdt = L.dtype_of(s.src)
+        odt = s.out.dtype
+        arg = s.op in ("argmax", "argmin")
+        cdt = odt if s.op == "sum" else sdt  # dtype the combination happens in
+        ty = reg_type(cdt)
+        big = s.op in ("max", "argmax")
+        fl = isinstance(ty, (ir.FloatType, ir.DoubleType))
+        if s.op == "sum":
+            init = ir.Constant(ty, 0.0 if fl else 0)
+        elif fl:
+            init = ir.Constant(ty, float("-inf") if big else float("inf"))
+        elif cdt == "bool":
+            init = ir.Constant(ty, 0 if big else 1)
+        else:
+            w = ty.width
+            init = ir.Constant(ty, -(1 << (w - 1)) if big else (1 << (w - 1)) - 1)
+
+        def combine(acc, v, acc_i=None, i=None):
+            if s.op == "sum":
+                if fl:
+                    r = b.fadd(acc, v, flags=("reassoc", "nsz"))
+                    return ops.round_to(r, odt) if odt in ("f16", "bf16") else r
+                return b.add(acc, v)
+            if not arg:
+                return ops.binary("maximum" if big else "minimum", acc, v, cdt if cdt != "bool" else "bool")
+            if fl:
+                better = b.fcmp_ordered(">" if big else "<", v, acc)
+                better = b.or_(better, b.and_(b.fcmp_unordered("uno", v, v), b.fcmp_ordered("ord", acc, acc)))
+            elif cdt == "bool":
+                better = b.icmp_unsigned(">" if big else "<", v, acc)
+            else:
+                better = b.icmp_signed(">" if big else "<", v, acc)
+            return b.select(better, v, acc), b.select(better, i, acc_i)
+
+        shape, ax = s.shape, s.axis
+        outer, inner = list(shape[:ax]), list(shape[ax + 1:])
+        # Keep the running value in a register along the reduced axis when it is innermost (or the
+        # output is a scalar); otherwise sweep rows of the output buffer, vectorizing along `inner`.
+        acc_buf = s.out
+        if arg:
+            vbuf = L.Buf(s.out.name + "_best", cdt, s.out.shape)
+            a = b.alloca(buf_type(cdt), size=max(vbuf.size, 1), name=vbuf.name)
+            a.align = 64
+            self.bufs[vbuf] = a
+        else:
+            vbuf = acc_buf
+
+        def load_src(ivs):
+            v = self.expr(s.src, ivs, {})
+            return ops.convert(v, sdt, cdt)
+
+        def store_out(oidx, v, vi=None):
+            if arg:
+                self.b.store(ops.to_buf(v, cdt), self.buf_ptr(vbuf, oidx))
+                self.b.store(b.trunc(vi, I32), self.buf_ptr(acc_buf, oidx))
+            else:
+                v = ops.convert(v, cdt, odt)
+                self.b.store(ops.to_buf(v, odt), self.buf_ptr(acc_buf, oidx))
+
+        if not inner:
+            def row(oivs):
+                pre = b.block
+                head, body, done = self.block("red.head"), self.block("red.body"), self.block("red.done")
+                b.branch(head)
+                b.position_at_end(head)
+                k = b.phi(I64)
+                acc = b.phi(ty)
+                acc_i = b.phi(I64) if arg else None
+                k.add_incoming(c64(0), pre)
+                acc.add_incoming(init, pre)
+                if arg:
+                    acc_i.add_incoming(c64(0), pre)
+                b.cbranch(b.icmp_signed("<", k, c64(shape[ax])), body, done)
+                b.position_at_end(body)
+                v = load_src(oivs + [k])
+                if arg:
+                    nacc, nacc_i = combine(acc, v, acc_i, k)
+                    acc_i.add_incoming(nacc_i, b.block)
+                else:
+                    nacc = combine(acc, v)
+                acc.add_incoming(nacc, b.block)
+                k.add_incoming(b.add(k, c64(1)), b.block)
+                b.branch(head)
+                b.position_at_end(done)
+                store_out(oivs, acc, acc_i)
+            self.nest(outer, row, "r")
+            return
+
+        def init_row(ivs):
+            self.b.store(ops.to_buf(init, cdt) if not (odt != cdt and not arg) else
+                         ops.to_buf(ops.convert(init, cdt, odt), odt), self.buf_ptr(vbuf, ivs))
+            if arg:
+                self.b.store(ir.Constant(I32, 0), self.buf_ptr(acc_buf, ivs))
+
+        def step(ivs):
+            o = ivs[:ax] + ivs[ax + 1:]
+            v = load_src(ivs)
+            if arg:
+                cur = ops.from_buf(b.load(self.buf_ptr(vbuf, o)), cdt)
+                cur_i = b.sext(b.load(self.buf_ptr(acc_buf, o)), I64)
+                nv, ni = combine(cur, v, cur_i, ivs[ax])
+                store_out(o, nv, ni)
+            else:
+                cur = ops.convert(ops.from_buf(b.load(self.buf_ptr(vbuf, o)), odt), odt, cdt)
+                store_out(o, combine(cur, v))
+
+        self.nest(list(s.out.shape), init_row, "z")
+        self.nest(list(shape), step, "r")
+
+    # ---- tensor access ---------------------------------------------------------------------------
+
+    def access_extents(self, tensor, items, bounds, shape):
+        """Per access axis: its extent, clamped at the tensor's edge where `bounds` asks."""
+        b = self.b
+        _, sizes, _, _ = self.tensors[tensor]
+        ext = list(shape)
+        clamped = []
+        for d, (it, chk) in enumerate(zip(items, bounds)):
+            if isinstance(it, L.TileItem) and chk:
+                _, start = self.tiles[it.tile]
+                rem = b.sub(sizes[d], start)
+                blk = c64(shape[it.axis])
+                rem = b.select(b.icmp_signed("<", rem, blk), rem, blk)
+                rem = b.select(b.icmp_signed("<", rem, c64(0)), c64(0), rem)
+                ext[it.axis] = rem
+                clamped.append((rem, shape[it.axis]))
+        return ext, clamped
+
+    def tensor_ptr(self, tensor, items, ivs, strides):
+        b = self.b
+        ptr, _, _, _ = self.tensors[tensor]
+        off = None
+        for d, it in enumerate(items):
+            if isinstance(it, L.TileItem):
+                coord = b.add(self.tiles[it.tile][1], ivs[it.axis])
+            else:
+                v = self.expr(it.expr, ivs, {})
+                coord = self.ops.convert(v, L.dtype_of(it.expr), "i64")
+            st = strides[d]
+            term = coord if (isinstance(st, ir.Constant) and st.constant == 1) else b.mul(coord, st)
+            off = term if off is None else b.add(off, term)
+        return b.gep(ptr, [off if off is not None else c64(0)])
+
+    def unit_stride_split(self, tensor, items, shape, emit):
+        """emit(strides) twice: once with the innermost tile stride known to be 1, once general."""
+        b = self.b
+        _, _, strides, _ = self.tensors[tensor]
+        last = len(shape) - 1
+        inner = [d for d, it in enumerate(items) if isinstance(it, L.TileItem) and it.axis == last and shape[last] > 1]
+        if not inner:
+            emit(list(strides))
+            return
+        d = inner[0]
+        unit = list(strides)
+        unit[d] = c64(1)
+        with b.if_else(b.icmp_signed("==", strides[d], c64(1))) as (then, other):
+            with then:
+                emit(unit)
+            with other:
+                emit(list(strides))
+
+    def s_LoadT(self, s: L.LoadT):
+        b, ops = self.b, self.ops
+        out = s.out
+        ext, clamped = self.access_extents(s.tensor, s.items, s.bounds, out.shape)
+        mdt = self.tensors[s.tensor][3]
+
+        def other_at(ivs):
+            if s.other is None:
+                return ops.convert(const("i32", 0), "i32", out.dtype)
+            return ops.convert(self.expr(s.other, ivs, {}), L.dtype_of(s.other), out.dtype)
+
+        if clamped:
+            short = None
+            for rem, blk in clamped:
+                c = b.icmp_signed("<", rem, c64(blk))
+                short = c if short is None else b.or_(short, c)
+            with b.if_then(short):
+                self.nest(list(out.shape),
+                          lambda ivs: b.store(ops.to_buf(other_at(ivs), out.dtype), self.buf_ptr(out, ivs)), "f")
+
+        def emit(strides):
+            def body(ivs):
+                ptr = self.tensor_ptr(s.tensor, s.items, ivs, strides)
+                if s.mask is not None:
+                    m = self.expr(s.mask, ivs, {})
+                    ptr = b.select(m, ptr, b.bitcast(self.dummy, ptr.type))
+                    v = ops.from_mem(b.load(ptr), mdt)
+                    v = b.select(m, v, other_at(ivs))
+                else:
+                    v = ops.from_mem(b.load(ptr), mdt)
+                b.store(ops.to_buf(v, out.dtype), self.buf_ptr(out, ivs))
+            self.nest(ext, body, "l")
+
+        self.unit_stride_split(s.tensor, s.items, out.shape, emit)
+
+    def s_StoreT(self, s: L.StoreT):
+        b, ops = self.b, self.ops
+        ext, _ = self.access_extents(s.tensor, s.items, s.bounds, s.shape)
+        mdt = self.tensors[s.tensor][3]
+
+        def emit(strides):
+            def body(ivs):
+                def do():
+                    v = self.expr(s.value, ivs, {})
+                    v = ops.to_mem(ops.convert(v, L.dtype_of(s.value), mdt), mdt)
+                    b.store(v, self.tensor_ptr(s.tensor, s.items, ivs, strides))
+                if s.mask is not None:
+                    with b.if_then(self.expr(s.mask, ivs, {})):
+                        do()
+                else:
+                    do()
+            self.nest(ext, body, "s")
+
+        self.unit_stride_split(s.tensor, s.items, s.shape, emit)
+
+    # ---- expressions -------------------------------------------------------------------------------
+
+    def expr(self, e: L.Expr, ivs, memo: dict):
+        hit = memo.get(e)
+        if hit is not None:
+            return hit
+        b = self.b
+        if isinstance(e, L.Read):
+            idx = [c64(0) if a is None else ivs[a] for a in e.axes]
+            v = self.ops.from_buf(b.load(self.buf_ptr(e.buf, idx)), e.buf.dtype)
+        elif isinstance(e, L.Lit):
+            v = const(e.dtype, e.value)
+        elif isinstance(e, L.ScalarArg):
+            v = self.scalars[e.name]
+        elif isinstance(e, L.SizeVal):
+            v = b.trunc(self.slots[e.slot], I32)
+        elif isinstance(e, L.TileStart):
+            v = b.trunc(self.tiles[e.tile][1], I32)
+        elif isinstance(e, L.TileId):
+            v = b.trunc(self.tiles[e.tile][0], I32)
+        elif isinstance(e, L.Iota):
+            start = self.tiles[e.tile][1]
+            v = b.trunc(start if e.axis is None else b.add(start, ivs[e.axis]), I32)
+        elif isinstance(e, L.Apply):
+            args = [self.expr(a, ivs, memo) for a in e.args]
+            v = self.ops.apply(e.op, args, [L.dtype_of(a) for a in e.args], e.dtype, dict(e.attrs))
+        else:
+            raise BackendError(f"cpu backend: cannot generate code for {type(e).__name__}")
+        memo[e] = v
+        return v
+
+
+def _reads_list(e):
+    if isinstance(e, L.Read):
+        return [e]
+    if isinstance(e, L.Apply):
+        return [r for a in e.args for r in _reads_list(a)]
+    return []
+
+
+def generate(prog: L.Program, triple: str = "", data_layout: str = "") -> tuple[str, str]:
+    """(LLVM IR text, entry symbol)."""
+    cg = Codegen(prog, triple, data_layout)
+    return cg.module_text(), cg.entry_name

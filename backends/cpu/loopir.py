@@ -1,0 +1,261 @@
+"""The loop level: what a tile kernel becomes before machine code, for targets that manage memory.
+
+Every tile value lives in an explicit local buffer of static shape (the tiling pass made tile sizes
+concrete), and every tile op becomes a loop nest over that shape computing one scalar expression
+per point. Elementwise chains are fused into one nest (an expression tree) instead of one buffer
+per op; reductions, matrix products and tensor accesses are their own statements. Nothing here is
+specific to LLVM: a C-family renderer could print the same form as nested `for` loops.
+
+Expressions are evaluated at a point of an iteration space of rank r (loop variables i0..i{r-1}):
+`Read(buf, axes)` reads `buf` at index (i[axes[0]], i[axes[1]], ...), where an axis of None reads
+index 0 (a size-1 dimension broadcast along the space).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+from typing import Any, Union
+
+import sympy
+
+
+@dataclass(frozen=True, slots=True)
+class Buf:
+    name: str
+    dtype: str  # an IR dtype; f16/bf16 values are kept in f32 (already rounded), bool in one byte
+    shape: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        return prod(self.shape)
+
+    @property
+    def strides(self) -> tuple[int, ...]:
+        out, s = [], 1
+        for d in reversed(self.shape):
+            out.append(s)
+            s *= d
+        return tuple(reversed(out))
+
+
+# ---- expressions -----------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    buf: Buf
+    axes: tuple[int | None, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Lit:
+    value: Any
+    dtype: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScalarArg:
+    """A scalar kernel parameter."""
+
+    name: str
+    dtype: str
+
+
+@dataclass(frozen=True, slots=True)
+class SizeVal:
+    """A size expression evaluated by the launcher (slot in Program.size_exprs), as i32."""
+
+    slot: int
+
+
+@dataclass(frozen=True, slots=True)
+class TileStart:
+    tile: str
+
+
+@dataclass(frozen=True, slots=True)
+class TileId:
+    tile: str
+
+
+@dataclass(frozen=True, slots=True)
+class Iota:
+    """Global index along a tile: its start plus the loop variable of `axis` (i32)."""
+
+    tile: str
+    axis: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Apply:
+    """An elementwise op of the op registry on scalar operands; `dtype` is its result dtype."""
+
+    op: str
+    args: tuple["Expr", ...]
+    dtype: str
+    attrs: tuple = ()
+
+    def attr(self, key, default=None):
+        return dict(self.attrs).get(key, default)
+
+
+Expr = Union[Read, Lit, ScalarArg, SizeVal, TileStart, TileId, Iota, Apply]
+
+
+def dtype_of(e: Expr) -> str:
+    if isinstance(e, Read):
+        return e.buf.dtype
+    if isinstance(e, (Lit, ScalarArg, Apply)):
+        return e.dtype
+    return "i32"
+
+
+def remap(e: Expr, amap: tuple[int | None, ...]) -> Expr:
+    """The expression seen from a space where its own axis a is the outer space's axis amap[a]."""
+    if isinstance(e, Read):
+        return Read(e.buf, tuple(None if a is None else amap[a] for a in e.axes))
+    if isinstance(e, Iota):
+        return Iota(e.tile, None if e.axis is None else amap[e.axis])
+    if isinstance(e, Apply):
+        return Apply(e.op, tuple(remap(a, amap) for a in e.args), e.dtype, e.attrs)
+    return e
+
+
+def reads(e: Expr) -> set[Buf]:
+    if isinstance(e, Read):
+        return {e.buf}
+    if isinstance(e, Apply):
+        out = set()
+        for a in e.args:
+            out |= reads(a)
+        return out
+    return set()
+
+
+def size_of(e: Expr) -> int:
+    """Number of nodes (a cost estimate)."""
+    if isinstance(e, Apply):
+        return 1 + sum(size_of(a) for a in e.args)
+    return 1
+
+
+# ---- statements ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Compute:
+    """out[i...] = expr, over out's shape."""
+
+    out: Buf
+    expr: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Reduce:
+    """out = reduce `op` of `src` (an expression over `shape`) along `axis`."""
+
+    out: Buf
+    op: str  # sum | max | min | argmax | argmin
+    src: Expr
+    shape: tuple[int, ...]
+    axis: int
+
+
+@dataclass(frozen=True, slots=True)
+class Dot:
+    """out (+)= a @ b for 2-D buffers."""
+
+    out: Buf
+    a: Buf
+    b: Buf
+    accumulate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TileItem:
+    """A tensor dimension indexed by a tile's range, along access axis `axis`."""
+
+    tile: str
+    axis: int
+
+
+@dataclass(frozen=True, slots=True)
+class ValueItem:
+    """A tensor dimension indexed by an int expression over the access space (scalar or gather)."""
+
+    expr: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class LoadT:
+    out: Buf
+    tensor: str
+    items: tuple[TileItem | ValueItem, ...]
+    bounds: tuple[bool, ...]
+    mask: Expr | None
+    other: Expr | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoreT:
+    tensor: str
+    items: tuple[TileItem | ValueItem, ...]
+    bounds: tuple[bool, ...]
+    shape: tuple[int, ...]
+    value: Expr
+    mask: Expr | None
+
+
+@dataclass(frozen=True, slots=True)
+class TileInfo:
+    name: str
+    block: int
+    count_slot: int  # the number of tiles, a launcher-evaluated size slot
+
+
+@dataclass(frozen=True, slots=True)
+class SeqLoop:
+    tiles: tuple[TileInfo, ...]
+    body: tuple["Stmt", ...]
+
+
+Stmt = Union[Compute, Reduce, Dot, LoadT, StoreT, SeqLoop]
+
+
+@dataclass(frozen=True, slots=True)
+class TensorArg:
+    name: str
+    dtype: str
+    rank: int
+
+
+@dataclass(frozen=True)
+class Program:
+    name: str
+    tensors: tuple[TensorArg, ...]
+    scalars: tuple[tuple[str, str], ...]  # (name, dtype) of scalar params
+    size_exprs: tuple[sympy.Expr, ...]  # values the launcher computes from the size symbols
+    grid: tuple[TileInfo, ...]
+    body: tuple[Stmt, ...]
+    buffers: tuple[Buf, ...]
+
+    def arg_layout(self) -> list[tuple[str, str]]:
+        """The int64 argument array, slot by slot: (what, of)."""
+        out = []
+        for t in self.tensors:
+            out.append(("data_ptr", t.name))
+            out += [("size", f"{t.name}.shape[{d}]") for d in range(t.rank)]
+            out += [("stride", f"{t.name}.stride({d})") for d in range(t.rank)]
+        for name, dt in self.scalars:
+            out.append(("scalar_f64_bits" if dt.startswith(("f", "bf")) else "scalar_i64", name))
+        out += [("size_expr", str(e)) for e in self.size_exprs]
+        return out
+
+
+def stmt_writes(stmts) -> set[Buf]:
+    out = set()
+    for s in stmts:
+        if isinstance(s, SeqLoop):
+            out |= stmt_writes(s.body)
+        elif isinstance(s, (Compute, Reduce, Dot, LoadT)):
+            out.add(s.out)
+    return out

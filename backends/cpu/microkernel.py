@@ -1,0 +1,136 @@
+"""The tile matrix product: out[BM, BN] (+)= a[BM, BK] @ b[BK, BN] on local row-major buffers.
+
+f32 with BN a multiple of 16 takes a register-blocked microkernel: a block of MR rows x NV vectors
+of 16 columns of `out` lives in zmm registers for the whole BK loop (phi nodes, so LLVM keeps them
+there); each k step loads NV vectors of a row of b and broadcasts MR elements of a, one FMA per
+(row, vector). Column panels of b (BK x 16*NV) are the outer loop so a panel stays in L1 while the
+row blocks sweep over it. Other dtypes and shapes take a plain i-k-j loop that LLVM vectorizes.
+
+MR x NV defaults to what fits 32 zmm registers best for BN; TILELANG_CPU_MICROKERNEL=MRxNV
+overrides it (for tuning).
+"""
+
+from __future__ import annotations
+
+import os
+
+from llvmlite import ir
+
+from . import loopir as L
+from .llvm_ops import F32, I64, declare_intrinsic
+
+VL = 16  # f32 lanes in a zmm register
+
+
+def choose_block(bm: int, bn: int) -> tuple[int, int]:
+    env = os.environ.get("TILELANG_CPU_MICROKERNEL")
+    if env:
+        mr, nv = (int(x) for x in env.lower().split("x"))
+        return mr, nv
+    nvec = bn // VL
+    for nv, mr in ((4, 6), (3, 8), (2, 12)):
+        if nvec % nv == 0:
+            return min(mr, bm), nv
+    return min(12, bm), 2 if nvec >= 2 else 1
+
+
+def emit_dot(cg, s: L.Dot):
+    a, b_, out = s.a, s.b, s.out
+    bm, bk = a.shape
+    bn = b_.shape[1]
+    if out.dtype == "f32" and a.dtype in ("f32", "f16", "bf16") and b_.dtype in ("f32", "f16", "bf16") \
+            and bn % VL == 0:
+        return _microkernel(cg, s, bm, bn, bk)
+    return _generic(cg, s, bm, bn, bk)
+
+
+def _generic(cg, s, bm, bn, bk):
+    b, ops = cg.b, cg.ops
+    dt = s.out.dtype
+    zero = ops.convert(ir.Constant(ir.IntType(32), 0), "i32", dt)
+    if not s.accumulate:
+        cg.nest([bm, bn], lambda ivs: b.store(ops.to_buf(zero, dt), cg.buf_ptr(s.out, ivs)), "dz")
+
+    def body(ivs):
+        i, k = ivs
+
+        def inner(jv):
+            j = jv[0]
+            x = ops.convert(ops.from_buf(b.load(cg.buf_ptr(s.a, [i, k])), s.a.dtype), s.a.dtype, dt)
+            y = ops.convert(ops.from_buf(b.load(cg.buf_ptr(s.b, [k, j])), s.b.dtype), s.b.dtype, dt)
+            p = cg.buf_ptr(s.out, [i, j])
+            cur = b.load(p)
+            if dt in ("f32", "f64"):
+                b.store(b.fadd(cur, b.fmul(x, y)), p)
+            else:
+                b.store(b.add(cur, b.mul(x, y)), p)
+        cg.nest([bn], inner, "dj")
+
+    cg.nest([bm, bk], body, "dk")
+
+
+def _microkernel(cg, s, bm, bn, bk):
+    b = cg.b
+    vty = ir.VectorType(F32, VL)
+    mr, nv = choose_block(bm, bn)
+    nvec = bn // VL
+    fma = declare_intrinsic(cg.m, "llvm.fma", [vty], [vty] * 3)
+
+    def vptr(buf, i, j):
+        return b.bitcast(cg.buf_ptr(buf, [i, j]), vty.as_pointer())
+
+    def block(i0, j0, rows, vecs):
+        pre = b.block
+        if s.accumulate:
+            init = [[b.load(vptr(s.out, b.add(i0, ir.Constant(I64, r)), b.add(j0, ir.Constant(I64, VL * v))), align=4)
+                     for v in range(vecs)] for r in range(rows)]
+        else:
+            zero = ir.Constant(vty, [0.0] * VL)
+            init = [[zero] * vecs for _ in range(rows)]
+        head, body, done = cg.block("mk.head"), cg.block("mk.body"), cg.block("mk.done")
+        b.branch(head)
+        b.position_at_end(head)
+        k = b.phi(I64, name="k")
+        k.add_incoming(ir.Constant(I64, 0), pre)
+        accs = []
+        for r in range(rows):
+            row = []
+            for v in range(vecs):
+                ph = b.phi(vty)
+                ph.add_incoming(init[r][v], pre)
+                row.append(ph)
+            accs.append(row)
+        b.cbranch(b.icmp_signed("<", k, ir.Constant(I64, bk)), body, done)
+        b.position_at_end(body)
+        bv = [b.load(vptr(s.b, k, b.add(j0, ir.Constant(I64, VL * v))), align=4) for v in range(vecs)]
+        new = []
+        for r in range(rows):
+            av = b.load(cg.buf_ptr(s.a, [b.add(i0, ir.Constant(I64, r)), k]))
+            splat = b.shuffle_vector(b.insert_element(ir.Constant(vty, ir.Undefined), av, ir.Constant(ir.IntType(32), 0)),
+                                     ir.Constant(vty, ir.Undefined), ir.Constant(ir.VectorType(ir.IntType(32), VL), [0] * VL))
+            new.append([b.call(fma, [splat, bv[v], accs[r][v]]) for v in range(vecs)])
+        for r in range(rows):
+            for v in range(vecs):
+                accs[r][v].add_incoming(new[r][v], b.block)
+        k.add_incoming(b.add(k, ir.Constant(I64, 1)), b.block)
+        b.branch(head)
+        b.position_at_end(done)
+        for r in range(rows):
+            for v in range(vecs):
+                b.store(accs[r][v], vptr(s.out, b.add(i0, ir.Constant(I64, r)), b.add(j0, ir.Constant(I64, VL * v))),
+                        align=4)
+
+    def row_blocks(j0, vecs):
+        full = (bm // mr) * mr
+        if full:
+            with cg.loop(0, full, "mi", step=mr) as i0:
+                block(i0, j0, mr, vecs)
+        if bm % mr:
+            block(ir.Constant(I64, full), j0, bm % mr, vecs)
+
+    fullv = (nvec // nv) * nv
+    if fullv:
+        with cg.loop(0, fullv * VL, "nj", step=nv * VL) as j0:
+            row_blocks(j0, nv)
+    if nvec % nv:
+        row_blocks(ir.Constant(I64, fullv * VL), nvec % nv)
