@@ -337,6 +337,25 @@ class Codegen:
             off = term if off is None else b.add(off, term)
         return b.gep(ptr, [off if off is not None else c64(0)])
 
+    def is_short(self, clamped):
+        """An i1 that is true when a clamped axis is cut at the tensor's edge (None: never)."""
+        short = None
+        for rem, blk in clamped:
+            c = self.b.icmp_signed("<", rem, c64(blk))
+            short = c if short is None else self.b.or_(short, c)
+        return short
+
+    def full_tile_split(self, short, ext, shape, emit):
+        """emit(extents): static extents for whole tiles (inside the tensor), clamped ones at edges."""
+        if short is None:
+            emit(list(shape))
+            return
+        with self.b.if_else(short) as (edge, whole):
+            with edge:
+                emit(ext)
+            with whole:
+                emit(list(shape))
+
     def unit_stride_split(self, tensor, items, shape, emit):
         """emit(strides) twice: once with the innermost tile stride known to be 1, once general."""
         b = self.b
@@ -366,16 +385,13 @@ class Codegen:
                 return ops.convert(const("i32", 0), "i32", out.dtype)
             return ops.convert(self.expr(s.other, ivs, {}), L.dtype_of(s.other), out.dtype)
 
-        if clamped:
-            short = None
-            for rem, blk in clamped:
-                c = b.icmp_signed("<", rem, c64(blk))
-                short = c if short is None else b.or_(short, c)
+        short = self.is_short(clamped)
+        if short is not None:
             with b.if_then(short):
                 self.nest(list(out.shape),
                           lambda ivs: b.store(ops.to_buf(other_at(ivs), out.dtype), self.buf_ptr(out, ivs)), "f")
 
-        def emit(strides):
+        def emit(strides, ext):
             def body(ivs):
                 ptr = self.tensor_ptr(s.tensor, s.items, ivs, strides)
                 if s.mask is not None:
@@ -388,14 +404,15 @@ class Codegen:
                 b.store(ops.to_buf(v, out.dtype), self.buf_ptr(out, ivs))
             self.nest(ext, body, "l")
 
-        self.unit_stride_split(s.tensor, s.items, out.shape, emit)
+        self.full_tile_split(short, ext, out.shape, lambda e: self.unit_stride_split(
+            s.tensor, s.items, out.shape, lambda st: emit(st, e)))
 
     def s_StoreT(self, s: L.StoreT):
         b, ops = self.b, self.ops
-        ext, _ = self.access_extents(s.tensor, s.items, s.bounds, s.shape)
+        ext, clamped = self.access_extents(s.tensor, s.items, s.bounds, s.shape)
         mdt = self.tensors[s.tensor][3]
 
-        def emit(strides):
+        def emit(strides, ext):
             def body(ivs):
                 def do():
                     v = self.expr(s.value, ivs, {})
@@ -408,7 +425,8 @@ class Codegen:
                     do()
             self.nest(ext, body, "s")
 
-        self.unit_stride_split(s.tensor, s.items, s.shape, emit)
+        self.full_tile_split(self.is_short(clamped), ext, s.shape, lambda e: self.unit_stride_split(
+            s.tensor, s.items, s.shape, lambda st: emit(st, e)))
 
     # ---- expressions -------------------------------------------------------------------------------
 
