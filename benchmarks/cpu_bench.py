@@ -195,6 +195,8 @@ def main():
     bench_softmax(4096, 4096, tl.Config(BLOCK_M=8, BLOCK_N=512))
     bench_linear_relu(1024, 1024, 1024, big)
     bench_linear_relu(2048, 2048, 2048, big)
+    # Where the epilogue's memory traffic matters (64 MB output, short K), fusion pays.
+    bench_linear_relu(4096, 4096, 256, tl.Config(BLOCK_M=128, BLOCK_N=128, BLOCK_K=128))
     bench_compile()
 
 
