@@ -150,3 +150,14 @@ def moe_expert_rows_kernel(x, rows, w, out):
         for k in tl.tile(K):
             acc += tl.load(x[idx, k], mask=(r.index < R)[:, None]) @ w[k, n]
         out[r, n] = acc.to(out.dtype)
+
+
+@tl.tile
+def scatter_rows_kernel(src, idx, out):
+    """out[idx[g]] = src[g] (indices assumed in range; out-of-range is undefined)."""
+    G, D = src.shape
+    (G,) = idx.shape
+    R, D = out.shape
+    for g, d in tl.tile([G, D]):
+        rows = idx[g]
+        tl.store(out[rows, d], src[g, d], mask=(g.index < G)[:, None])

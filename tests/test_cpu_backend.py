@@ -390,3 +390,26 @@ def test_unsupported_target_is_a_backend_error(tmp_path):
 
     with pytest.raises(BackendError, match="unknown target"):
         backends.get("cpu").write_aot(None, "cpu:avx2", tmp_path, "k")
+
+
+def test_out_of_range_gather_never_touches_memory_outside_the_tensor():
+    """Undefined in the IR (the reference reports it); the cpu backend must still not crash or read
+    outside the tensor: loads clamp the index."""
+    from kernels import gather_rows_kernel
+
+    x = torch.arange(4 * 8, dtype=torch.float32).reshape(4, 8)
+    idx = torch.tensor([0, 10_000_000, -5_000_000, 3], dtype=torch.int32)
+    out = torch.full((4, 8), float("nan"))
+    gather_rows_kernel(x, idx, out, backend="cpu")
+    assert torch.equal(out[0], x[0]) and torch.equal(out[3], x[3])
+    assert torch.equal(out[1], x[3]) and torch.equal(out[2], x[0])  # clamped rows
+
+
+def test_out_of_range_scatter_is_skipped():
+    from kernels import scatter_rows_kernel
+
+    src = torch.arange(3 * 8, dtype=torch.float32).reshape(3, 8) + 1
+    idx = torch.tensor([1, 99_999_999, -7], dtype=torch.int32)
+    out = torch.zeros(4, 8)
+    scatter_rows_kernel(src, idx, out, backend="cpu")
+    assert torch.equal(out[1], src[0]) and out[[0, 2, 3]].abs().sum() == 0

@@ -322,16 +322,38 @@ class Codegen:
                 clamped.append((rem, shape[it.axis]))
         return ext, clamped
 
+    def value_coord(self, it, ivs):
+        v = self.expr(it.expr, ivs, {})
+        return self.ops.convert(v, L.dtype_of(it.expr), "i64")
+
+    def value_index_ok(self, tensor, items, ivs):
+        """An i1 that is true when every value index (scalar or gather) is inside the tensor (None: no
+        value indices). Out-of-range value indices are undefined behaviour in the IR (the reference
+        interpreter reports them); here they must at least never touch memory outside the tensor."""
+        b = self.b
+        _, sizes, _, _ = self.tensors[tensor]
+        ok = None
+        for d, it in enumerate(items):
+            if isinstance(it, L.ValueItem):
+                c = self.value_coord(it, ivs)
+                inside = b.and_(b.icmp_signed(">=", c, c64(0)), b.icmp_signed("<", c, sizes[d]))
+                ok = inside if ok is None else b.and_(ok, inside)
+        return ok
+
     def tensor_ptr(self, tensor, items, ivs, strides):
         b = self.b
-        ptr, _, _, _ = self.tensors[tensor]
+        ptr, sizes, _, _ = self.tensors[tensor]
         off = None
         for d, it in enumerate(items):
             if isinstance(it, L.TileItem):
                 coord = b.add(self.tiles[it.tile][1], ivs[it.axis])
             else:
-                v = self.expr(it.expr, ivs, {})
-                coord = self.ops.convert(v, L.dtype_of(it.expr), "i64")
+                # Clamped into the tensor so an out-of-range index never reads outside it (stores
+                # are skipped instead, see value_index_ok).
+                coord = self.value_coord(it, ivs)
+                last = b.sub(sizes[d], c64(1))
+                coord = b.select(b.icmp_signed("<", coord, c64(0)), c64(0), coord)
+                coord = b.select(b.icmp_signed(">", coord, last), last, coord)
             st = strides[d]
             term = coord if (isinstance(st, ir.Constant) and st.constant == 1) else b.mul(coord, st)
             off = term if off is None else b.add(off, term)
@@ -418,8 +440,12 @@ class Codegen:
                     v = self.expr(s.value, ivs, {})
                     v = ops.to_mem(ops.convert(v, L.dtype_of(s.value), mdt), mdt)
                     b.store(v, self.tensor_ptr(s.tensor, s.items, ivs, strides))
+                guard = self.value_index_ok(s.tensor, s.items, ivs)
                 if s.mask is not None:
-                    with b.if_then(self.expr(s.mask, ivs, {})):
+                    m = self.expr(s.mask, ivs, {})
+                    guard = m if guard is None else b.and_(guard, m)
+                if guard is not None:
+                    with b.if_then(guard):
                         do()
                 else:
                     do()
