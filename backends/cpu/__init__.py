@@ -32,7 +32,9 @@ _pool: ThreadPoolExecutor | None = None
 def num_threads() -> int:
     env = os.environ.get("TILELANG_NUM_THREADS")
     if env:
-        return max(1, int(env))
+        if not env.strip().isdigit() or int(env) < 1:
+            raise TileLangError(f"TILELANG_NUM_THREADS must be a positive integer, got {env!r}")
+        return int(env)
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
