@@ -87,7 +87,7 @@ def _common(p: argparse.ArgumentParser):
 
 
 def _prepare(args, backend):
-    """(kernel object, final IR observer results...) shared by `compile` and `ir`."""
+    """(kernel, signature, Config, fixed sizes) from the options `compile` and `ir` share."""
     from tilelang.api import kernel_signature_from_options
     from tilelang.config import Config
 
