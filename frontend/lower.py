@@ -18,7 +18,7 @@ from tilelang.errors import (Loc, NameError_, ShapeMismatchError, TileLangError,
 from tilelang.ir import dtypes
 from tilelang.ir import nodes as ir
 from tilelang.ir.ops import OpTypeError, result_type
-from tilelang.ir.types import TensorType, ValueType, dim_symbol, format_expr
+from tilelang.ir.types import TensorType, ValueType, broadcast_shapes, dim_symbol, format_expr
 
 from .source import FunctionSource
 from .values import (BoundMethod, DTypeValue, IRValue, Literal, PyObject, Size, SizeTuple, TensorRef,
@@ -405,7 +405,6 @@ class Lowerer:
         m = self.materialize(self.expr(node), node)
         if m.type.dtype != "bool":
             self.fail(node, f"a mask must be a bool tile, got {m.type}", TileTypeError)
-        from tilelang.ir.types import broadcast_shapes
         if broadcast_shapes(m.type.shape, shape) != tuple(shape):
             self.fail(node, f"mask {m.type} does not broadcast to the indexed shape "
                             f"[{', '.join(map(format_expr, shape))}]", ShapeMismatchError)
@@ -423,7 +422,6 @@ class Lowerer:
         if value.type.dtype != p.type.dtype:
             self.fail(value_node, f"storing {value.type.dtype} into `{p.name}` of {p.type.dtype}: convert "
                                   f"explicitly, e.g. `(...).to({p.name}.dtype)`", TileTypeError)
-        from tilelang.ir.types import broadcast_shapes
         if value.type.shape != shape:
             if broadcast_shapes(value.type.shape, shape) != shape:
                 self.fail(value_node, f"cannot store a {value.type} value into `{p.name}[...]` of shape "

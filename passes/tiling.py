@@ -6,7 +6,7 @@ import sympy
 
 from tilelang.errors import ConfigError
 from tilelang.ir import nodes as ir
-from tilelang.ir.types import ValueType
+from tilelang.ir.types import ValueType, size_subs
 
 from .context import PassContext
 
@@ -33,7 +33,7 @@ def choose_tile_sizes(kernel: ir.Kernel, ctx: PassContext) -> dict[str, int]:
             given = ctx.config.get(t.block.name)
             if given is None:
                 given = ctx.default_parallel_tile if s.parallel else ctx.default_sequential_tile
-                extent = t.extent.subs({sympy.Symbol(k, integer=True, positive=True): v for k, v in fixed.items()})
+                extent = t.extent.subs(size_subs(fixed))
                 if extent.is_Integer:  # no point in a tile larger than the whole extent
                     given = min(given, _next_pow2(int(extent)))
             if ctx.pow2_tiles and given & (given - 1):
@@ -45,7 +45,7 @@ def choose_tile_sizes(kernel: ir.Kernel, ctx: PassContext) -> dict[str, int]:
 
 def tile(kernel: ir.Kernel, ctx: PassContext) -> ir.Kernel:
     sizes = choose_tile_sizes(kernel, ctx)
-    subs = {sympy.Symbol(k, integer=True, positive=True): sympy.Integer(v) for k, v in sizes.items()}
+    subs = size_subs(sizes)
     return substitute_sizes(kernel, subs, config=tuple(sorted(sizes.items())))
 
 

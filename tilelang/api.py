@@ -74,24 +74,30 @@ class TileKernel:
                                     f"{', '.join(ir.size_symbols(kernel))})", self.loc)
         return kernel
 
-    def compile(self, signature, config: Config | None, backend: backends.Backend,
-                fixed_sizes: dict[str, int] | None = None, observe=None):
-        """(final IR, launcher) for a signature, Config and backend; cached in memory."""
+    def final_ir(self, signature, config: Config, backend: backends.Backend,
+                 fixed_sizes: dict[str, int] | None = None, observe=None) -> ir.Kernel:
+        """The kernel's IR after every pass, with the backend's defaults for what the Config leaves open;
+        `observe(step, kernel)` sees each step's result."""
         from tilelang.passes import PassContext, run_pipeline
+
+        ctx = PassContext(config=config, target=backend.name,
+                          default_parallel_tile=backend.default_parallel_tile,
+                          default_sequential_tile=backend.default_sequential_tile,
+                          pow2_tiles=backend.pow2_tiles)
+        return run_pipeline(self.lower(signature, fixed_sizes), ctx, observe)
+
+    def compile(self, signature, config: Config | None, backend: backends.Backend,
+                fixed_sizes: dict[str, int] | None = None):
+        """(final IR, launcher) for a signature, Config and backend; cached in memory."""
         from tilelang.runtime.cache import cache_key
 
         config = config or (self.configs[0] if self.configs else Config())
         key = (tuple(sorted(signature.items())), config, backend.name, tuple(sorted((fixed_sizes or {}).items())))
         with self._lock:
             hit = self._compiled.get(key)
-        if hit is not None and observe is None:
+        if hit is not None:
             return hit
-        kernel = self.lower(signature, fixed_sizes)
-        ctx = PassContext(config=config, target=backend.name,
-                          default_parallel_tile=backend.default_parallel_tile,
-                          default_sequential_tile=backend.default_sequential_tile,
-                          pow2_tiles=backend.pow2_tiles)
-        final = run_pipeline(kernel, ctx, observe)
+        final = self.final_ir(signature, config, backend, fixed_sizes)
         launcher = backend.compile_with(final, cache_key(self.src.text, final, backend.name), config)
         with self._lock:
             self._compiled[key] = (final, launcher)

@@ -113,7 +113,7 @@ def cmd_compile(args) -> int:
 
     be = backends.for_aot_target(args.target)
     kernel, sig, config, fixed = _prepare(args, be)
-    final, _ = _final_ir(kernel, sig, config, be, fixed)
+    final = kernel.final_ir(sig, config, be, fixed)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -138,15 +138,6 @@ def cmd_compile(args) -> int:
     return 0
 
 
-def _final_ir(kernel, sig, config, be, fixed, observe=None):
-    from tilelang.passes import PassContext, run_pipeline
-
-    ir_kernel = kernel.lower(sig, fixed)
-    ctx = PassContext(config=config, target=be.name, default_parallel_tile=be.default_parallel_tile,
-                      default_sequential_tile=be.default_sequential_tile, pow2_tiles=be.pow2_tiles)
-    return run_pipeline(ir_kernel, ctx, observe), ctx
-
-
 def cmd_ir(args) -> int:
     from tilelang import backend as backends
     from tilelang.ir.printer import print_kernel
@@ -162,7 +153,7 @@ def cmd_ir(args) -> int:
     be = backends.get(args.backend)
     kernel, sig, config, fixed = _prepare(args, be)
     steps = []
-    _final_ir(kernel, sig, config, be, fixed, observe=lambda name, k: steps.append((name, k)))
+    kernel.final_ir(sig, config, be, fixed, observe=lambda name, k: steps.append((name, k)))
     names = [n for n, _ in steps]
     if args.after and args.after not in names:
         raise TileLangError(f"--after {args.after!r}: the steps are {', '.join(names)}")

@@ -21,6 +21,7 @@ import sympy
 from tilelang.backend import Backend, register
 from tilelang.errors import BackendError, TileLangError
 from tilelang.ir import nodes as ir
+from tilelang.ir.types import size_subs
 
 from . import jit
 from .loopir import Program
@@ -77,7 +78,7 @@ def size_evaluator(exprs):
         return eval(src, {})  # noqa: S307 (built from sympy nodes above, no user text)
     except ValueError:
         def slow(s):
-            subs = {sympy.Symbol(k, integer=True, positive=True): v for k, v in s.items()}
+            subs = size_subs(s)
             return [int(sympy.sympify(e).subs(subs)) for e in exprs]
         return slow
 

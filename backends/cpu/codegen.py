@@ -16,7 +16,7 @@ from llvmlite import ir
 from tilelang.errors import BackendError
 
 from . import loopir as L
-from .llvm_ops import F32, I8, I32, I64, Ops, buf_type, const, mem_type, reg_type
+from .llvm_ops import I32, I64, Ops, buf_type, const, mem_type, reg_type
 from .microkernel import emit_dot
 
 PREFER_512 = '"prefer-vector-width"="512" "min-legal-vector-width"="512" "no-trapping-math"="true"'

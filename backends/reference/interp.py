@@ -27,6 +27,7 @@ from tilelang.errors import TileLangError
 from tilelang.ir import nodes as ir
 from tilelang.ir.dtypes import NUMPY_STORAGE, promote
 from tilelang.ir.ops import OPS
+from tilelang.ir.types import size_subs
 
 
 def round_bf16(x: np.ndarray) -> np.ndarray:
@@ -55,7 +56,7 @@ class Interpreter:
     def __init__(self, kernel: ir.Kernel, args: dict, sizes: dict[str, int]):
         self.kernel = kernel
         self.args = args  # name -> numpy array (tensors) or Python scalar
-        self.sizes = {sympy.Symbol(k, integer=True, positive=True): v for k, v in sizes.items()}
+        self.sizes = size_subs(sizes)
         self.shapes = {p.name: p.type.shape for p in kernel.params if p.is_tensor}
         self.dtypes = {p.name: p.type.dtype for p in kernel.params}
         self.var_dtypes = dict(self.dtypes)

@@ -111,6 +111,7 @@ class Renderer:
         self.args = self._args()
         self.reserved |= {a.name for a in self.args}
         self.names: dict[str, str] = {}
+        self.tile_blocks: dict[str, str] = {}  # tiles in scope -> rendered block size
         for p in kernel.params:
             if not p.is_tensor:
                 self.types[p.name] = p.type
@@ -197,6 +198,7 @@ class Renderer:
 
     def _tile_offsets(self, depth, t: ir.TileVar, loc):
         self.reserved |= {f"{t.name}_id", f"{t.name}_offs"}
+        self.tile_blocks[t.name] = size_py(t.block)
         self.emit(depth, f"{t.name}_offs = {t.name}_id * {size_py(t.block)} + tl.arange(0, {size_py(t.block)})", loc)
 
     def block(self, stmts, depth):
@@ -268,7 +270,7 @@ class Renderer:
         if name == "tile_index":
             return f"{attrs['tile']}_offs"
         if name == "tile_start":
-            return f"{attrs['tile']}_id * {self._block_of(attrs['tile'])}"
+            return f"{attrs['tile']}_id * {self.tile_blocks[attrs['tile']]}"
         if name == "tile_id":
             return f"{attrs['tile']}_id + 0"
         if name == "size":
@@ -307,14 +309,6 @@ class Renderer:
         if od.kind == "reduce" and name != "sum":
             text = f"{text}.to({TL_DTYPE[out]})"
         return text
-
-    def _block_of(self, tile: str) -> str:
-        for s in ir.walk(self.k.body):
-            if isinstance(s, ir.TileLoop):
-                for t in s.tiles:
-                    if t.name == tile:
-                        return size_py(t.block)
-        raise BackendError(f"unknown tile {tile}")
 
     def _attr(self, key, v) -> str:
         if key == "dtype":

@@ -27,6 +27,11 @@ def dim_symbol(name: str) -> sympy.Symbol:
     return sympy.Symbol(name, integer=True, positive=True)
 
 
+def size_subs(values: dict[str, int]) -> dict:
+    """A sympy substitution binding size symbols (by name) to integers."""
+    return {dim_symbol(k): sympy.Integer(v) for k, v in values.items()}
+
+
 def shape(*dims) -> Shape:
     return tuple(sym(d) for d in dims)
 

@@ -7,6 +7,7 @@ import sympy
 from tilelang.errors import LaunchError
 from tilelang.ir import dtypes
 from tilelang.ir import nodes as ir
+from tilelang.ir.types import size_subs
 
 
 def _torch():
@@ -88,7 +89,7 @@ def bind_sizes(kernel, ir_kernel: ir.Kernel, bound: dict) -> dict[str, int]:
 
 def grid_size(kernel: ir.Kernel, sizes: dict[str, int]) -> int:
     """Number of programs in the launch grid."""
-    subs = {sympy.Symbol(k, integer=True, positive=True): v for k, v in sizes.items()}
+    subs = size_subs(sizes)
     total = 1
     for t in kernel.grid_loop.tiles:
         total *= int(t.count.subs(subs))
