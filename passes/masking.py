@@ -8,6 +8,8 @@ Value indices (scalars, gathers) are the user's responsibility and never get an 
 
 from __future__ import annotations
 
+import dataclasses
+
 import sympy
 
 from tilelang.ir import nodes as ir
@@ -55,7 +57,7 @@ def mask(kernel: ir.Kernel, ctx: PassContext) -> ir.Kernel:
                 out.append(ir.Assign(s.name, s.type, ir.Load(ld.tensor, ld.index, ld.other, ld.mask,
                                                              bounds(ld.tensor, ld.index, tiles)), s.loc))
             elif isinstance(s, ir.Store):
-                out.append(ir.Store(s.tensor, s.index, s.value, s.mask, bounds(s.tensor, s.index, tiles), s.loc))
+                out.append(dataclasses.replace(s, bounds=bounds(s.tensor, s.index, tiles)))
             else:
                 out.append(s)
         return out

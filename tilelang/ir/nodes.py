@@ -111,6 +111,12 @@ class Store:
     mask: Value | None = None
     bounds: tuple[bool, ...] | None = None
     loc: Loc = field(default=None, compare=False)
+    # None: a plain store. "add" | "max" | "min": an atomic read-modify-write of each element with
+    # `value` (several programs may target the same element; the soundness checker allows that).
+    atomic: str | None = None
+
+
+ATOMIC_KINDS = ("add", "max", "min")
 
 
 @dataclass(frozen=True, slots=True)

@@ -163,8 +163,9 @@ class _Build(Transformer):
     def assign(self, var, vtype, expr, loc=None):
         return ir.Assign(str(var)[1:], vtype, expr, loc)
 
-    def store(self, var, index, value, tail, loc=None):
-        return ir.Store(str(var)[1:], index, value, tail.get("mask"), tail.get("bounds"), loc)
+    def store(self, kind, var, index, value, tail, loc=None):
+        atomic = str(kind)[len("atomic_"):] if str(kind).startswith("atomic_") else None
+        return ir.Store(str(var)[1:], index, value, tail.get("mask"), tail.get("bounds"), loc, atomic)
 
     def tilevar(self, name, extent, block):
         return ir.TileVar(str(name), extent, block)

@@ -83,7 +83,8 @@ def print_stmts(stmts, indent: int, out: list[str]):
         if isinstance(s, ir.Assign):
             out.append(f"{pad}%{s.name}: {s.type} = {fmt_expr(s.value)}{fmt_loc(s.loc)}")
         elif isinstance(s, ir.Store):
-            out.append(f"{pad}store %{s.tensor}[{fmt_index(s.index)}], {fmt_value(s.value)}"
+            kw = f"atomic_{s.atomic}" if s.atomic else "store"
+            out.append(f"{pad}{kw} %{s.tensor}[{fmt_index(s.index)}], {fmt_value(s.value)}"
                        f"{fmt_access_tail(None, s.mask, s.bounds)}{fmt_loc(s.loc)}")
         elif isinstance(s, ir.TileLoop):
             tiles = ", ".join(f"{t.name} in {format_expr(t.extent)} by {format_expr(t.block)}" for t in s.tiles)

@@ -107,6 +107,8 @@ def verify(kernel: ir.Kernel) -> ir.Kernel:
                                         f"{ValueType(tensors[s.tensor].dtype, shape)}", s.loc)
                 if s.mask is not None and value_type(s.mask, local, s.loc).dtype != "bool":
                     raise VerifierError("a store mask must be bool", s.loc)
+                if s.atomic is not None and s.atomic not in ir.ATOMIC_KINDS:
+                    raise VerifierError(f"unknown atomic kind {s.atomic!r}", s.loc)
             else:
                 raise VerifierError(f"unknown statement {type(s).__name__}", getattr(s, "loc", None))
 
