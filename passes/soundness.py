@@ -4,7 +4,10 @@ Every program of the grid runs the same body on its own tile of each grid axis. 
 the answer depend on how programs are scheduled, or make it plainly wrong, with no other symptom:
 
 1. **Partial reduction.** A reduction (`tl.sum/max/min/argmax/argmin`) or the contraction of `@`
-   along an axis that comes from a grid tile reduces only that program's tile of the axis.
+   along an axis that comes from a grid tile reduces only that program's tile of the axis. Its
+   result is tainted, and so is everything computed from it; a tainted value reaching a plain store
+   (as the value, mask or index) is an error, reported at the reduction. Reaching only atomic
+   stores is allowed: they combine the programs' partial results.
 2. **Shared store.** A store whose index does not mention some grid tile (directly, or through a
    value computed from that tile's `.index/.start/.id`) is made by every program along that tile,
    to the same elements.
@@ -17,7 +20,9 @@ tile sizes) to fit in one tile is exempt from all three: there is only one progr
 What is proven, exactly (and what is not):
 - Axis provenance is tracked through data flow: each axis of each value remembers which tile loops'
   indices it ranges over (through loads, `.index`, broadcasting, `[:, None]`, `.T`, `@`, values
-  carried across loop iterations). A reduction along an axis with a multi-tile grid provenance fails.
+  carried across loop iterations). A reduction along an axis with a multi-tile grid provenance is
+  partial. Provenance is not lost through arithmetic; it is not tracked into values whose shape the
+  rules do not model (none today), which then claim no provenance.
 - A store "mentions" a grid tile when an index item is that tile, or is a value whose computation
   reads that tile's `.index/.start/.id` (also through a load: a gather/scatter by an index tensor).
   Mentioning is not injectivity: `out[n.id * 0]` mentions `n`. A scatter through data-dependent
@@ -93,6 +98,10 @@ def _under(kernel: ir.Kernel) -> str:
     return f", given {shown}"
 
 
+def _line(loc) -> str:
+    return str(loc.line) if loc is not None else "?"
+
+
 def _bcast(*axes: Axes) -> Axes:
     """Axis provenance of a broadcast result: right-aligned union."""
     rank = max((len(a) for a in axes), default=0)
@@ -117,6 +126,12 @@ class _Analysis:
         self.defs: dict[str, list[ir.Assign]] = {}
         self.findings: dict[tuple, Finding] = {}
         self.stores: list[ir.Store] = []
+        # Partial reductions (statement id -> (statement, description, grid tile)); which values carry
+        # them (var -> statement ids); and the first plain / atomic store each one reaches.
+        self.partial: dict[int, tuple] = {}
+        self.taint: dict[str, frozenset] = {}
+        self.plain_uses: dict[int, ir.Store] = {}
+        self.atomic_uses: dict[int, ir.Store] = {}
         self.loads: list[tuple[ir.Load, object]] = []
         for s in ir.walk(kernel.body):
             if isinstance(s, ir.Assign):
@@ -144,6 +159,11 @@ class _Analysis:
     def assign(self, s: ir.Assign) -> bool:
         """Update the facts for `s`; True when they grew (loop-carried values need a fixpoint)."""
         e = s.value
+        operands = [it.value for it in e.index if isinstance(it, ir.ValueIndex)] + [e.other, e.mask] \
+            if isinstance(e, ir.Load) else list(e.args)
+        old_taint = self.taint.get(s.name, frozenset())
+        self.taint[s.name] = old_taint.union(*(self.taint.get(v.name, ()) for v in operands
+                                               if isinstance(v, ir.Var)))
         if isinstance(e, ir.Load):
             axes, deps = self.index_axes(e.index)
             for extra in (e.other, e.mask):
@@ -162,7 +182,7 @@ class _Analysis:
         if old_a is not None and len(old_a) == len(axes):
             axes = tuple(x | y for x, y in zip(old_a, axes))
         deps |= old_d
-        grew = (axes, deps) != (old_a, old_d)
+        grew = (axes, deps) != (old_a, old_d) or self.taint[s.name] != old_taint
         self.axes[s.name], self.deps[s.name] = axes, deps
         return grew
 
@@ -198,22 +218,41 @@ class _Analysis:
             self.findings[key] = finding
 
     def check_reduction(self, s: ir.Assign, what: str, origin: frozenset):
+        """Note a reduction; one over a multi-program grid tile taints its result (a partial value)."""
         bad = sorted(origin & self.multi)
-        key = ("reduction", s.name, id(s))
         if not bad:
             shown = ", ".join(sorted(origin)) or "no tile"
-            self.record(key, Finding("reduction", True, f"{what} ranges over {shown}: not split across "
-                                                        f"programs", s.loc))
+            self.record(("reduction", id(s)), Finding("reduction", True, f"{what} ranges over {shown}: not split "
+                                                                         f"across programs", s.loc))
             return
-        t = self.grid[bad[0]].var
-        self.record(key, Finding("reduction", False, (
-            f"{what} reduces over grid tile `{t.name}` (extent {format_expr(t.extent)}, block "
-            f"{format_expr(t.block)}), but each program holds only one tile of it, so this computes a "
-            f"partial result per program. Make the whole dimension one tile (index it with `:`, e.g. "
-            f"`x[m, :]`, or `tl.tile({format_expr(t.extent)}, block={format_expr(t.extent)})`), or loop "
-            f"over `{t.name}` sequentially inside the grid loop and accumulate"), s.loc))
+        self.partial[id(s)] = (s, what, self.grid[bad[0]].var)
+        self.taint[s.name] = self.taint.get(s.name, frozenset()) | {id(s)}
+
+    def judge_reductions(self):
+        """A partial reduction is an error once its value reaches a plain store; an atomic store combines
+        the programs' partial results, so it may take them."""
+        for rid, (s, what, t) in self.partial.items():
+            plain = self.plain_uses.get(rid)
+            if plain is None:
+                atomic = self.atomic_uses.get(rid)
+                how = (f"combined across programs by the atomic store at line {_line(atomic.loc)}" if atomic
+                       else "its value is never stored")
+                self.record(("reduction", id(s)), Finding("reduction", True, (
+                    f"{what} is partial over grid tile `{t.name}`: {how}"), s.loc))
+                continue
+            self.record(("reduction", id(s)), Finding("reduction", False, (
+                f"{what} reduces over grid tile `{t.name}` (extent {format_expr(t.extent)}, block "
+                f"{format_expr(t.block)}), but each program holds only one tile of it, so the value stored at "
+                f"line {_line(plain.loc)} is a partial result per program. Make the whole dimension one tile "
+                f"(index it with `:`, e.g. `x[m, :]`, or `tl.tile({format_expr(t.extent)}, "
+                f"block={format_expr(t.extent)})`), loop over it sequentially inside the grid loop and "
+                f"accumulate, or combine the programs' partial results with an atomic store"), s.loc))
 
     def check_store(self, s: ir.Store):
+        operands = [s.value, s.mask] + [it.value for it in s.index if isinstance(it, ir.ValueIndex)]
+        for v in operands:
+            for rid in self.taint.get(v.name, ()) if isinstance(v, ir.Var) else ():
+                (self.atomic_uses if s.atomic else self.plain_uses).setdefault(rid, s)
         axes, deps = self.index_axes(s.index)
         mentioned = deps.union(*axes)
         missing = [t for t in self.grid if t in self.multi and t not in mentioned]
@@ -261,7 +300,7 @@ class _Analysis:
                 if bad:
                     t = self.grid[bad[0]].var
                     self.record(key, Finding("race", False, (
-                        f"this loads `{ld.tensor}`, which the store at line {st.loc.line if st.loc else '?'} "
+                        f"this loads `{ld.tensor}`, which the store at line {_line(st.loc)} "
                         f"writes, at elements that another program along grid tile `{t.name}` may store: a "
                         f"read-modify-write race (programs run in any order, in parallel). Accumulate across "
                         f"programs with an atomic store (`tl.atomic_add`), or index the load and the store by "
@@ -286,6 +325,7 @@ class _Analysis:
         self.stores = [s for s in ir.walk(self.kernel.body) if isinstance(s, ir.Store)]
         for s in self.stores:
             self.check_store(s)
+        self.judge_reductions()
         self.check_races()
         return list(self.findings.values())
 
@@ -298,10 +338,15 @@ def analyze(kernel: ir.Kernel) -> tuple[dict[str, GridTile], list[Finding]]:
     return a.grid, findings
 
 
+# Of several errors on one line, the one whose fix is most specific is reported.
+_PRIORITY = {"race": 0, "store": 1, "reduction": 2}
+
+
 def check_soundness(kernel: ir.Kernel, ctx: PassContext) -> ir.Kernel:
     """The pipeline step: the kernel unchanged, or a SoundnessError at the first unsound statement."""
     _, findings = analyze(kernel)
-    for f in findings:
-        if not f.ok:
-            raise SoundnessError(f.message, f.loc)
+    errors = sorted((f for f in findings if not f.ok),
+                    key=lambda f: (f.loc.line if f.loc else 0, _PRIORITY[f.check]))
+    if errors:
+        raise SoundnessError(errors[0].message, errors[0].loc)
     return kernel

@@ -30,8 +30,10 @@ def test_causal_attention(backend, dtype, BH, M, D, seed):
     s = (q.double() @ k.double().transpose(1, 2)) * scale
     s = s.masked_fill(torch.triu(torch.ones(M, M, dtype=torch.bool), 1), float("-inf"))
     expected = torch.softmax(s, dim=-1) @ v.double()
-    # p is rounded to the input dtype before p @ v, as flash attention does.
-    assert_close(o, expected, dtype, reduction_len=M if dtype == "f32" else 4 * M)
+    # p is rounded to the input dtype before p @ v, as flash attention does: each output is a
+    # p-weighted mean of v (weights sum to 1), so that rounding adds up to 2^-11 * max|v| per output;
+    # 512 units of the f16 atol (2e-6 each) cover twice that.
+    assert_close(o, expected, dtype, reduction_len=M if dtype == "f32" else max(4 * M, 512))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
