@@ -305,7 +305,7 @@ class Lowerer:
                               "`M, K = a.shape`, or positive integers")
             extents.append(v.expr)
         names = self._loop_targets(s.target, len(extents))
-        blocks = self._blocks(call, names, extents_node)
+        blocks = self._blocks(call, names, extents)
         tiles = tuple(ir.TileVar(n, e, b) for n, e, b in zip(names, extents, blocks))
 
         saved_names, saved_tiles = dict(self.scope.names), set(self.tile_names)
@@ -351,7 +351,7 @@ class Lowerer:
                               f"dimension, e.g. `for m, n in tl.tile([M, N])`")
         return [e.id for e in elts]
 
-    def _blocks(self, call: ast.Call, names: list[str], where) -> list[sympy.Expr]:
+    def _blocks(self, call: ast.Call, names: list[str], extents: list[sympy.Expr]) -> list[sympy.Expr]:
         block_kw = next((k for k in call.keywords if k.arg == "block"), None)
         other = [k.arg for k in call.keywords if k.arg != "block"]
         if other:
@@ -363,7 +363,7 @@ class Lowerer:
         if len(nodes) != len(names):
             self.fail(block_kw.value, f"block= needs {len(names)} entries, one per tile dimension")
         out = []
-        for n, d in zip(nodes, default):
+        for n, d, extent in zip(nodes, default, extents):
             if isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value.isidentifier():
                 out.append(dim_symbol(n.value))
             elif isinstance(n, ast.Constant) and type(n.value) is int and n.value > 0:
@@ -371,7 +371,10 @@ class Lowerer:
             elif isinstance(n, ast.Constant) and n.value is None:
                 out.append(d)
             elif isinstance(v := self._maybe_size(n), Size) and isinstance(v.expr, sympy.Symbol):
-                out.append(v.expr)  # `block=D`: a whole-dimension tile when D is the loop's extent
+                if v.expr != extent:
+                    self.fail(n, f"block={v.expr.name} names a tensor size; a size block makes one whole-dimension "
+                                 f"tile, so it must be the loop's own extent ({format_expr(extent)})")
+                out.append(v.expr)  # `block=D` over D: one whole-dimension tile
             else:
                 self.fail(n, "a block size is a positive int, the name of a Config entry (a string), or the "
                              "loop's own extent for one whole-dimension tile (`tl.tile(D, block=D)`)")

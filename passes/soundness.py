@@ -339,7 +339,7 @@ def analyze(kernel: ir.Kernel) -> tuple[dict[str, GridTile], list[Finding]]:
 
 
 # Of several errors on one line, the one whose fix is most specific is reported.
-_PRIORITY = {"race": 0, "store": 1, "reduction": 2}
+_PRIORITY = {"race": 0, "reduction": 1, "store": 2}
 
 
 def check_soundness(kernel: ir.Kernel, ctx: PassContext) -> ir.Kernel:
