@@ -22,9 +22,22 @@ def _next_pow2(n: int) -> int:
     return 1 << max(0, (n - 1).bit_length())
 
 
+# Beside whole-dimension tiles, default tile sizes shrink so that a tile holds at most this many
+# elements (a default BLOCK_M = 64 beside a whole row of 65536 would be 16 MiB per value).
+WHOLE_TILE_ELEMENTS = 1 << 16
+
+
+def _prev_pow2(n: int) -> int:
+    return 1 << (max(1, n).bit_length() - 1)
+
+
 def choose_tile_sizes(kernel: ir.Kernel, ctx: PassContext) -> dict[str, int]:
     """Block symbol name -> size, from the Config, else from the target's defaults."""
     fixed = {a.symbol: a.value for a in kernel.assumptions if a.kind == "eq"}
+    whole_elements = 1
+    for name in ir.whole_dim_symbols(kernel):
+        if name in fixed:
+            whole_elements *= _next_pow2(fixed[name]) if ctx.pow2_tiles else fixed[name]
     chosen: dict[str, int] = {}
     unknown = set(dict(ctx.config.tiles)) - set(ir.block_symbols(kernel))
     if unknown:
@@ -40,6 +53,8 @@ def choose_tile_sizes(kernel: ir.Kernel, ctx: PassContext) -> dict[str, int]:
             given = ctx.config.get(t.block.name)
             if given is None:
                 given = ctx.default_parallel_tile if s.parallel else ctx.default_sequential_tile
+                if whole_elements > 1:
+                    given = min(given, _prev_pow2(WHOLE_TILE_ELEMENTS // whole_elements))
                 extent = t.extent.subs(size_subs(fixed))
                 if extent.is_Integer:  # no point in a tile larger than the whole extent
                     given = min(given, _next_pow2(int(extent)))

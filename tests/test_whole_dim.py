@@ -89,3 +89,20 @@ def test_attention_ir_uses_whole_head_dim():
     sig = {n: ArgSpec("tensor", "f16", 3) for n in "qkvo"} | {"scale": ArgSpec("scalar", "f32")}
     final = run_pipeline(attention_kernel.lower(sig, {"D": 96}), PassContext(pow2_tiles=True))
     assert {t.name: (t.extent, t.block) for t in final.grid_loop.tiles}["D_all"] == (96, 128)
+
+
+def test_default_tiles_shrink_beside_a_long_whole_dimension():
+    from tilelang.passes.tiling import WHOLE_TILE_ELEMENTS
+
+    final = run_pipeline(softmax_rows_kernel.lower({"x": T2, "out": T2}, {"N": 65536}), PassContext())
+    assert dict(final.config)["BLOCK_M"] * 65536 <= WHOLE_TILE_ELEMENTS
+
+
+@pytest.mark.skipif("cpu" not in BACKENDS, reason="cpu backend not available")
+def test_cpu_backend_refuses_tiles_that_would_overflow_the_stack():
+    x = torch.randn(3, 65536)
+    out = poisoned((3, 65536), torch.float32)
+    softmax_rows_kernel(x, out, backend="cpu")  # default tiles: fits
+    assert_close(out, torch.softmax(x.double(), dim=1), "f32", reduction_len=65536)
+    with pytest.raises(tl.TileLangError, match="MiB of tile buffers, more than the .* MiB of stack"):
+        softmax_rows_kernel(x, out, config=tl.Config(BLOCK_M=64), backend="cpu")
