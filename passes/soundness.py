@@ -3,7 +3,8 @@
 Every program of the grid runs the same body on its own tile of each grid axis. Three mistakes make
 the answer depend on how programs are scheduled, or make it plainly wrong, with no other symptom:
 
-1. **Partial reduction.** A reduction (`tl.sum/max/min/argmax/argmin`) or the contraction of `@`
+1. **Partial reduction.** A reduction (`tl.sum/max/min/argmax/argmin`, any op-registry op of kind
+   "reduce" or "scan" with an `axis` attr, e.g. a cumulative sum) or the contraction of `@`
    along an axis that comes from a grid tile reduces only that program's tile of the axis. Its
    result is tainted, and so is everything computed from it; a tainted value reaching a plain store
    (as the value, mask or index) is an error, reported at the reduction. Reaching only atomic
@@ -44,6 +45,7 @@ import sympy
 
 from tilelang.errors import SoundnessError
 from tilelang.ir import nodes as ir
+from tilelang.ir.ops import OPS
 from tilelang.ir.types import format_expr
 
 from .context import PassContext
@@ -52,6 +54,9 @@ from .masking import facts
 Axes = tuple[frozenset, ...]  # per value axis: the names of the tile loops it ranges over
 
 REDUCTIONS = ("sum", "max", "min", "argmax", "argmin")
+# Op-registry kinds whose result at one position depends on the whole `axis` attr: reductions, and
+# scans / sorts (declare those with kind="scan" and they are checked the same way).
+AXIS_KINDS = ("reduce", "scan")
 # Ops whose result axes line up with their operands' axes (numpy broadcasting, right-aligned).
 _ELEMENTWISE_MISC = ("where", "cast", "copy", "broadcast_to")
 
@@ -190,11 +195,13 @@ class _Analysis:
         name = e.name
         if name == "tile_index":
             return (frozenset({e.attr("tile")}),)
-        if name in REDUCTIONS:
+        kind = OPS[name].kind if name in OPS else None
+        if (name in REDUCTIONS or kind in AXIS_KINDS) and args and e.attr("axis") is not None:
             a = args[0]
             axis = e.attr("axis") % max(1, len(a))
             self.check_reduction(s, f"`{name}` along axis {axis}", a[axis] if a else frozenset())
-            return a[:axis] + a[axis + 1:]
+            # A reduction drops the axis; a scan or sort along it keeps the shape.
+            return a[:axis] + a[axis + 1:] if kind == "reduce" or name in REDUCTIONS else a
         if name == "dot":
             a, b = args
             if len(a) == 2 and len(b) == 2:

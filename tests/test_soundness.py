@@ -194,3 +194,35 @@ def test_backends_run_the_checker_before_code_generation():
     for name in backends.names():
         assert backends.get(name) is not None
     assert "soundness" in dict(PIPELINE)
+
+
+def test_scan_kind_ops_are_checked_like_reductions():
+    """An op the registry declares with kind "scan" (a cumulative op along `axis`) over a grid tile is
+    partial too; the checker needs no change when such ops are added."""
+    from tilelang.errors import Loc
+    from tilelang.ir.ops import OPS, declare
+    from tilelang.ir.types import TensorType, ValueType, dim_symbol
+
+    declare("test_cumsum", "cumulative sum along attr `axis` (test only)", 1, lambda ts, attrs: ts[0], None,
+            kind="scan")
+    try:
+        loc = Loc("scan.py", 3, 4)
+        N, t = dim_symbol("N"), ValueType("f32", (sympy_int(64),))
+        params = tuple(ir.Param(n, TensorType("f32", (N,)), loc) for n in ("x", "out"))
+        body = (ir.Assign("1", t, ir.Load("x", (ir.TileIndex("n"),)), loc),
+                ir.Assign("2", t, ir.Op("test_cumsum", (ir.Var("1"),), (("axis", 0),)), loc),
+                ir.Store("out", (ir.TileIndex("n"),), ir.Var("2"), loc=loc))
+        kernel = ir.Kernel("scan", params, (ir.TileLoop((ir.TileVar("n", N, sympy_int(64)),), body, True, loc),),
+                           loc=loc)
+        with pytest.raises(SoundnessError, match="`test_cumsum` along axis 0 reduces over grid tile `n`"):
+            check_soundness(kernel, PassContext())
+        whole = dataclasses.replace(kernel, assumptions=(ir.Assumption("N", "eq", 50),))
+        check_soundness(whole, PassContext())  # N == 50 <= 64: one program, the scan sees all of it
+    finally:
+        OPS.pop("test_cumsum", None)
+
+
+def sympy_int(v):
+    import sympy
+
+    return sympy.Integer(v)
