@@ -7,8 +7,10 @@ the answer depend on how programs are scheduled, or make it plainly wrong, with 
    "reduce" or "scan" with an `axis` attr, e.g. a cumulative sum) or the contraction of `@`
    along an axis that comes from a grid tile reduces only that program's tile of the axis. Its
    result is tainted, and so is everything computed from it; a tainted value reaching a plain store
-   (as the value, mask or index) is an error, reported at the reduction. Reaching only atomic
-   stores is allowed: they combine the programs' partial results.
+   (as the value, mask or index) is an error, reported at the reduction. Allowed: atomic stores
+   (they combine the programs' partial results), and stores of a partial over tile `n` into a slot
+   per program, i.e. indexed by a scalar computed from `n.id`/`n.start` while neither the index nor
+   the value has an axis from `n` (`partials[m, n.id] = tl.sum(x[m, n], axis=1)`).
 2. **Shared store.** A store whose index does not mention some grid tile (directly, or through a
    value computed from that tile's `.index/.start/.id`) is made by every program along that tile,
    to the same elements.
@@ -137,6 +139,7 @@ class _Analysis:
         self.taint: dict[str, frozenset] = {}
         self.plain_uses: dict[int, ir.Store] = {}
         self.atomic_uses: dict[int, ir.Store] = {}
+        self.slot_uses: dict[int, ir.Store] = {}
         self.loads: list[tuple[ir.Load, object]] = []
         for s in ir.walk(kernel.body):
             if isinstance(s, ir.Assign):
@@ -241,9 +244,10 @@ class _Analysis:
         for rid, (s, what, t) in self.partial.items():
             plain = self.plain_uses.get(rid)
             if plain is None:
-                atomic = self.atomic_uses.get(rid)
+                atomic, slot = self.atomic_uses.get(rid), self.slot_uses.get(rid)
                 how = (f"combined across programs by the atomic store at line {_line(atomic.loc)}" if atomic
-                       else "its value is never stored")
+                       else f"stored in a slot per program (indexed by `{t.name}`'s id/start) at line "
+                            f"{_line(slot.loc)}" if slot else "its value is never stored")
                 self.record(("reduction", id(s)), Finding("reduction", True, (
                     f"{what} is partial over grid tile `{t.name}`: {how}"), s.loc))
                 continue
@@ -257,9 +261,17 @@ class _Analysis:
 
     def check_store(self, s: ir.Store):
         operands = [s.value, s.mask] + [it.value for it in s.index if isinstance(it, ir.ValueIndex)]
+        # Tiles whose per-program scalar (`n.id`, `n.start`, ...) indexes this store: a partial result
+        # over such a tile lands in a slot of its own per program (`partials[m, n.id] = tl.sum(...)`).
+        slots = frozenset().union(*(self.value(it.value)[1] for it in s.index
+                                    if isinstance(it, ir.ValueIndex) and not self.value(it.value)[0]))
+        slots -= {it.tile for it in s.index if isinstance(it, ir.TileIndex)}
+        slots -= frozenset().union(*self.value(s.value)[0])
         for v in operands:
             for rid in self.taint.get(v.name, ()) if isinstance(v, ir.Var) else ():
-                (self.atomic_uses if s.atomic else self.plain_uses).setdefault(rid, s)
+                tile = self.partial[rid][2].name
+                uses = self.atomic_uses if s.atomic else self.slot_uses if tile in slots else self.plain_uses
+                uses.setdefault(rid, s)
         axes, deps = self.index_axes(s.index)
         mentioned = deps.union(*axes)
         missing = [t for t in self.grid if t in self.multi and t not in mentioned]

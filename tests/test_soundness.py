@@ -23,7 +23,7 @@ from tilelang.passes import PIPELINE, PassContext, run_pipeline
 from tilelang.passes.soundness import analyze, check_soundness
 
 import unsound_kernels as U
-from conftest import BACKENDS, assert_close
+from conftest import BACKENDS, assert_close, poisoned
 
 FILE = Path(U.__file__)
 LINES = FILE.read_text().splitlines()
@@ -40,6 +40,7 @@ UNSOUND = {
     "store_ignores_grid_tile": [(1000,), (1,)],
     "reads_neighbours_output": [(1000,), (1000,)],
     "partial_through_loop_carry": [(100, 7), (3, 7)],
+    "normalize_by_partial_sum": [(5, 100), (5, 100)],
 }
 
 
@@ -226,3 +227,16 @@ def sympy_int(v):
     import sympy
 
     return sympy.Integer(v)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@settings(max_examples=3)
+@given(M=st.integers(1, 40), N=st.integers(1, 70), seed=st.integers(0, 1000))
+def test_partials_in_a_slot_per_program_are_accepted_and_right(backend, M, N, seed):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(M, N, generator=g)
+    tiles = -(-N // 16)
+    partials = poisoned((M, tiles), torch.float32)
+    U.two_stage_partials(x, partials, backend=backend)
+    padded = torch.nn.functional.pad(x.double(), (0, tiles * 16 - N))
+    assert_close(partials, padded.reshape(M, tiles, 16).sum(dim=2), "f32", reduction_len=16)

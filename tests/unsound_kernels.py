@@ -116,3 +116,20 @@ def per_head_in_place(x, out):
     BH, N = x.shape
     for bh, n in tl.tile([BH, N], block=[1, None]):
         out[bh.id, n] = out[bh.id, n] + tl.sum(x[bh.id, :], axis=0)
+
+
+@tl.tile
+def two_stage_partials(x, partials):
+    """First stage of a two-stage row sum: one partial per (row, column tile), in its own slot."""
+    M, N = x.shape
+    for m, n in tl.tile([M, N], block=[None, 16]):
+        partials[m, n.id] = tl.sum(x[m, n], axis=1)
+
+
+@tl.tile
+def normalize_by_partial_sum(x, out):
+    M, N = x.shape
+    M, N = out.shape
+    for m, n in tl.tile([M, N]):
+        v = x[m, n]
+        out[m, n] = v / tl.sum(v, axis=1)[:, None]  # UNSOUND: `sum` along axis 1 reduces over grid tile `n`
