@@ -135,7 +135,7 @@ class Renderer:
 
     def var(self, name: str) -> str:
         if name not in self.names:
-            py = ("t" + name) if name[0].isdigit() else name.replace(".", "_")
+            py = (("t" + name) if name[0].isdigit() else name).replace(".", "_")
             while py in self.reserved or py in self.names.values():
                 py = "v_" + py
             self.names[name] = py
