@@ -36,6 +36,8 @@ What is proven, exactly (and what is not):
   along `t` then touch disjoint elements. This is a proof. Anything else is rejected, even when
   the elements happen not to overlap.
 - Masks are not looked at: a store masked so that only one program writes is still rejected.
+- Two different plain stores to one tensor must be proven disjoint across programs the same way
+  (a store against itself only needs to mention every grid tile).
 - Atomic stores (`Store.atomic`) are exempt from rule 2 but not from rule 3.
 """
 
@@ -328,6 +330,24 @@ class _Analysis:
                     self.record(key, Finding("race", True, f"load of `{ld.tensor}` touches only this program's "
                                                            f"elements of it", loc))
 
+    def check_write_pairs(self):
+        """Two different plain stores to one tensor: programs that differ along a grid tile must write
+        disjoint elements (`out[m, n]` and `out[n, m]` overlap across programs)."""
+        plain = [st for st in self.stores if st.atomic is None]
+        for i, first in enumerate(plain):
+            for second in plain[i + 1:]:
+                if second.tensor != first.tensor:
+                    continue
+                bad = [t for t in sorted(self.multi)
+                       if not any(self.separates(a, b, t) for a, b in zip(first.index, second.index))]
+                if bad:
+                    t = self.grid[bad[0]].var
+                    self.record(("store", id(second)), Finding("store", False, (
+                        f"this store to `{second.tensor}` and the one at line {_line(first.loc)} may write the "
+                        f"same elements from programs that differ along grid tile `{t.name}` (their order is "
+                        f"undefined). Index both by `{t.name}` in the same dimension, or store atomically"),
+                        second.loc))
+
     # ---- driver ---------------------------------------------------------------------------------
 
     def run(self) -> list[Finding]:
@@ -346,6 +366,7 @@ class _Analysis:
             self.check_store(s)
         self.judge_reductions()
         self.check_races()
+        self.check_write_pairs()
         return list(self.findings.values())
 
 

@@ -41,6 +41,7 @@ UNSOUND = {
     "reads_neighbours_output": [(1000,), (1000,)],
     "partial_through_loop_carry": [(100, 7), (3, 7)],
     "normalize_by_partial_sum": [(5, 100), (5, 100)],
+    "two_stores_overlap": [(70, 70), (70, 70)],
 }
 
 

@@ -133,3 +133,11 @@ def normalize_by_partial_sum(x, out):
     for m, n in tl.tile([M, N]):
         v = x[m, n]
         out[m, n] = v / tl.sum(v, axis=1)[:, None]  # UNSOUND: `sum` along axis 1 reduces over grid tile `n`
+
+
+@tl.tile
+def two_stores_overlap(x, out):
+    N, N = x.shape
+    for m, n in tl.tile([N, N]):
+        out[m, n] = x[m, n]
+        out[n, m] = x[m, n].T  # UNSOUND: may write the same elements from programs that differ
