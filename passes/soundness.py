@@ -53,7 +53,7 @@ from tilelang.ir.ops import OPS
 from tilelang.ir.types import format_expr
 
 from .context import PassContext
-from .masking import facts
+from .masking import facts, needs_check
 
 Axes = tuple[frozenset, ...]  # per value axis: the names of the tile loops it ranges over
 
@@ -130,6 +130,11 @@ class _Analysis:
         self.kernel = kernel
         self.grid = grid_tiles(kernel)
         self.multi = {n for n, g in self.grid.items() if not g.single}
+        # Tiles that may end past their extent (extent % block not proven 0): a reduction along one
+        # sees the padded positions, which hold the load's fill value. Reported, not an error.
+        subs = facts(kernel)
+        self.padded = {t.name: t for st in ir.walk(kernel.body) if isinstance(st, ir.TileLoop) for t in st.tiles
+                       if needs_check(t, t.extent, subs)}
         self.axes: dict[str, Axes] = {}
         self.deps: dict[str, frozenset] = {}  # tiles whose position the value's content depends on
         self.defs: dict[str, list[ir.Assign]] = {}
@@ -234,8 +239,12 @@ class _Analysis:
         bad = sorted(origin & self.multi)
         if not bad:
             shown = ", ".join(sorted(origin)) or "no tile"
+            note = "".join(f"; tile `{t.name}` may be partial (block {format_expr(t.block)}, extent "
+                           f"{format_expr(t.extent)}): its padded positions hold the load's fill value "
+                           f"(`other`, default 0) unless masked" for n in sorted(origin)
+                           if (t := self.padded.get(n)) is not None)
             self.record(("reduction", id(s)), Finding("reduction", True, f"{what} ranges over {shown}: not split "
-                                                                         f"across programs", s.loc))
+                                                                         f"across programs{note}", s.loc))
             return
         self.partial[id(s)] = (s, what, self.grid[bad[0]].var)
         self.taint[s.name] = self.taint.get(s.name, frozenset()) | {id(s)}
