@@ -61,8 +61,6 @@ REDUCTIONS = ("sum", "max", "min", "argmax", "argmin")
 # Op-registry kinds whose result at one position depends on the whole `axis` attr: reductions, and
 # scans / sorts (declare those with kind="scan" and they are checked the same way).
 AXIS_KINDS = ("reduce", "scan")
-# Ops whose result axes line up with their operands' axes (numpy broadcasting, right-aligned).
-_ELEMENTWISE_MISC = ("where", "cast", "copy", "broadcast_to")
 
 
 @dataclass(frozen=True)
