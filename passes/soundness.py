@@ -36,6 +36,8 @@ What is proven, exactly (and what is not):
   along `t` then touch disjoint elements. This is a proof. Anything else is rejected, even when
   the elements happen not to overlap.
 - Masks are not looked at: a store masked so that only one program writes is still rejected.
+- Two different plain stores to one tensor must be proven disjoint across programs the same way
+  (a store against itself only needs to mention every grid tile).
 - Atomic stores (`Store.atomic`) are exempt from rule 2 but not from rule 3.
 """
 
@@ -51,7 +53,7 @@ from tilelang.ir.ops import OPS
 from tilelang.ir.types import format_expr
 
 from .context import PassContext
-from .masking import facts
+from .masking import facts, needs_check
 
 Axes = tuple[frozenset, ...]  # per value axis: the names of the tile loops it ranges over
 
@@ -59,8 +61,6 @@ REDUCTIONS = ("sum", "max", "min", "argmax", "argmin")
 # Op-registry kinds whose result at one position depends on the whole `axis` attr: reductions, and
 # scans / sorts (declare those with kind="scan" and they are checked the same way).
 AXIS_KINDS = ("reduce", "scan")
-# Ops whose result axes line up with their operands' axes (numpy broadcasting, right-aligned).
-_ELEMENTWISE_MISC = ("where", "cast", "copy", "broadcast_to")
 
 
 @dataclass(frozen=True)
@@ -128,6 +128,11 @@ class _Analysis:
         self.kernel = kernel
         self.grid = grid_tiles(kernel)
         self.multi = {n for n, g in self.grid.items() if not g.single}
+        # Tiles that may end past their extent (extent % block not proven 0): a reduction along one
+        # sees the padded positions, which hold the load's fill value. Reported, not an error.
+        subs = facts(kernel)
+        self.padded = {t.name: t for st in ir.walk(kernel.body) if isinstance(st, ir.TileLoop) for t in st.tiles
+                       if needs_check(t, t.extent, subs)}
         self.axes: dict[str, Axes] = {}
         self.deps: dict[str, frozenset] = {}  # tiles whose position the value's content depends on
         self.defs: dict[str, list[ir.Assign]] = {}
@@ -232,8 +237,12 @@ class _Analysis:
         bad = sorted(origin & self.multi)
         if not bad:
             shown = ", ".join(sorted(origin)) or "no tile"
+            note = "".join(f"; tile `{t.name}` may be partial (block {format_expr(t.block)}, extent "
+                           f"{format_expr(t.extent)}): its padded positions hold the load's fill value "
+                           f"(`other`, default 0) unless masked" for n in sorted(origin)
+                           if (t := self.padded.get(n)) is not None)
             self.record(("reduction", id(s)), Finding("reduction", True, f"{what} ranges over {shown}: not split "
-                                                                         f"across programs", s.loc))
+                                                                         f"across programs{note}", s.loc))
             return
         self.partial[id(s)] = (s, what, self.grid[bad[0]].var)
         self.taint[s.name] = self.taint.get(s.name, frozenset()) | {id(s)}
@@ -328,6 +337,24 @@ class _Analysis:
                     self.record(key, Finding("race", True, f"load of `{ld.tensor}` touches only this program's "
                                                            f"elements of it", loc))
 
+    def check_write_pairs(self):
+        """Two different plain stores to one tensor: programs that differ along a grid tile must write
+        disjoint elements (`out[m, n]` and `out[n, m]` overlap across programs)."""
+        plain = [st for st in self.stores if st.atomic is None]
+        for i, first in enumerate(plain):
+            for second in plain[i + 1:]:
+                if second.tensor != first.tensor:
+                    continue
+                bad = [t for t in sorted(self.multi)
+                       if not any(self.separates(a, b, t) for a, b in zip(first.index, second.index))]
+                if bad:
+                    t = self.grid[bad[0]].var
+                    self.record(("store", id(second)), Finding("store", False, (
+                        f"this store to `{second.tensor}` and the one at line {_line(first.loc)} may write the "
+                        f"same elements from programs that differ along grid tile `{t.name}` (their order is "
+                        f"undefined). Index both by `{t.name}` in the same dimension, or store atomically"),
+                        second.loc))
+
     # ---- driver ---------------------------------------------------------------------------------
 
     def run(self) -> list[Finding]:
@@ -346,6 +373,7 @@ class _Analysis:
             self.check_store(s)
         self.judge_reductions()
         self.check_races()
+        self.check_write_pairs()
         return list(self.findings.values())
 
 
