@@ -10,6 +10,7 @@ from .config import Config
 from .errors import (ConfigError, InternalCompilerError, LaunchError, Loc, TileLangError)
 from .ir import dtypes
 from .ir import nodes as ir
+from .runtime.freevars import free_value_watcher, tensor_uses
 
 
 def tile(fn=None, /, *, divisible_by: dict[str, int] | None = None, configs: list[Config] | None = None):
@@ -44,8 +45,16 @@ class TileKernel:
         for k, v in self.divisible_by.items():
             if type(v) is not int or v <= 0:
                 raise TileLangError(f"divisible_by[{k!r}] must be a positive int, got {v!r}", self.loc)
-        self._lock = threading.Lock()
+        # One memory cache for compiles (signature key -> (final IR, launcher)) and for calls
+        # (("call", ...) key -> Runner); clearing it forgets both.
         self._compiled: dict = {}
+        self._lock = threading.Lock()  # guards _key_locks
+        self._key_locks: dict = {}  # one lock per key: a specialization compiles once, in one thread
+        self.tensor_uses = tensor_uses(self.src, self.param_names)
+        self._watch = free_value_watcher(self.src, self.param_names)
+        from tilelang.runtime.launch import arg_key
+
+        self._arg_key = arg_key
         functools.update_wrapper(self, fn)
 
     @property
@@ -92,48 +101,89 @@ class TileKernel:
         from tilelang.runtime.cache import cache_key
 
         config = config or (self.configs[0] if self.configs else Config())
-        key = (tuple(sorted(signature.items())), config, backend.name, tuple(sorted((fixed_sizes or {}).items())))
-        with self._lock:
+        key = (tuple(sorted(signature.items())), config, backend.name, tuple(sorted((fixed_sizes or {}).items())),
+               self._watch())
+        with self._lock_for(key):
             hit = self._compiled.get(key)
-        if hit is not None:
-            return hit
-        final = self.final_ir(signature, config, backend, fixed_sizes)
-        launcher = backend.compile_with(final, cache_key(self.src.text, final, backend.name), config)
-        with self._lock:
+            if hit is not None:
+                return hit
+            final = self.final_ir(signature, config, backend, fixed_sizes)
+            launcher = backend.compile_with(final, cache_key(self.src.text, final, backend.name), config)
             self._compiled[key] = (final, launcher)
         return final, launcher
 
     # ---- calling ----------------------------------------------------------------------------------------
 
-    def __call__(self, *args, config: Config | None = None, backend: str | None = None):
+    def __call__(self, *args, config: Config | None = None, backend: str | None = None, **kwargs):
+        """Run the kernel. The hot path is a dict lookup by a key computed from the arguments' kinds
+        (see runtime/launch.py: arg_key) and the watched globals, then the specialization's Runner."""
         try:
-            return self._call(args, config, backend)
+            if kwargs:
+                args = self._positional(args, kwargs)
+            if config is not None and type(config) is not Config:
+                raise ConfigError(f"config= takes a tl.Config, got {type(config).__name__}", self.loc)
+            if backend is not None and type(backend) is not str:
+                raise LaunchError(f"backend= takes a backend name such as 'cpu', got {type(backend).__name__}",
+                                  self.loc)
+            key = ("call", self._arg_key(args), config, backend, self._watch())
+            runner = self._compiled.get(key)
+            if runner is None:
+                runner = self._specialize(key, args, config, backend)
+            runner(args)
+            return None
         except TileLangError as e:
             raise e.with_traceback(None) from None
         except Exception as e:  # anything else is our bug, not the user's
             raise InternalCompilerError(f"{type(e).__name__}: {e} while running kernel `{self.name}`",
                                         self.loc) from e
 
-    def _call(self, args, config, backend_name):
-        from tilelang.runtime.launch import bind_arguments, bind_sizes, grid_size
+    def _positional(self, args: tuple, kwargs: dict) -> tuple:
+        """Keyword arguments placed by parameter name, as Python would."""
+        names = self.param_names
+        if len(args) > len(names):
+            raise LaunchError(f"kernel `{self.name}` takes {len(names)} argument(s) ({', '.join(names)}), "
+                              f"got {len(args) + len(kwargs)}", self.loc)
+        out = dict(zip(names, args))
+        for k, v in kwargs.items():
+            if k not in names:
+                raise LaunchError(f"kernel `{self.name}` has no parameter `{k}` (its parameters: "
+                                  f"{', '.join(names)}; config= and backend= are call options)", self.loc)
+            if k in out:
+                raise LaunchError(f"kernel `{self.name}` got two values for `{k}`", self.loc)
+            out[k] = v
+        missing = [n for n in names if n not in out]
+        if missing:
+            raise LaunchError(f"kernel `{self.name}` is missing argument(s) {', '.join(missing)}", self.loc)
+        return tuple(out[n] for n in names)
 
-        if config is not None and not isinstance(config, Config):
-            raise ConfigError(f"config= takes a tl.Config, got {type(config).__name__}", self.loc)
-        bound, signature, device = bind_arguments(self, args)
-        be = backends.get(backend_name) if backend_name else backends.default_for(device)
-        ok, why = be.available()
-        if not ok:
-            raise LaunchError(f"backend {be.name!r} is not usable here: {why}", self.loc)
-        if device not in be.devices:
-            raise LaunchError(f"backend {be.name!r} runs tensors on {', '.join(be.devices)}, but the arguments "
-                              f"are on {device}", self.loc)
-        kernel, launcher = self.compile(signature, config, be)
-        sizes = bind_sizes(self, kernel, bound)
-        grid = grid_size(kernel, sizes)
-        if grid == 0:
-            return None  # an empty output: nothing to compute
-        launcher(bound, sizes, grid)
-        return None
+    def _specialize(self, key, args, config, backend_name):
+        """First call with this key: full argument checks, compile, build the Runner (one thread per key
+        does this; the others wait for it)."""
+        from tilelang.runtime.launch import Runner, bind_arguments
+
+        with self._lock_for(key):
+            runner = self._compiled.get(key)
+            if runner is not None:
+                return runner
+            _, signature, device = bind_arguments(self, args)
+            be = backends.get(backend_name) if backend_name else backends.default_for(device)
+            ok, why = be.available()
+            if not ok:
+                raise LaunchError(f"backend {be.name!r} is not usable here: {why}", self.loc)
+            if device not in be.devices:
+                raise LaunchError(f"backend {be.name!r} runs tensors on {', '.join(be.devices)}, but the "
+                                  f"arguments are on {device}", self.loc)
+            kernel, launcher = self.compile(signature, config, be)
+            runner = Runner(self, kernel, launcher, key[1])
+            self._compiled[key] = runner
+            return runner
+
+    def _lock_for(self, key) -> threading.Lock:
+        with self._lock:
+            lock = self._key_locks.get(key)
+            if lock is None:
+                lock = self._key_locks[key] = threading.Lock()
+            return lock
 
 
 def kernel_signature_from_options(kernel: TileKernel, dtype_opts: dict[str, str], ranks: dict[str, int]):

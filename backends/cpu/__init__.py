@@ -13,15 +13,14 @@ import hashlib
 import json
 import os
 import struct
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-
-import sympy
 
 from tilelang.backend import Backend, register
 from tilelang.errors import BackendError, TileLangError
 from tilelang.ir import nodes as ir
-from tilelang.ir.types import size_subs
+from tilelang.runtime.sizecode import size_evaluator
 
 from . import jit
 from .loopir import Program
@@ -44,43 +43,6 @@ def _get_pool(n: int) -> ThreadPoolExecutor:
     if _pool is None or _pool._max_workers < n:
         _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="tilelang-cpu")
     return _pool
-
-
-# ---- size expressions, evaluated in Python at launch -----------------------------------------
-
-def _py(e: sympy.Expr) -> str:
-    if e.is_Integer:
-        return str(int(e))
-    if e.is_Symbol:
-        return f"s[{e.name!r}]"
-    if isinstance(e, (sympy.ceiling, sympy.floor)):
-        num, den = sympy.fraction(sympy.together(e.args[0]))
-        q = f"(({_py(num)}) // ({_py(den)}))"
-        return q if isinstance(e, sympy.floor) else f"(-((-({_py(num)})) // ({_py(den)})))"
-    if e.is_Add:
-        return "(" + " + ".join(_py(a) for a in e.args) + ")"
-    if e.is_Mul:
-        num, den = sympy.fraction(e)
-        if den != 1:
-            raise ValueError(f"non-integer size expression {e}")
-        return "(" + " * ".join(_py(a) for a in e.args) + ")"
-    if isinstance(e, sympy.Mod):
-        return f"(({_py(e.args[0])}) % ({_py(e.args[1])}))"
-    if e.is_Pow and e.exp.is_Integer and e.exp >= 0:
-        return f"(({_py(e.base)}) ** {int(e.exp)})"
-    raise ValueError(f"size expression {e} has no integer form")
-
-
-def size_evaluator(exprs):
-    """A function sizes-dict -> list of ints for `exprs`."""
-    try:
-        src = "lambda s: [" + ", ".join(_py(sympy.sympify(e)) for e in exprs) + "]"
-        return eval(src, {})  # noqa: S307 (built from sympy nodes above, no user text)
-    except ValueError:
-        def slow(s):
-            subs = size_subs(s)
-            return [int(sympy.sympify(e).subs(subs)) for e in exprs]
-        return slow
 
 
 # ---- compiling -----------------------------------------------------------------------------------
@@ -122,46 +84,62 @@ def _host_key(key: str) -> str:
     return h.hexdigest()[:32]
 
 
+# A launch whose estimated run time is below this runs on the calling thread: handing chunks to
+# the pool and waiting for them costs tens of microseconds, more than a small kernel itself.
+INLINE_BELOW_NS = 50_000
+
+
 class Launcher:
+    """Runs a compiled kernel: packs the argument slots, then runs the grid inline or in parallel.
+
+    The per-program time is measured on every launch (one clock read each side), so a small grid
+    (an elementwise op on a few thousand elements) runs inline on the calling thread while a big one
+    is split over the cores.
+    """
+
     def __init__(self, prog: Program, addr: int):
         self.prog = prog
         self.fn = _FN(addr)
         self.sizes_of = size_evaluator(prog.size_exprs)
         self.nslots = len(prog.arg_layout())
+        self.tensor_names = tuple(t.name for t in prog.tensors)
+        self.float_scalars = tuple((name, dt.startswith(("f", "bf"))) for name, dt in prog.scalars)
+        self.ns_per_program: float | None = None  # measured; None until the first launch
 
     def pack(self, args: dict, sizes: dict):
         import torch
 
         vals = []
-        for t in self.prog.tensors:
-            x = args[t.name]
+        for name in self.tensor_names:
+            x = args[name]
             if not isinstance(x, torch.Tensor) or x.device.type != "cpu":
-                raise BackendError(f"cpu backend: argument `{t.name}` must be a CPU tensor")
+                raise BackendError(f"cpu backend: argument `{name}` must be a CPU tensor")
             vals.append(x.data_ptr())
-            vals += list(x.shape)
-            vals += list(x.stride())
-        for name, dt in self.prog.scalars:
+            vals += x.shape
+            vals += x.stride()
+        for name, is_float in self.float_scalars:
             v = args[name]
-            if dt.startswith(("f", "bf")):
-                vals.append(struct.unpack("<q", struct.pack("<d", float(v)))[0])
-            else:
-                vals.append(int(v))
+            vals.append(struct.unpack("<q", struct.pack("<d", float(v)))[0] if is_float else int(v))
         vals += self.sizes_of(sizes)
         return (ctypes.c_int64 * len(vals))(*vals)
 
     def __call__(self, args: dict, sizes: dict, grid: int):
         buf = self.pack(args, sizes)
         ptr = ctypes.addressof(buf)
-        n = min(num_threads(), grid)
+        per = self.ns_per_program
+        n = 1 if per is not None and per * grid < INLINE_BELOW_NS else min(num_threads(), grid)
+        t0 = time.perf_counter_ns()
         if n <= 1:
             self.fn(ptr, 0, grid)
-            return
-        bounds = [grid * i // n for i in range(n + 1)]
-        pool = _get_pool(n)
-        futs = [pool.submit(self.fn, ptr, bounds[i], bounds[i + 1]) for i in range(1, n)]
-        self.fn(ptr, bounds[0], bounds[1])
-        for f in futs:
-            f.result()
+        else:
+            bounds = [grid * i // n for i in range(n + 1)]
+            pool = _get_pool(n)
+            futs = [pool.submit(self.fn, ptr, bounds[i], bounds[i + 1]) for i in range(1, n)]
+            self.fn(ptr, bounds[0], bounds[1])
+            for f in futs:
+                f.result()
+        if grid:
+            self.ns_per_program = (time.perf_counter_ns() - t0) * n / grid
 
 
 class CpuBackend(Backend):
