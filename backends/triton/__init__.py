@@ -10,7 +10,7 @@ from tilelang.errors import BackendError
 from tilelang.ir import nodes as ir
 
 from .aot import TARGETS, compile_in_subprocess, parse_target
-from .loader import cuda_available, interpreter_mode, load_kernel
+from .loader import cuda_available, interpreter_lock, interpreter_mode, load_kernel
 from .render import render
 
 
@@ -66,7 +66,8 @@ class TritonBackend(Backend):
                                    "CUDA tensors; unset TRITON_INTERPRET")
             with torch.no_grad():
                 if interpreted:
-                    fn[(grid,)](*values)
+                    with interpreter_lock:
+                        fn[(grid,)](*values)
                 else:
                     fn[(grid,)](*values, num_warps=num_warps, num_stages=num_stages)
 
