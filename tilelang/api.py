@@ -120,22 +120,39 @@ class TileKernel:
         try:
             if kwargs:
                 args = self._positional(args, kwargs)
-            if config is not None and type(config) is not Config:
-                raise ConfigError(f"config= takes a tl.Config, got {type(config).__name__}", self.loc)
-            if backend is not None and type(backend) is not str:
-                raise LaunchError(f"backend= takes a backend name such as 'cpu', got {type(backend).__name__}",
-                                  self.loc)
-            key = ("call", self._arg_key(args), config, backend, self._watch())
+            key = self._call_key(args, config, backend)
             runner = self._compiled.get(key)
             if runner is None:
                 runner = self._specialize(key, args, config, backend)
-            runner(args)
+            runner.run(args)
             return None
         except TileLangError as e:
             raise e.with_traceback(None) from None
         except Exception as e:  # anything else is our bug, not the user's
             raise InternalCompilerError(f"{type(e).__name__}: {e} while running kernel `{self.name}`",
                                         self.loc) from e
+
+    def specialize(self, *args, config: Config | None = None, backend: str | None = None, **kwargs):
+        """The Runner a call with these arguments uses (compiled on first use; nothing is launched):
+        `.kernel` is its final IR, `.launcher` the backend's launcher, `.source` the generated call code."""
+        try:
+            if kwargs:
+                args = self._positional(args, kwargs)
+            key = self._call_key(args, config, backend)
+            return self._compiled.get(key) or self._specialize(key, args, config, backend)
+        except TileLangError as e:
+            raise e.with_traceback(None) from None
+
+    def _call_key(self, args, config, backend) -> tuple:
+        """The specialization key of a call: argument kinds (runtime/launch.py: arg_key), the call
+        options and the watched globals. A new thing to specialize on joins this tuple; whatever it
+        leaves out, the Runner must check."""
+        if config is not None and type(config) is not Config:
+            raise ConfigError(f"config= takes a tl.Config, got {type(config).__name__}", self.loc)
+        if backend is not None and type(backend) is not str:
+            raise LaunchError(f"backend= takes a backend name such as 'cpu', got {type(backend).__name__}",
+                              self.loc)
+        return ("call", self._arg_key(args), config, backend, self._watch())
 
     def _positional(self, args: tuple, kwargs: dict) -> tuple:
         """Keyword arguments placed by parameter name, as Python would."""

@@ -8,14 +8,16 @@ backend="reference" still selects the numpy interpreter.
 
 from __future__ import annotations
 
+import array
 import ctypes
 import hashlib
 import json
 import os
 import struct
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import sympy
 
 from tilelang.backend import Backend, register
 from tilelang.errors import BackendError, TileLangError
@@ -84,35 +86,43 @@ def _host_key(key: str) -> str:
     return h.hexdigest()[:32]
 
 
-# A launch whose estimated run time is below this runs on the calling thread: handing chunks to
-# the pool and waiting for them costs tens of microseconds, more than a small kernel itself.
-INLINE_BELOW_NS = 50_000
+# A launch with fewer iteration points than this runs on the calling thread: handing chunks to the
+# pool and waiting for them costs 10-30 microseconds, more than such a small kernel takes itself
+# (2^16 points of even exp-heavy elementwise work is a few microseconds per core).
+INLINE_BELOW_POINTS = 1 << 16
+
+
+def iteration_points(stmts) -> sympy.Expr:
+    """A size expression counting the kernel's element-level iterations: each tile loop contributes
+    the product of its extents times (1 + what its body's loops do). A cost estimate, not exact."""
+    total = sympy.Integer(0)
+    for s in stmts:
+        if isinstance(s, ir.TileLoop):
+            inner = iteration_points(s.body)
+            total += sympy.Mul(*[t.extent for t in s.tiles]) * (1 + inner)
+    return total
 
 
 class Launcher:
-    """Runs a compiled kernel: packs the argument slots, then runs the grid inline or in parallel.
+    """Runs a compiled kernel: packs the argument slots, then runs the grid inline (small launches) or
+    split over the cores (the rest)."""
 
-    The per-program time is measured on every launch (one clock read each side), so a small grid
-    (an elementwise op on a few thousand elements) runs inline on the calling thread while a big one
-    is split over the cores.
-    """
-
-    def __init__(self, prog: Program, addr: int):
+    def __init__(self, prog: Program, addr: int, work=sympy.Integer(1 << 30)):
         self.prog = prog
         self.fn = _FN(addr)
         self.sizes_of = size_evaluator(prog.size_exprs)
+        self.work_of = size_evaluator([work])
         self.nslots = len(prog.arg_layout())
         self.tensor_names = tuple(t.name for t in prog.tensors)
         self.float_scalars = tuple((name, dt.startswith(("f", "bf"))) for name, dt in prog.scalars)
-        self.ns_per_program: float | None = None  # measured; None until the first launch
 
-    def pack(self, args: dict, sizes: dict):
-        import torch
-
+    def pack(self, args: dict, sizes: dict) -> array.array:
+        """The int64 argument slots (an array.array: three times cheaper to build than a ctypes array).
+        The caller (runtime/launch.py's Runner) has checked that every tensor is a dense CPU tensor."""
         vals = []
         for name in self.tensor_names:
             x = args[name]
-            if not isinstance(x, torch.Tensor) or x.device.type != "cpu":
+            if not x.is_cpu:
                 raise BackendError(f"cpu backend: argument `{name}` must be a CPU tensor")
             vals.append(x.data_ptr())
             vals += x.shape
@@ -121,25 +131,21 @@ class Launcher:
             v = args[name]
             vals.append(struct.unpack("<q", struct.pack("<d", float(v)))[0] if is_float else int(v))
         vals += self.sizes_of(sizes)
-        return (ctypes.c_int64 * len(vals))(*vals)
+        return array.array("q", vals)
 
     def __call__(self, args: dict, sizes: dict, grid: int):
-        buf = self.pack(args, sizes)
-        ptr = ctypes.addressof(buf)
-        per = self.ns_per_program
-        n = 1 if per is not None and per * grid < INLINE_BELOW_NS else min(num_threads(), grid)
-        t0 = time.perf_counter_ns()
+        buf = self.pack(args, sizes)  # stays alive until this call returns
+        ptr = buf.buffer_info()[0]
+        n = 1 if self.work_of(sizes)[0] < INLINE_BELOW_POINTS else min(num_threads(), grid)
         if n <= 1:
             self.fn(ptr, 0, grid)
-        else:
-            bounds = [grid * i // n for i in range(n + 1)]
-            pool = _get_pool(n)
-            futs = [pool.submit(self.fn, ptr, bounds[i], bounds[i + 1]) for i in range(1, n)]
-            self.fn(ptr, bounds[0], bounds[1])
-            for f in futs:
-                f.result()
-        if grid:
-            self.ns_per_program = (time.perf_counter_ns() - t0) * n / grid
+            return
+        bounds = [grid * i // n for i in range(n + 1)]
+        pool = _get_pool(n)
+        futs = [pool.submit(self.fn, ptr, bounds[i], bounds[i + 1]) for i in range(1, n)]
+        self.fn(ptr, bounds[0], bounds[1])
+        for f in futs:
+            f.result()
 
 
 class CpuBackend(Backend):
@@ -170,7 +176,7 @@ class CpuBackend(Backend):
 
             entry = f"tl_{prog.name}"
             addr = jit.compile_cached(hkey, prog.name, entry, build, abi_description(prog, entry))
-            return Launcher(prog, addr)
+            return Launcher(prog, addr, iteration_points(kernel.body))
         except TileLangError:
             raise
         except Exception as e:  # an LLVM failure is reported, not dumped as a traceback

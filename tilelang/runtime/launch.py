@@ -30,22 +30,35 @@ def _torch():
 # ---- the specialization key ------------------------------------------------------------------
 
 _I32, _I64 = "i32", "i64"
+_tensor_type = None
 
 
 def arg_key(args) -> tuple:
     """What a call is specialized on, computed without sympy: equal keys share one Runner. Anything
-    the key does not tell apart must be checked by the Runner (or be irrelevant to the code)."""
-    tensor = _torch().Tensor
+    the key does not tell apart must be checked by the Runner (or be irrelevant to the code).
+
+    Per tensor: (dtype, rank, device type, layout, negative bit, nested); per int: i32 or i64 by
+    its value; other values: their type (so a wrong kind of argument never matches a Runner)."""
+    global _tensor_type
+    tensor = _tensor_type or _set_tensor_type()
     out = []
     for a in args:
         t = type(a)
         if t is tensor or (t is not int and t is not float and isinstance(a, tensor)):
-            out.append((a.dtype, a.dim(), a.device.type, a.layout, a.is_neg(), a.is_nested))
+            # a.device.type builds a device object (~0.5 us): ask is_cpu / is_cuda first
+            dev = "cpu" if a.is_cpu else "cuda" if a.is_cuda else a.device.type
+            out.append((a.dtype, a.dim(), dev, a.layout, a.is_neg(), a.is_nested))
         elif t is int:
             out.append(_I32 if -2147483648 <= a <= 2147483647 else _I64)
         else:
             out.append(t)
     return tuple(out)
+
+
+def _set_tensor_type():
+    global _tensor_type
+    _tensor_type = _torch().Tensor
+    return _tensor_type
 
 
 # ---- full checks (first call of a key, and error messages) --------------------------------------
