@@ -242,3 +242,24 @@ def test_non_config_and_bad_backend_types_are_errors():
     raises_located(lambda: axpy(x, x, x, backend=["cpu"]), "backend= takes a backend name")
     with pytest.raises(LaunchError):
         axpy(x, x)
+
+
+@tl.tile
+def add_scalar(x, s, out):
+    N, = x.shape
+    for i in tl.tile(N):
+        out[i] = x[i] + s
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_scalar_values_change_between_cached_calls(backend):
+    x = torch.randn(70)
+    for s in (1.5, -3.25, 0.0):
+        out = poisoned((70,), torch.float32)
+        add_scalar(x, s, out, backend=backend)
+        assert_close(out, x.double() + s, "f32")
+
+
+def test_int_too_big_for_64_bits_is_an_error():
+    x = torch.randn(4)
+    raises_located(lambda: add_scalar(x, 2**70, torch.empty(4)), "does not fit in a 64-bit integer")

@@ -2,7 +2,8 @@
 
 The launch grid runs in parallel: the launcher splits the program ids into one contiguous chunk
 per core and calls the compiled function on each from a thread pool through ctypes (which releases
-the GIL); no Python runs inside a chunk. It is the default backend for CPU tensors (priority 10);
+the GIL); no Python runs inside a chunk. Small launches (under INLINE_BELOW_POINTS iteration
+points) run inline on the calling thread, where the pool's hand-off would cost more than the work. It is the default backend for CPU tensors (priority 10);
 backend="reference" still selects the numpy interpreter.
 """
 

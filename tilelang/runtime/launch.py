@@ -49,7 +49,8 @@ def arg_key(args) -> tuple:
             dev = "cpu" if a.is_cpu else "cuda" if a.is_cuda else a.device.type
             out.append((a.dtype, a.dim(), dev, a.layout, a.is_neg(), a.is_nested))
         elif t is int:
-            out.append(_I32 if -2147483648 <= a <= 2147483647 else _I64)
+            out.append(_I32 if -2147483648 <= a <= 2147483647 else
+                       _I64 if -9223372036854775808 <= a <= 9223372036854775807 else int)
         else:
             out.append(t)
     return tuple(out)
@@ -93,6 +94,8 @@ def bind_arguments(kernel, args):
         elif isinstance(a, bool):
             sig[name] = ArgSpec("scalar", "bool")
         elif isinstance(a, int):
+            if not -2**63 <= a < 2**63:
+                raise LaunchError(f"argument `{name}` = {a} does not fit in a 64-bit integer", kernel.loc)
             sig[name] = ArgSpec("scalar", "i32" if -2**31 <= a < 2**31 else "i64")
         elif isinstance(a, float):
             sig[name] = ArgSpec("scalar", "f32")
