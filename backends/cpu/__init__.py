@@ -23,7 +23,7 @@ import sympy
 from tilelang.backend import Backend, register
 from tilelang.errors import BackendError, TileLangError
 from tilelang.ir import nodes as ir
-from tilelang.runtime.sizecode import size_evaluator
+from tilelang.runtime.sizecode import NoIntegerForm, py_int_code, size_evaluator
 
 from . import jit
 from .loopir import Program
@@ -104,6 +104,35 @@ def iteration_points(stmts) -> sympy.Expr:
     return total
 
 
+def _f64_bits(v) -> int:
+    return struct.unpack("<q", struct.pack("<d", float(v)))[0]
+
+
+def _not_on_cpu(args: dict, names):
+    bad = next(n for n in names if not args[n].is_cpu)
+    raise BackendError(f"cpu backend: argument `{bad}` must be a CPU tensor")
+
+
+def packer_source(prog: Program, work) -> str:
+    """Python source of `pack(args, s) -> (int64 slots as an array.array, iteration points)`: one
+    expression per slot, generated once per kernel (an array.array is three times cheaper to build
+    than a ctypes array). The caller (runtime/launch.py's Runner) passes dense, resolved tensors."""
+    lines = ["def pack(args, s):"]
+    slots, tensors = [], []
+    for i, t in enumerate(prog.tensors):
+        lines.append(f"    t{i} = args[{t.name!r}]")
+        tensors.append(f"t{i}.is_cpu")
+        slots += [f"t{i}.data_ptr()", f"*t{i}.shape", f"*t{i}.stride()"]
+    for name, dt in prog.scalars:
+        slots.append(f"f64_bits(args[{name!r}])" if dt.startswith(("f", "bf")) else f"int(args[{name!r}])")
+    slots += [py_int_code(e, lambda n: f"s[{n!r}]") for e in prog.size_exprs]
+    if tensors:
+        names = tuple(t.name for t in prog.tensors)
+        lines.append(f"    if not ({' and '.join(tensors)}): not_on_cpu(args, {names!r})")
+    lines.append(f"    return array('q', ({', '.join(slots)},)), {py_int_code(work, lambda n: f's[{n!r}]')}")
+    return "\n".join(lines) + "\n"
+
+
 class Launcher:
     """Runs a compiled kernel: packs the argument slots, then runs the grid inline (small launches) or
     split over the cores (the rest)."""
@@ -111,33 +140,31 @@ class Launcher:
     def __init__(self, prog: Program, addr: int, work=sympy.Integer(1 << 30)):
         self.prog = prog
         self.fn = _FN(addr)
-        self.sizes_of = size_evaluator(prog.size_exprs)
-        self.work_of = size_evaluator([work])
         self.nslots = len(prog.arg_layout())
-        self.tensor_names = tuple(t.name for t in prog.tensors)
-        self.float_scalars = tuple((name, dt.startswith(("f", "bf"))) for name, dt in prog.scalars)
+        env = {"array": array.array, "f64_bits": _f64_bits, "not_on_cpu": _not_on_cpu, "max": max, "min": min}
+        try:
+            self.source = packer_source(prog, work)
+            exec(compile(self.source, f"<tilelang cpu pack {prog.name}>", "exec"), env)  # noqa: S102 (generated)
+            self.pack = env["pack"]
+        except NoIntegerForm:  # sizes with no int form: evaluate them with sympy
+            self.source, sizes_of = None, size_evaluator(list(prog.size_exprs) + [work])
+            self.pack = lambda args, s: self._pack_slowly(args, sizes_of(s))
 
-    def pack(self, args: dict, sizes: dict) -> array.array:
-        """The int64 argument slots (an array.array: three times cheaper to build than a ctypes array).
-        The caller (runtime/launch.py's Runner) has checked that every tensor is a dense CPU tensor."""
+    def _pack_slowly(self, args: dict, size_values: list[int]):
         vals = []
-        for name in self.tensor_names:
-            x = args[name]
+        for t in self.prog.tensors:
+            x = args[t.name]
             if not x.is_cpu:
-                raise BackendError(f"cpu backend: argument `{name}` must be a CPU tensor")
-            vals.append(x.data_ptr())
-            vals += x.shape
-            vals += x.stride()
-        for name, is_float in self.float_scalars:
-            v = args[name]
-            vals.append(struct.unpack("<q", struct.pack("<d", float(v)))[0] if is_float else int(v))
-        vals += self.sizes_of(sizes)
-        return array.array("q", vals)
+                _not_on_cpu(args, [t.name])
+            vals += [x.data_ptr(), *x.shape, *x.stride()]
+        for name, dt in self.prog.scalars:
+            vals.append(_f64_bits(args[name]) if dt.startswith(("f", "bf")) else int(args[name]))
+        return array.array("q", vals + size_values[:-1]), size_values[-1]
 
     def __call__(self, args: dict, sizes: dict, grid: int):
-        buf = self.pack(args, sizes)  # stays alive until this call returns
+        buf, work = self.pack(args, sizes)  # buf stays alive until this call returns
         ptr = buf.buffer_info()[0]
-        n = 1 if self.work_of(sizes)[0] < INLINE_BELOW_POINTS else min(num_threads(), grid)
+        n = 1 if work < INLINE_BELOW_POINTS else min(num_threads(), grid)
         if n <= 1:
             self.fn(ptr, 0, grid)
             return
