@@ -263,3 +263,8 @@ def test_scalar_values_change_between_cached_calls(backend):
 def test_int_too_big_for_64_bits_is_an_error():
     x = torch.randn(4)
     raises_located(lambda: add_scalar(x, 2**70, torch.empty(4)), "does not fit in a 64-bit integer")
+
+
+def test_complex_and_conjugate_tensors_are_rejected():
+    z = torch.complex(torch.randn(8), torch.randn(8))
+    raises_located(lambda: axpy(z.conj(), z, z), "argument `x` has dtype torch.complex64")
