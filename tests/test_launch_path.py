@@ -91,3 +91,24 @@ def test_size_code_matches_sympy():
         want = [int(e.subs({N: n, K: k})) for e in exprs]
         assert fn({"N": n, "K": k}) == want
     assert py_int_code(sympy.Integer(7), str) == "7"
+
+
+@tl.tile
+def row_sums(x, out):
+    M, N = x.shape
+    for m in tl.tile(M):
+        out[m] = tl.sum(x[m, :], axis=1)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_whole_dimension_kernels_dispatch_on_the_size(backend):
+    """`x[m, :]` compiles per value of N: one call key, one Runner per N, each N right every time."""
+    row_sums._compiled.clear()
+    for m, n in ((7, 5), (3, 9), (12, 5), (1, 9)):
+        x = torch.randn(m, n)
+        out = poisoned((m,), torch.float32)
+        row_sums(x, out, backend=backend)
+        assert_close(out, x.double().sum(dim=1), "f32", reduction_len=n)
+    (dispatch,) = [v for k, v in row_sums._compiled.items() if k[0] == "call"]
+    assert sorted(dispatch.runners) == [(5,), (9,)]
+    assert row_sums.specialize(torch.randn(2, 9), torch.empty(2), backend=backend) is dispatch.runners[(9,)]

@@ -55,6 +55,7 @@ class TileKernel:
         from tilelang.runtime.launch import arg_key
 
         self._arg_key = arg_key
+        self._whole_dims: dict = {}  # signature -> size symbols the kernel is specialized on
         functools.update_wrapper(self, fn)
 
     @property
@@ -112,6 +113,29 @@ class TileKernel:
             self._compiled[key] = (final, launcher)
         return final, launcher
 
+    def whole_dims(self, signature) -> tuple[ir.Kernel, tuple[str, ...]]:
+        """(the kernel lowered for a signature, the size symbols its whole-dimension tiles span): the
+        kernel compiles once per value of those (`x[m, :]`)."""
+        key = tuple(sorted(signature.items()))
+        with self._lock:
+            hit = self._whole_dims.get(key)
+        if hit is None:
+            lowered = self.lower(signature)
+            hit = (lowered, tuple(ir.whole_dim_symbols(lowered)))
+            with self._lock:
+                self._whole_dims[key] = hit
+        return hit
+
+    def specialized_sizes(self, signature, bound) -> dict[str, int]:
+        """Values of the sizes whole-dimension tiles span (`x[m, :]`): the kernel compiles once per value."""
+        from tilelang.runtime.launch import bind_sizes
+
+        lowered, names = self.whole_dims(signature)
+        if not names:
+            return {}
+        sizes = bind_sizes(self, lowered, bound)
+        return {n: sizes[n] for n in names}
+
     # ---- calling ----------------------------------------------------------------------------------------
 
     def __call__(self, *args, config: Config | None = None, backend: str | None = None, **kwargs):
@@ -120,17 +144,20 @@ class TileKernel:
         try:
             if kwargs:
                 args = self._positional(args, kwargs)
-            key = self._call_key(args, config, backend)
-            runner = self._compiled.get(key)
-            if runner is None:
-                runner = self._specialize(key, args, config, backend)
-            runner.run(args)
-            return None
+            return self._call(args, config, backend)
         except TileLangError as e:
             raise e.with_traceback(None) from None
         except Exception as e:  # anything else is our bug, not the user's
             raise InternalCompilerError(f"{type(e).__name__}: {e} while running kernel `{self.name}`",
                                         self.loc) from e
+
+    def _call(self, args: tuple, config, backend_name):
+        key = self._call_key(args, config, backend_name)
+        runner = self._compiled.get(key)
+        if runner is None:
+            runner = self._specialize(key, args, config, backend_name)
+        runner.run(args)
+        return None
 
     def specialize(self, *args, config: Config | None = None, backend: str | None = None, **kwargs):
         """The Runner a call with these arguments uses (compiled on first use; nothing is launched):
@@ -139,7 +166,10 @@ class TileKernel:
             if kwargs:
                 args = self._positional(args, kwargs)
             key = self._call_key(args, config, backend)
-            return self._compiled.get(key) or self._specialize(key, args, config, backend)
+            runner = self._compiled.get(key) or self._specialize(key, args, config, backend)
+            if hasattr(runner, "runner_for"):  # compiled per whole-dimension size: this call's one
+                runner = runner.runner_for(runner.sizes_of(args))
+            return runner
         except TileLangError as e:
             raise e.with_traceback(None) from None
 
@@ -176,7 +206,7 @@ class TileKernel:
     def _specialize(self, key, args, config, backend_name):
         """First call with this key: full argument checks, compile, build the Runner (one thread per key
         does this; the others wait for it)."""
-        from tilelang.runtime.launch import Runner, bind_arguments
+        from tilelang.runtime.launch import Runner, SizeDispatch, bind_arguments
 
         with self._lock_for(key):
             runner = self._compiled.get(key)
@@ -190,8 +220,12 @@ class TileKernel:
             if device not in be.devices:
                 raise LaunchError(f"backend {be.name!r} runs tensors on {', '.join(be.devices)}, but the "
                                   f"arguments are on {device}", self.loc)
-            kernel, launcher = self.compile(signature, config, be)
-            runner = Runner(self, kernel, launcher, key[1])
+            lowered, whole = self.whole_dims(signature)
+            if whole:  # compiled per value of those sizes: the Runner dispatches on them
+                runner = SizeDispatch(self, lowered, whole, signature, config, be, key[1])
+            else:
+                kernel, launcher = self.compile(signature, config, be)
+                runner = Runner(self, kernel, launcher, key[1])
             self._compiled[key] = runner
             return runner
 

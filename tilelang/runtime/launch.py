@@ -326,3 +326,51 @@ def _runner_source(kernel: ir.Kernel, index: list[int], negated: set[str], writt
     for name in sorted(negated & written):
         body.append(f"    {var[name]}.copy_(r_{var[name]})")
     return "def run(args):\n" + "\n".join(body) + "\n"
+
+
+class SizeDispatch:
+    """A specialization whose kernel compiles per value of some sizes (those whole-dimension tiles
+    span, `x[m, :]`): reads them from the shapes with generated code and keeps one Runner per value
+    tuple, compiled on first use (one thread compiles, the others wait)."""
+
+    def __init__(self, tile_kernel, lowered: ir.Kernel, names: tuple[str, ...], signature, config, backend,
+                 key: tuple):
+        import threading
+
+        self.tile_kernel, self.names, self.signature = tile_kernel, names, signature
+        self.config, self.backend, self.key = config, backend, key
+        self.runners: dict[tuple, Runner] = {}
+        self.lock = threading.Lock()
+        order = {n: i for i, n in enumerate(tile_kernel.param_names)}
+        where = {}
+        for p in lowered.params:
+            if p.is_tensor:
+                for d, extent in enumerate(p.type.shape):
+                    if isinstance(extent, sympy.Symbol):
+                        where.setdefault(extent.name, (order[p.name], d))
+        if all(n in where for n in names):
+            reads = ", ".join(f"args[{where[n][0]}].shape[{where[n][1]}]" for n in names)
+            self.sizes_of = eval(f"lambda args: ({reads},)", {})  # noqa: S307 (ints from our IR)
+        else:  # a size no tensor dimension names: bind every size, with its messages
+            def sizes_of(args):
+                bound = dict(zip(tile_kernel.param_names, args))
+                return tuple(tile_kernel.specialized_sizes(signature, bound)[n] for n in names)
+            self.sizes_of = sizes_of
+
+    def run(self, args):
+        values = self.sizes_of(args)
+        runner = self.runners.get(values)
+        if runner is None:
+            runner = self.runner_for(values)
+        runner.run(args)
+
+    __call__ = run
+
+    def runner_for(self, values: tuple) -> Runner:
+        with self.lock:
+            runner = self.runners.get(values)
+            if runner is None:
+                final, launcher = self.tile_kernel.compile(self.signature, self.config, self.backend,
+                                                           dict(zip(self.names, values)))
+                runner = self.runners[values] = Runner(self.tile_kernel, final, launcher, self.key)
+            return runner
