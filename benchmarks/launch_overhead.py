@@ -24,6 +24,7 @@ import time
 import torch
 
 import tilelang as tl
+from tilelang.ir.nodes import size_symbols
 
 
 @tl.tile
@@ -89,14 +90,9 @@ def triton_rows(n: int, calls: int, runs: int) -> list[tuple]:
     grid = 1
     for t in runner.kernel.grid_loop.tiles:
         grid *= -(-n // int(t.block))
-    values = []
-    for a in runner.launcher.args:  # the launcher's own argument list, built once here
-        if a.kind == "tensor":
-            values.append({"x": x, "y": y, "out": out}[a.source])
-        elif a.kind == "stride":
-            values.append({"x": x, "y": y, "out": out}[a.source].stride(a.dim))
-        else:
-            values.append(n)
+    # the launcher's own argument list (pointers, strides, sizes), built once here
+    sizes = {name: n for name in size_symbols(runner.kernel)}  # every dimension here is n
+    values = runner.launcher.values_of({"x": x, "y": y, "out": out}, sizes)
     sync = torch.cuda.synchronize
     ours = per_call_us(lambda: add(x, y, out, backend="triton"), calls, runs, sync)
     raw = per_call_us(lambda: jit_fn[(grid,)](*values, num_warps=4, num_stages=2), calls, runs, sync)

@@ -48,7 +48,7 @@ class TileKernel:
         # One memory cache for compiles (signature key -> (final IR, launcher)) and for calls
         # (("call", ...) key -> Runner); clearing it forgets both.
         self._compiled: dict = {}
-        self._lock = threading.Lock()  # guards _key_locks
+        self._lock = threading.Lock()  # guards _key_locks and _whole_dims
         self._key_locks: dict = {}  # one lock per key: a specialization compiles once, in one thread
         self.tensor_uses = tensor_uses(self.src, self.param_names)
         self._watch = free_value_watcher(self.src, self.param_names)

@@ -89,8 +89,9 @@ class TritonBackend(Backend):
                 first_launch(values, grid)
 
         launch.source = tk.source
-        launch.fn = fn  # the @triton.jit function and its argument list (benchmarks launch it raw)
+        launch.fn = fn  # the @triton.jit function and its arguments (benchmarks launch it raw)
         launch.args = tk.args
+        launch.values_of = values_of
         return launch
 
     def write_aot(self, kernel: ir.Kernel, target: str, out_dir, key: str, config=None) -> dict:
