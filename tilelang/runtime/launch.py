@@ -7,6 +7,8 @@ that reads the sizes from the shapes, checks what the key does not guarantee (sy
 agree, `divisible_by`, dimensions tied to a tile extent) with int comparisons, computes the grid
 with int arithmetic and calls the backend's launcher. Later calls with that key go straight to the
 runner. When a check in a runner fails, the full checks here run again to raise their message.
+Kernels compiled per value of some sizes (whole-dimension tiles) get a `SizeDispatch` instead: one
+Runner per value, picked by reading those sizes from the shapes.
 """
 
 from __future__ import annotations
