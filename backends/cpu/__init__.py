@@ -3,8 +3,9 @@
 The launch grid runs in parallel: the launcher splits the program ids into one contiguous chunk
 per core and calls the compiled function on each from a thread pool through ctypes (which releases
 the GIL); no Python runs inside a chunk. Small launches (under INLINE_BELOW_POINTS iteration
-points) run inline on the calling thread, where the pool's hand-off would cost more than the work. It is the default backend for CPU tensors (priority 10);
-backend="reference" still selects the numpy interpreter.
+points) run inline on the calling thread, where the pool's hand-off would cost more than the work.
+It is the default backend for CPU tensors (priority 10); backend="reference" still selects the
+numpy interpreter.
 """
 
 from __future__ import annotations
@@ -156,7 +157,8 @@ def packer_source(prog: Program, work) -> str:
     if tensors:
         names = tuple(t.name for t in prog.tensors)
         lines.append(f"    if not ({' and '.join(tensors)}): not_on_cpu(args, {names!r})")
-    lines.append(f"    return array('q', ({', '.join(slots)},)), {py_int_code(work, lambda n: f's[{n!r}]')}")
+    slot_tuple = f"({', '.join(slots)},)" if slots else "()"
+    lines.append(f"    return array('q', {slot_tuple}), {py_int_code(work, lambda n: f's[{n!r}]')}")
     return "\n".join(lines) + "\n"
 
 
