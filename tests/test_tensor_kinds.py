@@ -268,3 +268,43 @@ def test_int_too_big_for_64_bits_is_an_error():
 def test_complex_and_conjugate_tensors_are_rejected():
     z = torch.complex(torch.randn(8), torch.randn(8))
     raises_located(lambda: axpy(z.conj(), z, z), "argument `x` has dtype torch.complex64")
+
+
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if b != "triton"])  # the interpreter is slow
+@settings(max_examples=6)
+@given(m=st.integers(1, 40), n=st.integers(1, 40), dm=st.integers(-3, 3), dn=st.integers(-3, 3))
+def test_unnamed_output_shape_must_match_exactly(backend, m, n, dm, dn):
+    a, b = torch.randn(m, 5), torch.randn(5, n)
+    shape = (max(1, m + dm), max(1, n + dn))
+    c = poisoned(shape, torch.float32)
+    if shape == (m, n):
+        matmul_unnamed_c(a, b, c, backend=backend)
+        assert_close(c, a.double() @ b.double(), "f32", reduction_len=5)
+    else:
+        raises_located(lambda: matmul_unnamed_c(a, b, c, backend=backend), "c.shape[")
+        assert torch.isnan(c).all()  # nothing was launched
+
+
+OUT_DTYPE = tl.float32
+
+
+@tl.tile
+def cast_by_global(x, out):
+    N, = x.shape
+    for i in tl.tile(N):
+        out[i] = (x[i] * 3.0).to(OUT_DTYPE).to(out.dtype)
+
+
+def test_changed_global_dtype_object_is_used():
+    """A global that is an object (a dtype) is watched by identity."""
+    global OUT_DTYPE
+    x = torch.tensor([1.0001, 2.0, 3.3333333], dtype=torch.float32)
+    try:
+        out = poisoned((3,), torch.float32)
+        cast_by_global(x, out)
+        assert torch.equal(out, x * 3.0)
+        OUT_DTYPE = tl.float16
+        cast_by_global(x, out)
+        assert torch.equal(out, (x * 3.0).half().float())
+    finally:
+        OUT_DTYPE = tl.float32
