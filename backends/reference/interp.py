@@ -3,6 +3,9 @@
 Semantics, written out here once:
 - The grid loop runs every program (in order; kernels must not race). Sequential tile loops run
   their tiles in order.
+- An atomic store (`atomic_add` / `atomic_max` / `atomic_min`) combines each element's old value
+  with the stored one, once per occurrence of the index (np.add.at semantics), so duplicate indices
+  in a tile and several programs hitting one element all count.
 - A tile index `m` covers global indices start + arange(block). Positions at or past the tensor's
   size are not real: a load yields the fill value (`other`, default 0) there, a store skips them.
   This check happens on every access, whatever the masking pass decided: the interpreter never
@@ -145,6 +148,11 @@ class Interpreter:
             args = [as_dtype(args[0], out_dt)]
         if od.kind == "reduce":
             return as_dtype(od.ref(args[0], axis=attrs["axis"]), out_dt)
+        if od.kind == "scan":
+            with np.errstate(all="ignore"):
+                return as_dtype(od.ref(as_dtype(args[0], out_dt), axis=attrs["axis"]), out_dt)
+        if od.kind == "sort":
+            return as_dtype(od.ref(args[0], **attrs), out_dt)
         with np.errstate(all="ignore"):
             return as_dtype(od.ref(*args), out_dt)
 
@@ -201,7 +209,14 @@ class Interpreter:
         arr = self.args[s.tensor]
         idx, ok, shape = self.access(s.tensor, s.index, s.mask, env, tiles, s.loc)
         value = np.broadcast_to(as_dtype(self.value(s.value, env), self.dtypes[s.tensor]), shape)
-        arr[tuple(i[ok] for i in idx)] = value[ok]
+        where = tuple(i[ok] for i in idx)
+        if s.atomic is None:
+            arr[where] = value[ok]
+        else:
+            # Unbuffered: an index that occurs several times in the tile is updated once per occurrence.
+            ufunc = {"add": np.add, "max": np.maximum, "min": np.minimum}[s.atomic]
+            with np.errstate(over="ignore"):
+                ufunc.at(arr, where, value[ok])
 
 
 def run(kernel: ir.Kernel, args: dict, sizes: dict[str, int]) -> None:

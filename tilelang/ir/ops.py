@@ -271,3 +271,6 @@ declare("tile_index", "global indices of tile attr `tile`: start + arange(block)
 declare("tile_start", "first global index of tile attr `tile`", 0, _scalar_i32, None)
 declare("tile_id", "position of tile attr `tile` in its loop", 0, _scalar_i32, None)
 declare("size", "the value of size expression attr `expr` (a tensor dimension)", 0, _scalar_i32, None)
+
+# Op families kept in their own modules (they declare into OPS on import).
+from . import ops_bits, ops_random, ops_scan  # noqa: E402,F401
