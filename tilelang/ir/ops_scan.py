@@ -20,7 +20,7 @@ import numpy as np
 import sympy
 
 from . import dtypes
-from .ops import OpTypeError, declare
+from .ops import OpTypeError, accumulate_dtype, declare
 from .types import ValueType
 
 SCANS = ("cumsum", "cumprod", "cummax", "cummin")
@@ -33,17 +33,6 @@ def _axis_of(name, t, attrs) -> int:
     if not -t.rank <= axis < t.rank:
         raise OpTypeError(f"`{name}` axis {axis} is out of range for a {t.rank}-D tile")
     return axis % t.rank
-
-
-def accumulate_dtype(dt: str) -> str:
-    """The dtype sums and products of `dt` are computed and returned in."""
-    if dt in ("f16", "bf16"):
-        return "f32"
-    if dt in ("bool", "i8"):
-        return "i32"
-    if dt in ("u8", "u16"):
-        return "u32"
-    return dt
 
 
 def _scan_rule(name):
