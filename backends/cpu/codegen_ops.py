@@ -124,10 +124,31 @@ class OpsCodegen:
     # ---- atomics ----------------------------------------------------------------------------------
 
     def atomic_store(self, kind: str, ptr, v, dt: str):
+        if is_float(dt) and kind != "add":
+            # A compare-and-swap loop rather than `atomicrmw fmin/fmax`, which follow minnum/maxnum
+            # (NaN ignored): the loop uses the reference's NaN-propagating maximum / minimum.
+            return self.float_cas(kind, ptr, v, dt)
         if is_float(dt):
-            op = {"add": "fadd", "max": "fmax", "min": "fmin"}[kind]
+            op = "fadd"
         elif kind == "add":
             op = "add"
         else:
             op = ("u" if is_unsigned(dt) else "") + kind
         self.b.atomic_rmw(op, ptr, v, "monotonic")
+
+    def float_cas(self, kind: str, ptr, v, dt: str):
+        b = self.b
+        it = I64 if dt == "f64" else I32
+        iptr = b.bitcast(ptr, it.as_pointer())
+        first = b.load_atomic(iptr, "monotonic", 8 if dt == "f64" else 4)
+        pre = b.block
+        head, done = self.block("cas.head"), self.block("cas.done")
+        b.branch(head)
+        b.position_at_end(head)
+        old = b.phi(it)
+        old.add_incoming(first, pre)
+        new = self.ops.binary("maximum" if kind == "max" else "minimum", b.bitcast(old, v.type), v, dt)
+        pair = b.cmpxchg(iptr, old, b.bitcast(new, it), "monotonic", "monotonic")
+        old.add_incoming(b.extract_value(pair, 0), head)
+        b.cbranch(b.extract_value(pair, 1), done, head)
+        b.position_at_end(done)
