@@ -8,10 +8,10 @@ the first k of the descending sort: values and their indices (positions within t
 `axis`, i32).
 
 A tile has no notion of which lanes were past the tensor's edge: those lanes hold the load's fill
-value (`other`, 0 by default) and take part in the sort. Load with `other=float('inf')` (or the
-dtype's largest value) before an ascending sort, `other=-float('inf')` (or the smallest) before a
-descending sort or top-k, and the padded lanes land at the end, after every real element (ties
-stay in order, and real lanes come first along the axis).
+value (`other`, 0 by default) and take part in the sort. Load with `other=float('nan')` (NaN is
+the largest value; integers: the dtype's largest) before an ascending sort, and with
+`other=-float('inf')` (integers: the smallest) before a descending sort or top-k: the padded lanes
+then land after every real element, since ties keep their order and real lanes come first.
 """
 
 from __future__ import annotations
