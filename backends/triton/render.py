@@ -21,7 +21,7 @@ from tilelang.ir import nodes as ir
 from tilelang.ir.ops import OPS
 from tilelang.ir.types import ValueType
 
-from .render_ops import OPS_PRELUDE, atomic_call, render_random, render_sort
+from .render_ops import atomic_call, render_random, render_sort, used_helpers
 
 TL_DTYPE = {"bool": "tl.int1", "i8": "tl.int8", "i32": "tl.int32", "i64": "tl.int64", "u8": "tl.uint8",
             "u16": "tl.uint16", "u32": "tl.uint32", "u64": "tl.uint64", "f16": "tl.float16",
@@ -45,7 +45,7 @@ def _floordiv(a, b):
 @triton.jit
 def _mod(a, b):
     return a - _floordiv(a, b) * b
-''' + OPS_PRELUDE
+'''
 
 
 @dataclass(frozen=True)
@@ -346,4 +346,4 @@ class Renderer:
 def render(kernel: ir.Kernel, interpreter: bool = False) -> TritonKernel:
     """Triton source for `kernel`; `interpreter` selects workarounds for Triton's CPU interpreter."""
     r = Renderer(kernel, interpreter).render()
-    return TritonKernel(PRELUDE + "\n\n" + r.source, r.fn_name, r.args, r.grid)
+    return TritonKernel(PRELUDE + used_helpers(r.source) + "\n\n" + r.source, r.fn_name, r.args, r.grid)

@@ -9,6 +9,8 @@ rank. That is O(n^2) work per line: fine for the tile sizes a kernel sorts, and 
 
 from __future__ import annotations
 
+import re
+
 import sympy
 
 from tilelang.errors import BackendError
@@ -16,15 +18,16 @@ from tilelang.ir import dtypes
 from tilelang.ir import nodes as ir
 from tilelang.ir.ops_random import PHILOX_M0, PHILOX_M1, PHILOX_ROUNDS, PHILOX_W0, PHILOX_W1
 
-OPS_PRELUDE = f'''
-
+# Helpers a kernel may call, by name; only the ones it uses go into its source (goldens stay small).
+HELPERS = {
+    "_shl": f'''
 @triton.jit
 def _shl(a, b):
     # counts outside [0, bits) shift every bit out (LLVM would make them poison)
     ok = (b >= 0) & (b < a.dtype.primitive_bitwidth)
     return tl.where(ok, a << tl.where(ok, b, 0), 0)
-
-
+''',
+    "_shr": f'''
 @triton.jit
 def _shr(a, b):
     ok = (b >= 0) & (b < a.dtype.primitive_bitwidth)
@@ -32,18 +35,18 @@ def _shr(a, b):
     if a.dtype.is_int_unsigned():
         fill = a * 0
     return tl.where(ok, a >> tl.where(ok, b, 0), fill)
-
-
+''',
+    "_max_combine": f'''
 @triton.jit
 def _max_combine(a, b):
     return tl.maximum(a, b, propagate_nan=tl.PropagateNan.ALL)
-
-
+''',
+    "_min_combine": f'''
 @triton.jit
 def _min_combine(a, b):
     return tl.minimum(a, b, propagate_nan=tl.PropagateNan.ALL)
-
-
+''',
+    "_philox_randint": f'''
 @triton.jit
 def _philox_randint(k0, k1, c0, c1):
     # Philox4x32-{PHILOX_ROUNDS} on counter (c0, c1, 0, 0), key (k0, k1); all uint32. Returns word 0.
@@ -67,13 +70,23 @@ def _philox_randint(k0, k1, c0, c1):
         k0 = k0 + w0
         k1 = k1 + w1
     return c0
-
-
+''',
+    "_philox_rand": f'''
 @triton.jit
 def _philox_rand(k0, k1, c0, c1):
     bits = _philox_randint(k0, k1, c0, c1)
     return (bits >> 8).to(tl.float32) * 5.9604644775390625e-08  # exact: top 24 bits times 2**-24
-'''
+''',
+}
+_DEPENDS = {"_philox_rand": ("_philox_randint",)}
+
+
+def used_helpers(source: str) -> str:
+    """The helper definitions `source` calls (dependencies first)."""
+    names = [n for n in HELPERS if re.search(rf"\b{n}\b", source)]
+    for n in list(names):
+        names = [d for d in _DEPENDS.get(n, ()) if d not in names] + names
+    return "".join("\n" + HELPERS[n] for n in names)
 
 
 def atomic_call(kind: str, ptrs: str, value: str, mask_kw: str) -> str:
