@@ -109,12 +109,11 @@ def test_unsigned_arithmetic(backend, dt, n, seed):
 def uint_reduce_kernel(x, mx, mn, sm, amax):
     M, N = x.shape
     for m in tl.tile(M):
-        for n in tl.tile(N, block=[32]):
-            t = tl.load(x[m, n])
-            mx[m] = tl.max(t, axis=1)
-            mn[m] = tl.min(tl.load(x[m, n], other=4294967295), axis=1)
-            sm[m] = tl.sum(t.to(tl.uint8), axis=1)
-            amax[m] = tl.argmax(t, axis=1)
+        t = tl.load(x[m, :])
+        mx[m] = tl.max(t, axis=1)
+        mn[m] = tl.min(tl.load(x[m, :], other=4294967295), axis=1)
+        sm[m] = tl.sum(t.to(tl.uint8), axis=1)
+        amax[m] = tl.argmax(t, axis=1)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

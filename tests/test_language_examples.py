@@ -20,8 +20,9 @@ def histogram(idx, weights, hist):
 @tl.tile
 def row_cumsum(x, y):
     M, N = x.shape
-    for m, n in tl.tile([M, N], block=[None, 64]):
-        y[m, n] = tl.cumsum(x[m, n], axis=1)
+    M, N = y.shape
+    for m in tl.tile(M):                  # the scanned axis is whole: x[m, :]
+        y[m, :] = tl.cumsum(x[m, :], axis=1)
 
 
 @tl.tile
@@ -66,9 +67,11 @@ def test_dropout(backend):
 @tl.tile
 def nan_scans(x, cmax, cmin):
     M, N = x.shape
-    for m, n in tl.tile([M, N], block=[None, 16]):
-        cmax[m, n] = tl.cummax(x[m, n], axis=1)
-        cmin[m, n] = tl.cummin(x[m, n], axis=1)
+    M, N = cmax.shape
+    M, N = cmin.shape
+    for m in tl.tile(M):
+        cmax[m, :] = tl.cummax(x[m, :], axis=1)
+        cmin[m, :] = tl.cummin(x[m, :], axis=1)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -15,26 +15,31 @@ from tilelang.errors import TileLangError, TileTypeError
 
 from conftest import BACKENDS, TORCH_DTYPES, assert_close, poisoned
 
-CFG = tl.Config(BLOCK_M=4, BLOCK_N=16)
+CFG = tl.Config(BLOCK_M=4)  # rows per program; the scanned / sorted axis is whole (x[m, :])
 TORCH = dict(TORCH_DTYPES, i32=torch.int32, u8=torch.uint8)
 
 
 @tl.tile
 def scans_kernel(x, csum, cprod, cmax, cmin):
     M, N = x.shape
-    for m, n in tl.tile([M, N]):
-        t = x[m, n]
-        csum[m, n] = tl.cumsum(t, axis=1)
-        cprod[m, n] = tl.cumprod(t, axis=1)
-        cmax[m, n] = tl.cummax(t, axis=1)
-        cmin[m, n] = tl.cummin(t, axis=1)
+    M, N = csum.shape  # the same names: the outputs' shapes must equal x's
+    M, N = cprod.shape
+    M, N = cmax.shape
+    M, N = cmin.shape
+    for m in tl.tile(M):
+        t = x[m, :]
+        csum[m, :] = tl.cumsum(t, axis=1)
+        cprod[m, :] = tl.cumprod(t, axis=1)
+        cmax[m, :] = tl.cummax(t, axis=1)
+        cmin[m, :] = tl.cummin(t, axis=1)
 
 
 @tl.tile
 def col_cumsum_kernel(x, out):
     M, N = x.shape
-    for m, n in tl.tile([M, N]):
-        out[m, n] = tl.cumsum(x[m, n], axis=0)
+    M, N = out.shape
+    for n in tl.tile(N):
+        out[:, n] = tl.cumsum(x[:, n], axis=0)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -75,10 +80,10 @@ def test_int_scans(backend, M, N, seed):
 @pytest.mark.parametrize("backend", BACKENDS)
 @settings(max_examples=3)
 @given(M=st.integers(1, 4), N=st.integers(1, 40), seed=st.integers(0, 10_000))
-def test_scan_along_axis0_of_a_whole_tile(backend, M, N, seed):
+def test_scan_along_axis0_of_a_whole_dimension(backend, M, N, seed):
     x = torch.randn(M, N, generator=torch.Generator().manual_seed(seed))
     out = poisoned((M, N), torch.float32)
-    col_cumsum_kernel(x, out, config=CFG, backend=backend)
+    col_cumsum_kernel(x, out, config=tl.Config(BLOCK_N=16), backend=backend)
     assert_close(out, x.double().cumsum(0), "f32", reduction_len=M)
 
 
@@ -90,12 +95,15 @@ K = 4
 @tl.tile
 def sort_kernel(x, asc, desc, top_v, top_i):
     M, N = x.shape
-    for m, n in tl.tile([M, N]):
-        # lanes past the row's end hold the fill value: NaN (the largest value; ties keep their order, so
-        # real NaNs stay first) sorts them last ascending, -inf last descending
-        asc[m, n] = tl.sort(tl.load(x[m, n], other=float("nan")), axis=1)
-        low = tl.load(x[m, n], other=-float("inf"))
-        desc[m, n] = tl.sort(low, axis=1, descending=True)
+    M, N = asc.shape
+    M, N = desc.shape
+    for m in tl.tile(M):
+        # lanes past the row's end (Triton pads whole rows to a power of two) hold the fill value: NaN
+        # (the largest value; ties keep their order, so real NaNs stay first) sorts them last
+        # ascending, -inf last descending
+        asc[m, :] = tl.sort(tl.load(x[m, :], other=float("nan")), axis=1)
+        low = tl.load(x[m, :], other=-float("inf"))
+        desc[m, :] = tl.sort(low, axis=1, descending=True)
         v, i = tl.topk(low, K, axis=1)
         for k in tl.tile(K, block=[4]):
             top_v[m, k] = v
@@ -105,9 +113,10 @@ def sort_kernel(x, asc, desc, top_v, top_i):
 @tl.tile
 def sort_int_kernel(x, asc, top_v, top_i):
     M, N = x.shape
-    for m, n in tl.tile([M, N]):
-        asc[m, n] = tl.sort(tl.load(x[m, n], other=2147483647), axis=1)
-        v, i = tl.topk(tl.load(x[m, n], other=-2147483648), K, axis=1)
+    M, N = asc.shape
+    for m in tl.tile(M):
+        asc[m, :] = tl.sort(tl.load(x[m, :], other=2147483647), axis=1)
+        v, i = tl.topk(tl.load(x[m, :], other=-2147483648), K, axis=1)
         for k in tl.tile(K, block=[4]):
             top_v[m, k] = v
             top_i[m, k] = i
@@ -198,8 +207,9 @@ def topk_not_unpacked(x, out):
 @tl.tile
 def scan_without_axis(x, out):
     M, N = x.shape
-    for m, n in tl.tile([M, N]):
-        out[m, n] = tl.cumsum(x[m, n])
+    M, N = out.shape
+    for m in tl.tile(M):
+        out[m, :] = tl.cumsum(x[m, :])
 
 
 @tl.tile
@@ -230,11 +240,45 @@ def test_sort_ir_text_round_trips():
     from tilelang.passes import PassContext, run_pipeline
 
     t2 = ArgSpec("tensor", "f32", 2)
-    k = sort_kernel.lower({"x": t2, "asc": t2, "desc": t2, "top_v": t2, "top_i": ArgSpec("tensor", "i32", 2)})
-    k2 = scans_kernel.lower({n: t2 for n in ("x", "csum", "cprod", "cmax", "cmin")})
+    whole = {"N": 50}  # the sorted / scanned axis is whole: compiled for a concrete size
+    k = sort_kernel.lower({"x": t2, "asc": t2, "desc": t2, "top_v": t2, "top_i": ArgSpec("tensor", "i32", 2)},
+                          whole)
+    k2 = scans_kernel.lower({n: t2 for n in ("x", "csum", "cprod", "cmax", "cmin")}, whole)
     for kk in (k2, run_pipeline(k2, PassContext(pow2_tiles=True))):
         assert parse(print_kernel(kk)) == kk
     # sort_kernel loads with other=nan, and nan != nan: compare its text form instead
     for kk in (k, run_pipeline(k, PassContext(pow2_tiles=True))):
         text = print_kernel(kk)
         assert "topk_index" in text and print_kernel(parse(text)) == text
+
+
+# ---- the soundness checker: a scan or sort along a grid-tiled axis is per tile ------------------
+
+@tl.tile
+def cumsum_over_grid(x, out):
+    (N,) = x.shape
+    for n in tl.tile(N):
+        out[n] = tl.cumsum(x[n], axis=0)
+
+
+@tl.tile
+def topk_over_grid(x, out, idx):
+    (N,) = x.shape
+    for n in tl.tile(N):
+        v, i = tl.topk(x[n], 4)
+        for k in tl.tile(4, block=[4]):
+            out[k] = v
+            idx[k] = i
+
+
+@pytest.mark.parametrize("kernel, outs", [(cumsum_over_grid, 1), (topk_over_grid, 2)])
+def test_scan_or_sort_along_grid_tiles_is_rejected(kernel, outs):
+    from tilelang.errors import SoundnessError
+
+    n = 100  # several programs of 16
+    args = [torch.randn(n)] + [torch.zeros(n if kernel is cumsum_over_grid else 4) for _ in range(outs)]
+    if outs == 2:
+        args[2] = args[2].to(torch.int32)
+    with pytest.raises(SoundnessError) as info:
+        kernel(*args, config=tl.Config(BLOCK_N=16), backend="reference")
+    assert "grid tile `n`" in str(info.value) and "test_scans_sort.py" in str(info.value)
