@@ -58,9 +58,11 @@ from .masking import facts, needs_check
 Axes = tuple[frozenset, ...]  # per value axis: the names of the tile loops it ranges over
 
 REDUCTIONS = ("sum", "max", "min", "argmax", "argmin")
-# Op-registry kinds whose result at one position depends on the whole `axis` attr: reductions, and
-# scans / sorts (declare those with kind="scan" and they are checked the same way).
-AXIS_KINDS = ("reduce", "scan")
+# Op-registry kinds whose result at one position depends on the whole `axis` attr: reductions,
+# scans (cumsum, ...) and sorts (sort, topk, topk_index).
+AXIS_KINDS = ("reduce", "scan", "sort")
+# Ops whose result axes line up with their operands' axes (numpy broadcasting, right-aligned).
+_ELEMENTWISE_MISC = ("where", "cast", "copy", "broadcast_to")
 
 
 @dataclass(frozen=True)
@@ -208,8 +210,11 @@ class _Analysis:
             a = args[0]
             axis = e.attr("axis") % max(1, len(a))
             self.check_reduction(s, f"`{name}` along axis {axis}", a[axis] if a else frozenset())
-            # A reduction drops the axis; a scan or sort along it keeps the shape.
-            return a[:axis] + a[axis + 1:] if kind == "reduce" or name in REDUCTIONS else a
+            # A reduction drops the axis; a scan or sort along it keeps the shape; top-k's k positions
+            # along it are ranks, not the input's tile positions.
+            if kind == "reduce" or name in REDUCTIONS:
+                return a[:axis] + a[axis + 1:]
+            return a[:axis] + (frozenset(),) + a[axis + 1:] if name in ("topk", "topk_index") else a
         if name == "dot":
             a, b = args
             if len(a) == 2 and len(b) == 2:

@@ -5,6 +5,9 @@ Semantics, written out here once:
   their tiles in order. Races are checked as they happen: an element stored (non-atomically) by
   two programs, or stored by one and read by another, raises (the soundness pass proves most
   kernels race-free before this; this catches what it cannot see, e.g. `out[n.id // 2]`).
+- An atomic store (`atomic_add` / `atomic_max` / `atomic_min`) combines each element's old value
+  with the stored one, once per occurrence of the index (np.add.at semantics), so duplicate indices
+  in a tile and several programs hitting one element all count.
 - A tile index `m` covers global indices start + arange(block). Positions at or past the tensor's
   size are not real: a load yields the fill value (`other`, default 0) there, a store skips them.
   This check happens on every access, whatever the masking pass decided: the interpreter never
@@ -154,6 +157,11 @@ class Interpreter:
             args = [as_dtype(args[0], out_dt)]
         if od.kind == "reduce":
             return as_dtype(od.ref(args[0], axis=attrs["axis"]), out_dt)
+        if od.kind == "scan":
+            with np.errstate(all="ignore"):
+                return as_dtype(od.ref(as_dtype(args[0], out_dt), axis=attrs["axis"]), out_dt)
+        if od.kind == "sort":
+            return as_dtype(od.ref(args[0], **attrs), out_dt)
         with np.errstate(all="ignore"):
             return as_dtype(od.ref(*args), out_dt)
 
@@ -212,9 +220,15 @@ class Interpreter:
         arr = self.args[s.tensor]
         idx, ok, shape = self.access(s.tensor, s.index, s.mask, env, tiles, s.loc)
         value = np.broadcast_to(as_dtype(self.value(s.value, env), self.dtypes[s.tensor]), shape)
+        where = tuple(i[ok] for i in idx)
         if s.atomic is None:
-            self.note_access(s.tensor, tuple(i[ok] for i in idx), write=True, loc=s.loc)
-        arr[tuple(i[ok] for i in idx)] = value[ok]
+            self.note_access(s.tensor, where, write=True, loc=s.loc)
+            arr[where] = value[ok]
+        else:
+            # Unbuffered: an index that occurs several times in the tile is updated once per occurrence.
+            ufunc = {"add": np.add, "max": np.maximum, "min": np.minimum}[s.atomic]
+            with np.errstate(over="ignore"):
+                ufunc.at(arr, where, value[ok])
 
     def note_access(self, tensor: str, where: tuple, write: bool, loc):
         """Record this program's access to elements `where` of `tensor`; raise on a race."""
