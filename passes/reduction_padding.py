@@ -32,7 +32,7 @@ from tilelang.ir.types import ValueType
 
 from .context import PassContext
 from .masking import facts
-from .soundness import REDUCTIONS, _Analysis
+from .soundness import PADDING_SUFFIX, REDUCTIONS, _Analysis
 
 _LOWEST = ("max", "argmax")  # reductions whose identity is the lowest value
 
@@ -66,7 +66,7 @@ class _Rewriter:
     def fresh(self) -> str:
         # Starts with a digit (so never a user's name) and is not all digits (never a frontend temporary).
         self.count += 1
-        return f"{self.count}.pad"
+        return f"{self.count}{PADDING_SUFFIX}"
 
     def padded(self, t: ir.TileVar) -> bool:
         extent, block = (sympy.sympify(x).subs(self.subs) for x in (t.extent, t.block))

@@ -57,6 +57,8 @@ from .masking import facts, needs_check
 
 Axes = tuple[frozenset, ...]  # per value axis: the names of the tile loops it ranges over
 
+# Names the reduction_padding pass gives the values it masks (`7.pad`).
+PADDING_SUFFIX = ".pad"
 REDUCTIONS = ("sum", "max", "min", "argmax", "argmin")
 # Op-registry kinds whose result at one position depends on the whole `axis` attr: reductions,
 # scans (cumsum, ...) and sorts (sort, topk, topk_index).
@@ -242,9 +244,12 @@ class _Analysis:
         bad = sorted(origin & self.multi)
         if not bad:
             shown = ", ".join(sorted(origin)) or "no tile"
+            x = s.value.args[0] if isinstance(s.value, ir.Op) and s.value.args else None
+            masked = isinstance(x, ir.Var) and x.name.endswith(PADDING_SUFFIX)
+            fate = ("excluded by the reduction_padding pass" if masked else
+                    "hold the load's fill value (`other`, default 0) unless masked")
             note = "".join(f"; tile `{t.name}` may be partial (block {format_expr(t.block)}, extent "
-                           f"{format_expr(t.extent)}): its padded positions hold the load's fill value "
-                           f"(`other`, default 0) unless masked" for n in sorted(origin)
+                           f"{format_expr(t.extent)}): its padded positions {fate}" for n in sorted(origin)
                            if (t := self.padded.get(n)) is not None)
             self.record(("reduction", id(s)), Finding("reduction", True, f"{what} ranges over {shown}: not split "
                                                                          f"across programs{note}", s.loc))
