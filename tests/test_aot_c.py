@@ -376,3 +376,18 @@ def test_c_program_launches_cubin_on_gpu(tmp_path):
     ref = a.astype(np.float64) @ b.astype(np.float64)
     assert not np.isnan(c).any()
     np.testing.assert_allclose(c, ref, rtol=2 ** -10, atol=2e-6 * K * max(1.0, np.abs(ref).max()) + 1e-3)
+
+
+@needs_gcc
+def test_deployment_doc_walkthrough_runs(tmp_path):
+    """docs/deployment.md's C program and gcc command, exactly as written, print what the doc says."""
+    doc = (ROOT / "docs" / "deployment.md").read_text()
+    program = doc.split("## 3.", 1)[1].split("```c\n", 1)[1].split("```", 1)[0]
+    build = doc.split("## 3.", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0].strip()
+    compile_cmd = doc.split("## 2.", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0].strip()
+    assert compile_cmd.startswith("tilelang compile stdlib/gemm.py::matmul_kernel --target cpu")
+    tilelang_compile(*compile_cmd.split()[2:-1], str(tmp_path / "out"))
+    (tmp_path / "main.c").write_text(program)
+    r = subprocess.run(build, shell=True, cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["1", "2", "3", "4", "5", "6"]
