@@ -305,11 +305,25 @@ def test_gpu_launcher_compiles_against_headers(tmp_path, target, includes, defin
     source = (tmp_path / "matmul_kernel.c").read_text()
     assert f"static const unsigned char matmul_kernel_image[{len(binary)}]" in source  # embedded
     (tmp_path / "use.c").write_text(USE_LAUNCHER.replace("LIB.h", "matmul_kernel.h").replace("STREAM", stream))
+    # The paths today's kernels do not take: scratch buffers and a shared-memory opt-in.
+    from tilelang.aot import clib
+
+    big = dict(m, shared_memory_bytes=100_000,
+               params=[dict(p, bytes_per_program=256, align=16) if p.get("hidden") else p for p in m["params"]])
+    (tmp_path / "big.h").write_text(clib.header("big", [("big_kernel", big)]))
+    (tmp_path / "big.c").write_text(clib.source("big", [clib.Entry("big_kernel", big, binary)]))
+    big_src = (tmp_path / "big.c").read_text()
+    assert ("cuMemAllocAsync" in big_src) == ("cuda" in target) and ("hipMallocAsync" in big_src) == ("hip" in target)
+    files = ["matmul_kernel.c", "use.c", "big.c"]
+    if "cuda" in target:
+        (tmp_path / "main.c").write_text(CUDA_MAIN)  # the GPU test's program, checked here with no GPU
+        files.append("main.c")
+        assert "CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, 100000" in big_src
     for d in dirs:
         for compiler, std in (("gcc", "-std=c11"), ("g++", "-std=c++17")):
             if compiler == "g++" and shutil.which("g++") is None:
                 continue
-            for f in ("matmul_kernel.c", "use.c"):
+            for f in files:
                 lang = ["-x", "c++"] if compiler == "g++" else []
                 r = subprocess.run([compiler, std, *lang, "-Wall", "-Werror", "-c", *defines, f"-I{d}", f"-I{tmp_path}",
                                     str(tmp_path / f), "-o", str(tmp_path / "x.o")], capture_output=True, text=True)
@@ -331,7 +345,7 @@ CUDA_MAIN = r'''
 int main(int argc, char **argv) {
     long M = atol(argv[1]), K = atol(argv[2]), N = atol(argv[3]);
     size_t na = M * K * 2, nb = K * N * 2, nc = M * N * 2;
-    unsigned char *h = malloc(na + nb + nc);
+    unsigned char *h = (unsigned char *)malloc(na + nb + nc);
     FILE *f = fopen(argv[4], "rb");
     if (fread(h, 1, na + nb, f) != na + nb) return 90;
     fclose(f);

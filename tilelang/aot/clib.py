@@ -249,7 +249,8 @@ def gpu_body(e: Entry, api: str) -> list[str]:
     free = "cuMemFreeAsync" if cu else "hipFreeAsync"
     for p in scratch:
         if p["bytes_per_program"]:
-            out.append(f"{free}({p['kind']}_ptr, stream);  /* stream-ordered: after the kernel */")
+            out.append(f"{{ int rf = (int){free}({p['kind']}_ptr, stream);  /* stream-ordered: after the kernel */"
+                       f" if (r == (int){ok}) r = rf; }}")
     out.append(f"return r == (int){ok} ? TL_OK : TL_ERR_DRIVER_BASE + r;")
     return out
 
