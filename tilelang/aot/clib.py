@@ -227,6 +227,8 @@ def gpu_body(e: Entry, api: str) -> list[str]:
     ok = "CUDA_SUCCESS" if cu else "hipSuccess"
     out = [f"int status = {e.c_name}_load();", "if (status != TL_OK) return status;"]
     scratch = [p for p in m["params"] if p["kind"] in ("global_scratch", "profile_scratch")]
+    free = "cuMemFreeAsync" if cu else "hipFreeAsync"
+    allocated = []
     for p in scratch:
         ptr_t = "CUdeviceptr" if cu else "void *"
         out.append(f"{ptr_t} {p['kind']}_ptr = 0;")
@@ -235,8 +237,10 @@ def gpu_body(e: Entry, api: str) -> list[str]:
                 raise BackendError(f"{m['kernel']}: {p['kind']} needs {p['align']}-byte alignment; allocations "
                                    "guarantee 256")
             alloc = "cuMemAllocAsync" if cu else "hipMallocAsync"
+            undo = "".join(f" (void){free}({q}_ptr, stream);" for q in allocated)
             out.append(f"{{ int r = (int){alloc}(&{p['kind']}_ptr, (size_t)programs * {p['bytes_per_program']}, stream);"
-                       f" if (r != (int){ok}) return TL_ERR_DRIVER_BASE + r; }}")
+                       f" if (r != (int){ok}) {{{undo} return TL_ERR_DRIVER_BASE + r; }} }}")
+            allocated.append(p["kind"])
     names = []
     for i, p in enumerate(m["params"]):
         out.append(f"{p['c_type']} p{i} = ({p['c_type']})({param_value(p, m)});")
@@ -246,7 +250,6 @@ def gpu_body(e: Entry, api: str) -> list[str]:
     fn = f"{e.c_name}_fn"
     out.append(f"int r = (int){launch}({fn}, (unsigned)programs, 1, 1, {m['block'][0]}, {m['block'][1]}, "
                f"{m['block'][2]}, {m['shared_memory_bytes']}, stream, params, NULL);")
-    free = "cuMemFreeAsync" if cu else "hipFreeAsync"
     for p in scratch:
         if p["bytes_per_program"]:
             out.append(f"{{ int rf = (int){free}({p['kind']}_ptr, stream);  /* stream-ordered: after the kernel */"
