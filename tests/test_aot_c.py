@@ -405,3 +405,23 @@ def test_deployment_doc_walkthrough_runs(tmp_path):
     r = subprocess.run(build, shell=True, cwd=tmp_path, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["1", "2", "3", "4", "5", "6"]
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--shape", "Q=4"], "no kernel in"),
+    (["--name", "my-lib"], "is not a C identifier"),
+])
+def test_whole_file_errors_are_clear(tmp_path, extra, message):
+    src = tmp_path / "k.py"
+    src.write_text(KERNELS_FILE)
+    r = subprocess.run([sys.executable, "-m", "tilelang.cli", "compile", str(src), "--target", "cpu", "--dtype", "f32",
+                        *extra, "-o", str(tmp_path / "out")], capture_output=True, text=True)
+    assert r.returncode == 1 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_file_without_kernels_is_an_error(tmp_path):
+    src = tmp_path / "empty.py"
+    src.write_text("x = 1\n")
+    r = subprocess.run([sys.executable, "-m", "tilelang.cli", "compile", str(src), "--target", "cpu", "--dtype", "f32",
+                        "-o", str(tmp_path / "out")], capture_output=True, text=True)
+    assert r.returncode == 1 and "defines no @tl.tile kernel" in r.stderr, r.stderr

@@ -153,7 +153,10 @@ def cmd_compile(args) -> int:
 
 def _tuned_classes(args, kernel, signature) -> list:
     """(shapes, Config) per shape class the tuning database chose for this kernel and target."""
-    raise TileLangError("--tuned needs the tuning database (tilelang.autotune.db), which this build lacks")
+    from tilelang import backend as backends
+    from tilelang.aot.tuned import tuned_classes
+
+    return tuned_classes(args.db, kernel, signature, backends.for_aot_target(args.target).name, args.target)
 
 
 def cmd_ir(args) -> int:
