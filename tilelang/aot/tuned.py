@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from tilelang.config import Config
 from tilelang.errors import TileLangError
 
@@ -29,11 +31,11 @@ def tuned_classes(db_path, kernel, signature, backend_name: str, target: str) ->
         rows = db.best_configs(key, backend_name, any_version=True)
     newest: dict[str, tuple] = {}
     for shapes, config, record in rows:
-        cls = record.get("shape_class", str(sorted(shapes.items())))
+        cls = json.dumps(record.get("shape_class", shapes), sort_keys=True)
         if cls not in newest or record.get("created", 0) >= newest[cls][2].get("created", 0):
             newest[cls] = (shapes, config, record)
     if not newest:
         where = f"devices of architecture {arch}" if arch else "this machine"
         raise TileLangError(f"the tuning database {db.path} has no tuned configs for kernel `{kernel.name}` on "
                             f"{backend_name} ({where}); tune it first, or compile without --tuned")
-    return [(dict(shapes), config) for shapes, config, _ in sorted(newest.values(), key=lambda t: t[2].get("shape_class", ""))]
+    return [(dict(shapes), config) for _, (shapes, config, _) in sorted(newest.items())]
