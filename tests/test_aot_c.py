@@ -112,10 +112,10 @@ def tilelang_compile(*args, cwd=None):
     return r
 
 
-def gcc_program(out: Path, lib: str, main_src: str, name: str) -> Path:
+def gcc_program(out: Path, lib: str, main_src: str, name: str, flags=()) -> Path:
     (out / f"{name}.c").write_text(main_src.replace("LIB.h", f"{lib}.h"))
     exe = out / name
-    cmd = ["gcc", "-std=c11", "-O1", "-Wall", "-Werror", f"-I{out}", str(out / f"{name}.c"), str(out / f"{lib}.c"),
+    cmd = ["gcc", "-std=c11", "-O1", "-Wall", "-Werror", *flags, f"-I{out}", str(out / f"{name}.c"), str(out / f"{lib}.c"),
            *sorted(glob.glob(str(out / "*.o"))), "-lm", "-o", str(exe)]
     r = subprocess.run(cmd, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
@@ -152,8 +152,9 @@ def cpu_library(tmp_path_factory):
     tilelang_compile(str(src), "--target", "cpu", "--dtype", "f32", "--config", "BLOCK_M=32", "--config",
                      "BLOCK_N=32", "--config", "BLOCK_K=16", "-o", str(out / "build"))
     build = out / "build"
-    return build, gcc_program(build, "mykernels", GEMM_MAIN, "gemm_main"), \
-        gcc_program(build, "mykernels", SOFTMAX_MAIN, "softmax_main")
+    # GEMM runs its grid on 3 pthreads (-DTILELANG_AOT_THREADS=3), softmax in the calling thread.
+    gemm = gcc_program(build, "mykernels", GEMM_MAIN, "gemm_main", ["-DTILELANG_AOT_THREADS=3", "-pthread"])
+    return build, gemm, gcc_program(build, "mykernels", SOFTMAX_MAIN, "softmax_main")
 
 
 @needs_gcc
