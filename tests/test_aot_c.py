@@ -66,19 +66,26 @@ GEMM_MAIN = r'''
 #include <stdlib.h>
 #include <string.h>
 #include "LIB.h"
+#ifdef ELEM_F16
+typedef uint16_t elem;     /* f16 bits */
+#define POISON 0x7e00      /* an f16 NaN */
+#else
+typedef float elem;
+#define POISON NAN
+#endif
 int main(int argc, char **argv) {
     long M = atol(argv[1]), K = atol(argv[2]), N = atol(argv[3]);
     int offset_a = argc > 6 ? atoi(argv[6]) : 0;
     FILE *f = fopen(argv[4], "rb");
-    char *abuf = malloc(M * K * sizeof(float) + 64);
-    float *a = (float *)(abuf + offset_a), *bt = malloc(K * N * sizeof(float) + 4), *c = malloc(M * N * sizeof(float) + 4);
-    if (fread(a, sizeof(float), M * K, f) != (size_t)(M * K) || fread(bt, sizeof(float), K * N, f) != (size_t)(K * N)) return 90;
+    char *abuf = malloc(M * K * sizeof(elem) + 64);
+    elem *a = (elem *)(abuf + offset_a), *bt = malloc(K * N * sizeof(elem) + 4), *c = malloc(M * N * sizeof(elem) + 4);
+    if (fread(a, sizeof(elem), M * K, f) != (size_t)(M * K) || fread(bt, sizeof(elem), K * N, f) != (size_t)(K * N)) return 90;
     fclose(f);
-    for (long i = 0; i < M * N; i++) c[i] = NAN;
+    for (long i = 0; i < M * N; i++) c[i] = POISON;
     int status = gemm(a, K, 1, bt, 1, K, c, N, 1, M, K, N);
     printf("%d\n", status);
     f = fopen(argv[5], "wb");
-    fwrite(c, sizeof(float), M * N, f);
+    fwrite(c, sizeof(elem), M * N, f);
     fclose(f);
     return 0;
 }
@@ -426,3 +433,27 @@ def test_file_without_kernels_is_an_error(tmp_path):
     r = subprocess.run([sys.executable, "-m", "tilelang.cli", "compile", str(src), "--target", "cpu", "--dtype", "f32",
                         "-o", str(tmp_path / "out")], capture_output=True, text=True)
     assert r.returncode == 1 and "defines no @tl.tile kernel" in r.stderr, r.stderr
+
+
+@needs_gcc
+def test_c_program_runs_f16_gemm(tmp_path):
+    """f16 tensors cross the C API as uint16_t bits; accumulation is f32, the output rounded to f16."""
+    src = tmp_path / "k.py"
+    src.write_text(KERNELS_FILE)
+    out = tmp_path / "build"
+    tilelang_compile(f"{src}::gemm", "--target", "cpu", "--dtype", "f16", "-o", str(out))
+    assert "uint16_t *c, int64_t c_stride0" in (out / "gemm.h").read_text()
+    exe = gcc_program(out, "gemm", GEMM_MAIN, "gemm_main", ["-DELEM_F16"])
+    M, K, N = 67, 45, 93
+    rng = np.random.default_rng(7)
+    a, b = rng.standard_normal((M, K)).astype(np.float16), rng.standard_normal((K, N)).astype(np.float16)
+    with open(tmp_path / "in.bin", "wb") as f:
+        a.tofile(f)
+        np.ascontiguousarray(b.T).tofile(f)
+    r = subprocess.run([str(exe), str(M), str(K), str(N), str(tmp_path / "in.bin"), str(tmp_path / "o.bin")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == "0", r.stdout + r.stderr
+    c = np.fromfile(tmp_path / "o.bin", dtype=np.float16).reshape(M, N).astype(np.float64)
+    ref = a.astype(np.float64) @ b.astype(np.float64)
+    assert not np.isnan(c).any()
+    np.testing.assert_allclose(c, ref, rtol=2 ** -10, atol=2e-6 * K * max(1.0, np.abs(ref).max()) + 2 ** -10)
