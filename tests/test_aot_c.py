@@ -317,7 +317,7 @@ def test_gpu_launcher_compiles_against_headers(tmp_path, target, includes, defin
     from tilelang.aot import clib
 
     big = dict(m, shared_memory_bytes=100_000,
-               params=[dict(p, bytes_per_program=256, align=16) if p.get("hidden") else p for p in m["params"]])
+               params=[dict(p, bytes_per_program=256, buffer_align=16) if p.get("hidden") else p for p in m["params"]])
     (tmp_path / "big.h").write_text(clib.header("big", [("big_kernel", big)]))
     (tmp_path / "big.c").write_text(clib.source("big", [clib.Entry("big_kernel", big, binary)]))
     big_src = (tmp_path / "big.c").read_text()
@@ -375,14 +375,16 @@ int main(int argc, char **argv) {
 @needs_gcc
 @pytest.mark.skipif(not _cuda_device(), reason="needs an NVIDIA GPU and its driver (libcuda)")
 def test_c_program_launches_cubin_on_gpu(tmp_path):
-    import torch
+    import ctypes.util
 
-    major, minor = torch.cuda.get_device_capability() if torch.cuda.is_available() else (9, 0)
-    tilelang_compile(GEMM, "--target", f"triton-cuda:sm_{major}{minor}", "--dtype", "f16", "-o", str(tmp_path))
+    cap = subprocess.run(["nvidia-smi", "--query-gpu=compute_cap", "--format=csv,noheader"], capture_output=True,
+                         text=True).stdout.split()[0]
+    tilelang_compile(GEMM, "--target", f"triton-cuda:sm_{cap.replace('.', '')}", "--dtype", "f16", "-o", str(tmp_path))
     (tmp_path / "main.c").write_text(CUDA_MAIN)
     inc = cuda_include_dirs()[0]
     r = subprocess.run(["gcc", "-std=c11", f"-I{inc}", f"-I{tmp_path}", str(tmp_path / "main.c"),
-                        str(tmp_path / "matmul_kernel.c"), "-lcuda", "-o", str(tmp_path / "main")],
+                        str(tmp_path / "matmul_kernel.c"), f"-l:{ctypes.util.find_library('cuda')}",
+                        "-o", str(tmp_path / "main")],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     M, K, N = 300, 129, 257

@@ -21,6 +21,7 @@ import sympy
 from tilelang.backend import Backend, register
 from tilelang.errors import BackendError, TileLangError
 from tilelang.ir import nodes as ir
+from tilelang.ir.dtypes import storage_bytes
 from tilelang.ir.types import size_subs
 
 from . import jit
@@ -243,7 +244,13 @@ def slot_params(prog: Program) -> list[dict]:
                     "pass": f"`{name}` as the bits of a double" if floating else f"`{name}` as an int64"})
     out += [{"name": f"size_expr{i}", "kind": "size_expr", "expr": str(e), "c_type": "int64_t", "bytes": 8,
              "pass": f"the value of {e} (sympy syntax, over the size symbols)"} for i, e in enumerate(prog.size_exprs)]
+    elem = {t.name: storage_bytes(t.dtype) for t in prog.tensors}
+    for p in out:
+        p["align"] = 8
+        if p["kind"] == "data_ptr":
+            p["pointee_align"] = elem[p["of"]]
     return out
+
 
 
 def _llvmlite_version() -> str:

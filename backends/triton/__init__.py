@@ -8,6 +8,7 @@ from pathlib import Path
 from tilelang.backend import Backend, register
 from tilelang.errors import BackendError
 from tilelang.ir import nodes as ir
+from tilelang.ir.dtypes import storage_bytes
 
 from .aot import TARGETS, compile_in_subprocess, parse_target
 from .loader import cuda_available, interpreter_mode, load_kernel
@@ -139,8 +140,14 @@ def binary_params(tk, sig: dict, found: list[dict], launch: dict) -> list[dict]:
         what = (f"NULL (the kernel needs no {name.replace('_', ' ')})" if size == 0 else
                 f"a device buffer of {size} bytes per program (x num_ctas), aligned to {align}")
         out.append({"name": name, "kind": name, "c_type": "uint64_t", "bytes": 8, "bytes_per_program": size,
-                    "align": align, "hidden": True, "pass": what})
+                    "buffer_align": align, "hidden": True, "pass": what})
+    elem_bytes = {a.source: storage_bytes(a.dtype) for a in tk.args if a.kind == "tensor"}
     for p, f in zip(out, found):
+        p["align"] = p["bytes"]  # in the parameter buffer, each parameter is aligned to its size
+        if "offset" in f:
+            p["kernarg_offset"] = f["offset"]  # AMDGPU: its offset in the kernel-argument segment
+        if p["kind"] == "data_ptr":
+            p["pointee_align"] = elem_bytes[p["of"]]
         if p["bytes"] != f["bytes"] or (p["kind"] == "data_ptr" or p.get("hidden", False)) != f["pointer"]:
             raise BackendError(f"parameter {p['name']} of the compiled kernel is {f}, not the {p['c_type']} "
                                "tilelang passes; the launcher cannot be generated safely")

@@ -6,6 +6,7 @@ one static launcher per config and a public dispatcher (dispatch.py) that picks 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import re
@@ -38,13 +39,9 @@ def compile_binary(job: KernelJob, backend, target: str, out_dir: Path, config: 
     from tilelang.ir.printer import print_kernel
     from tilelang.runtime.cache import cache_key
 
-    k = job.kernel
-    saved = k.divisible_by
-    k.divisible_by = {**saved, **divisible}
-    try:
-        final = k.final_ir(job.signature, config, backend, job.fixed)
-    finally:
-        k.divisible_by = saved
+    k = copy.copy(job.kernel)  # the promises are this binary's, not the kernel's
+    k.divisible_by = {**k.divisible_by, **divisible}
+    final = k.final_ir(job.signature, config, backend, job.fixed)
     if name != final.name:
         final = dataclasses.replace(final, name=name)
     info = backend.write_aot(final, target, out_dir, cache_key(k.src.text, final, target), config=config)

@@ -159,9 +159,12 @@ def checks(m: dict) -> list[str]:
         out.append(f"if ({k} != {v}) return TL_ERR_SPECIALIZATION;")
     for k, v in m["specialization"]["divisible_by"].items():
         out.append(f"if ({k} % {v} != 0) return TL_ERR_SPECIALIZATION;")
+    # A binary may need more than element alignment (vectorized loads): its data_ptr params say so.
+    need = {p["of"]: p["pointee_align"] for p in m["params"] if p["kind"] == "data_ptr" and "pointee_align" in p}
     for a in m["args"]:
         if a["kind"] == "tensor":
-            out.append(f"if ((uintptr_t){a['name']} % sizeof({ELEM_C[a['dtype']]}) != 0) return TL_ERR_ALIGNMENT;")
+            align = need.get(a["name"], f"sizeof({ELEM_C[a['dtype']]})")
+            out.append(f"if ((uintptr_t){a['name']} % {align} != 0) return TL_ERR_ALIGNMENT;")
     if m.get("index_bits", 64) == 32:
         tensors = [a for a in m["args"] if a["kind"] == "tensor"]
         strides = {a["name"]: [f"{a['name']}_stride{d}" for d in range(len(a["shape"]))] for a in tensors}
@@ -234,8 +237,8 @@ def gpu_body(e: Entry, api: str) -> list[str]:
         ptr_t = "CUdeviceptr" if cu else "void *"
         out.append(f"{ptr_t} {p['kind']}_ptr = 0;")
         if p["bytes_per_program"]:
-            if p.get("align", 1) > 256:
-                raise BackendError(f"{m['kernel']}: {p['kind']} needs {p['align']}-byte alignment; allocations "
+            if p.get("buffer_align", 1) > 256:
+                raise BackendError(f"{m['kernel']}: {p['kind']} needs {p['buffer_align']}-byte alignment; allocations "
                                    "guarantee 256")
             alloc = "cuMemAllocAsync" if cu else "hipMallocAsync"
             undo = "".join(f" (void){free}({q}_ptr, stream);" for q in allocated)
