@@ -55,6 +55,14 @@ def softmax(x, out):
         for n in tl.tile(N):
             v = tl.load(x[m, n], other=float("-inf")).to(tl.float32)
             out[m, n] = (tl.exp(v - row_max[:, None]) / denom[:, None]).to(out.dtype)
+
+
+@tl.tile
+def affine(x, out, alpha, shift):
+    M, N = x.shape
+    M, N = out.shape
+    for m, n in tl.tile([M, N]):
+        out[m, n] = (x[m, n] * alpha + shift).to(out.dtype)
 '''
 
 # A C program that runs one launcher. Inputs come from a binary file; outputs start as NaN (poisoned)
@@ -103,7 +111,11 @@ int main(int argc, char **argv) {
     if (fread(x, sizeof(float), M * N, f) != (size_t)(M * N)) return 90;
     fclose(f);
     for (long i = 0; i < M * N; i++) y[i] = NAN;
+#ifdef AFFINE
+    printf("%d\n", affine(x, N, 1, y, N, 1, -2.5, 7, M, N));  /* a float and an int scalar */
+#else
     printf("%d\n", softmax(x, N, 1, y, N, 1, M, N));
+#endif
     f = fopen(argv[4], "wb");
     fwrite(y, sizeof(float), M * N, f);
     fclose(f);
@@ -156,7 +168,7 @@ def cpu_library(tmp_path_factory):
     out = tmp_path_factory.mktemp("aotlib")
     src = out / "mykernels.py"
     src.write_text(KERNELS_FILE)
-    tilelang_compile(str(src), "--target", "cpu", "--dtype", "f32", "--config", "BLOCK_M=32", "--config",
+    tilelang_compile(str(src), "--target", "cpu", "--dtype", "f32", "--dtype", "shift=i32", "--config", "BLOCK_M=32", "--config",
                      "BLOCK_N=32", "--config", "BLOCK_K=16", "-o", str(out / "build"))
     build = out / "build"
     # GEMM runs its grid on 3 pthreads (-DTILELANG_AOT_THREADS=3), softmax in the calling thread.
@@ -459,3 +471,17 @@ def test_c_program_runs_f16_gemm(tmp_path):
     ref = a.astype(np.float64) @ b.astype(np.float64)
     assert not np.isnan(c).any()
     np.testing.assert_allclose(c, ref, rtol=2 ** -10, atol=2e-6 * K * max(1.0, np.abs(ref).max()) + 2 ** -10)
+
+
+@needs_gcc
+def test_c_program_passes_scalars(cpu_library, tmp_path):
+    build, _, _ = cpu_library
+    exe = gcc_program(build, "mykernels", SOFTMAX_MAIN, "affine_main", ["-DAFFINE"])
+    M, N = 19, 45
+    x = np.random.default_rng(3).standard_normal((M, N)).astype(np.float32)
+    x.tofile(tmp_path / "x.bin")
+    r = subprocess.run([str(exe), str(M), str(N), str(tmp_path / "x.bin"), str(tmp_path / "y.bin")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == "0", r.stdout + r.stderr
+    y = np.fromfile(tmp_path / "y.bin", dtype=np.float32).reshape(M, N).astype(np.float64)
+    assert_close64(y, x.astype(np.float64) * -2.5 + 7, 2)
