@@ -321,6 +321,7 @@ def test_gpu_launcher_compiles_against_headers(tmp_path, target, includes, defin
     hidden = [p for p in m["params"] if p.get("hidden")]
     assert len(m["params"]) == len(m["arguments"]) + len(hidden)  # every binary parameter, in order
     assert all(p["pass"] for p in m["params"]) and m["block"][0] == m["num_warps"] * m["warp_size"]
+    assert m["toolchain"]["triton"] and ("ptx_isa" in m["toolchain"]) == ("cuda" in target)
     binary = (tmp_path / m["binary"]["file"]).read_bytes()
     source = (tmp_path / "matmul_kernel.c").read_text()
     assert f"static const unsigned char matmul_kernel_image[{len(binary)}]" in source  # embedded

@@ -98,7 +98,7 @@ class TritonBackend(Backend):
                 "launch": launch,
                 # Sizes and strides reach the binary as i32; the kernel's offset arithmetic is i32 too.
                 "index_bits": 32,
-                "toolchain": {"triton": info["triton_version"]},
+                "toolchain": info.pop("toolchain"),
                 **info}
 
 

@@ -80,7 +80,31 @@ def _worker(job: dict) -> dict:
     launch["cluster_dims"] = list(getattr(md, "cluster_dims", (1, 1, 1)) or (1, 1, 1))
     return {"symbol": md.name, "shared_memory_bytes": getattr(md, "shared", 0), "num_warps": md.num_warps,
             "warp_size": getattr(md, "warp_size", job["warp"]), "binary_params": params, "launch_metadata": launch,
-            "triton_version": triton.__version__}
+            "triton_version": triton.__version__, "toolchain": _toolchain(job, compiled)}
+
+
+def _toolchain(job: dict, compiled) -> dict:
+    """Versions beyond triton's own that shaped the binary, as far as this triton version tells."""
+    out = {"triton": triton_version()}
+    if job["backend"] == "cuda":
+        m = re.search(r"^\.version\s+(\S+)", compiled.asm.get("ptx", ""), re.M)
+        if m:
+            out["ptx_isa"] = m.group(1)
+        try:
+            from triton.backends.nvidia.compiler import get_ptxas_version
+
+            rel = re.search(r"release\s+([\d.]+)", get_ptxas_version(job["arch"]))
+            if rel:
+                out["ptxas"] = rel.group(1)
+        except Exception:  # an older triton without this helper, or no ptxas to ask
+            pass
+    return out
+
+
+def triton_version() -> str:
+    import triton
+
+    return triton.__version__
 
 
 # Metadata fields that change how a binary must be launched, with the value that means "nothing special".
