@@ -486,3 +486,12 @@ def test_c_program_passes_scalars(cpu_library, tmp_path):
     assert r.returncode == 0 and r.stdout.strip() == "0", r.stdout + r.stderr
     y = np.fromfile(tmp_path / "y.bin", dtype=np.float32).reshape(M, N).astype(np.float64)
     assert_close64(y, x.astype(np.float64) * -2.5 + 7, 2)
+
+
+def test_c_reserved_parameter_names_are_refused(tmp_path):
+    src = tmp_path / "k.py"
+    src.write_text("import tilelang as tl\n\n\n@tl.tile\ndef copy(double, stream):\n    (N,) = double.shape\n"
+                   "    (N,) = stream.shape\n    for n in tl.tile(N):\n        stream[n] = double[n]\n")
+    r = subprocess.run([sys.executable, "-m", "tilelang.cli", "compile", str(src), "--target", "cpu", "--dtype", "f32",
+                        "-o", str(tmp_path / "out")], capture_output=True, text=True)
+    assert r.returncode == 1 and "`double` cannot name a C launcher argument" in r.stderr, r.stderr

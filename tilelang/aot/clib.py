@@ -105,8 +105,23 @@ def c_expr(e, names: dict[str, str] | None = None) -> str:
 
 # ---- the C signature -----------------------------------------------------------------------------------
 
+C_KEYWORDS = frozenset("""auto break case char const continue default do double else enum extern float for goto if
+inline int long register restrict return short signed sizeof static struct switch typedef union unsigned void
+volatile while _Bool _Complex _Imaginary bool true false NULL stream""".split())
+
+
+def check_names(m: dict):
+    """Parameter and size names become C identifiers: refuse those C (or the launcher) reserves."""
+    names = [a["name"] for a in m["args"]] + list(m["sizes"])
+    for n in names:
+        if n in C_KEYWORDS or n.startswith("tl_") or n.upper().startswith("TL_"):
+            raise BackendError(f"kernel `{m['kernel']}`: `{n}` cannot name a C launcher argument (a C keyword or "
+                               "reserved by the launcher: `stream`, `tl_*`); rename it")
+
+
 def c_params(m: dict) -> list[str]:
     """The launcher's C parameters (the same for every binary of one kernel and target)."""
+    check_names(m)
     out = []
     for a in m["args"]:
         if a["kind"] == "tensor":
@@ -174,10 +189,10 @@ def checks(m: dict) -> list[str]:
         for a in tensors:
             span = " + ".join(f"tl_span({c_expr(s)}, {st})" for s, st in zip(a["shape"], strides[a["name"]])) or "0"
             out.append(f"if (!tl_fits_i32({span})) return TL_ERR_RANGE;  /* offsets into {a['name']} are i32 */")
-    out.append(f"const int64_t programs = {c_expr(m['grid_programs'])};")
+    out.append(f"const int64_t tl_programs = {c_expr(m['grid_programs'])};")
     if m["launch_api"] != "c-call":
-        out.append("if (programs > INT32_MAX) return TL_ERR_RANGE;")
-    out.append("if (programs == 0) return TL_OK;  /* an empty output: nothing to compute */")
+        out.append("if (tl_programs > INT32_MAX) return TL_ERR_RANGE;")
+    out.append("if (tl_programs == 0) return TL_OK;  /* an empty output: nothing to compute */")
     return out
 
 
@@ -198,7 +213,7 @@ def param_value(p: dict, m: dict) -> str:
     if kind == "size_expr":
         return c_expr(p["expr"])
     if kind in ("global_scratch", "profile_scratch"):
-        return f"{kind}_ptr"
+        return f"tl_{kind}"
     raise BackendError(f"manifest parameter kind {kind!r} is unknown to the C launcher generator")
 
 
@@ -220,8 +235,8 @@ def _check_supported(m: dict):
 def c_call_body(e: Entry) -> list[str]:
     m = e.manifest
     vals = ", ".join(f"(int64_t)({param_value(p, m)})" for p in m["params"])
-    return [f"int64_t slots[{max(1, len(m['params']))}] = {{{vals}}};",
-            f"tl_run_grid({m['binary']['symbol']}, slots, programs);",
+    return [f"int64_t tl_slots[{max(1, len(m['params']))}] = {{{vals}}};",
+            f"tl_run_grid({m['binary']['symbol']}, tl_slots, tl_programs);",
             "return TL_OK;"]
 
 
@@ -229,36 +244,36 @@ def gpu_body(e: Entry, api: str) -> list[str]:
     m = e.manifest
     cu = api == "cuda-driver"
     ok = "CUDA_SUCCESS" if cu else "hipSuccess"
-    out = [f"int status = {e.c_name}_load();", "if (status != TL_OK) return status;"]
+    out = [f"int tl_status = {e.c_name}_load();", "if (tl_status != TL_OK) return tl_status;"]
     scratch = [p for p in m["params"] if p["kind"] in ("global_scratch", "profile_scratch")]
     free = "cuMemFreeAsync" if cu else "hipFreeAsync"
     allocated = []
     for p in scratch:
         ptr_t = "CUdeviceptr" if cu else "void *"
-        out.append(f"{ptr_t} {p['kind']}_ptr = 0;")
+        out.append(f"{ptr_t} tl_{p['kind']} = 0;")
         if p["bytes_per_program"]:
             if p.get("buffer_align", 1) > 256:
                 raise BackendError(f"{m['kernel']}: {p['kind']} needs {p['buffer_align']}-byte alignment; allocations "
                                    "guarantee 256")
             alloc = "cuMemAllocAsync" if cu else "hipMallocAsync"
-            undo = "".join(f" (void){free}({q}_ptr, stream);" for q in allocated)
-            out.append(f"{{ int r = (int){alloc}(&{p['kind']}_ptr, (size_t)programs * {p['bytes_per_program']}, stream);"
-                       f" if (r != (int){ok}) {{{undo} return TL_ERR_DRIVER_BASE + r; }} }}")
+            undo = "".join(f" (void){free}(tl_{q}, stream);" for q in allocated)
+            out.append(f"{{ int tl_r = (int){alloc}(&tl_{p['kind']}, (size_t)tl_programs * {p['bytes_per_program']}, stream);"
+                       f" if (tl_r != (int){ok}) {{{undo} return TL_ERR_DRIVER_BASE + tl_r; }} }}")
             allocated.append(p["kind"])
     names = []
     for i, p in enumerate(m["params"]):
-        out.append(f"{p['c_type']} p{i} = ({p['c_type']})({param_value(p, m)});")
-        names.append(f"&p{i}")
-    out.append(f"void *params[] = {{{', '.join(names) or 'NULL'}}};")
+        out.append(f"{p['c_type']} tl_p{i} = ({p['c_type']})({param_value(p, m)});")
+        names.append(f"&tl_p{i}")
+    out.append(f"void *tl_params[] = {{{', '.join(names) or 'NULL'}}};")
     launch = "cuLaunchKernel" if cu else "hipModuleLaunchKernel"
     fn = f"{e.c_name}_fn"
-    out.append(f"int r = (int){launch}({fn}, (unsigned)programs, 1, 1, {m['block'][0]}, {m['block'][1]}, "
-               f"{m['block'][2]}, {m['shared_memory_bytes']}, stream, params, NULL);")
+    out.append(f"int tl_r = (int){launch}({fn}, (unsigned)tl_programs, 1, 1, {m['block'][0]}, {m['block'][1]}, "
+               f"{m['block'][2]}, {m['shared_memory_bytes']}, stream, tl_params, NULL);")
     for p in scratch:
         if p["bytes_per_program"]:
-            out.append(f"{{ int rf = (int){free}({p['kind']}_ptr, stream);  /* stream-ordered: after the kernel */"
-                       f" if (r == (int){ok}) r = rf; }}")
-    out.append(f"return r == (int){ok} ? TL_OK : TL_ERR_DRIVER_BASE + r;")
+            out.append(f"{{ int tl_rf = (int){free}(tl_{p['kind']}, stream);  /* stream-ordered: after the kernel */"
+                       f" if (tl_r == (int){ok}) tl_r = tl_rf; }}")
+    out.append(f"return tl_r == (int){ok} ? TL_OK : TL_ERR_DRIVER_BASE + tl_r;")
     return out
 
 

@@ -62,17 +62,17 @@ def dispatcher(name: str, m_default: dict, classes: list[ShapeClass], default_c_
     sizes = m_default["sizes"]
     lines = [f"/* {name}: dispatches over {len(classes)} tuned shape classes; {default_c_name} otherwise. */",
              f"static int {name}__pick({', '.join(f'int64_t {s}' for s in sizes) or 'void'}) {{",
-             "    double best = 0.0;",
-             "    int pick = -1;"]
+             "    double tl_best = 0.0;",
+             "    int tl_pick = -1;"]
     for i, c in enumerate(classes):
         ratio = " * ".join(f"tl_ratio({s}, {v})" for s, v in c.shapes.items()) or "1.0"
         desc = ", ".join(f"{s}={v}" for s, v in c.shapes.items())
         lines += [f"    /* class {i}: {desc}; config {c.manifest['config']} */",
                   f"    if ({_accepts(c.manifest)}) {{",
-                  f"        double d = {ratio};",
-                  f"        if (pick < 0 || d < best) {{ best = d; pick = {i}; }}",
+                  f"        double tl_d = {ratio};",
+                  f"        if (tl_pick < 0 || tl_d < tl_best) {{ tl_best = tl_d; tl_pick = {i}; }}",
                   "    }"]
-    lines += ["    return pick;", "}", "",
+    lines += ["    return tl_pick;", "}", "",
               choice_prototype(name, sizes) + " {",
               f"    switch ({name}__pick({', '.join(sizes)})) {{"]
     lines += [f"    case {i}: return \"{c.c_name}\";" for i, c in enumerate(classes)]
