@@ -495,3 +495,13 @@ def test_c_reserved_parameter_names_are_refused(tmp_path):
     r = subprocess.run([sys.executable, "-m", "tilelang.cli", "compile", str(src), "--target", "cpu", "--dtype", "f32",
                         "-o", str(tmp_path / "out")], capture_output=True, text=True)
     assert r.returncode == 1 and "`double` cannot name a C launcher argument" in r.stderr, r.stderr
+
+
+@needs_gcc
+def test_cpu_library_links_as_a_shared_object(cpu_library, tmp_path):
+    """The object is position-independent: a shared library needs no text relocations (-z text)."""
+    build, _, _ = cpu_library
+    r = subprocess.run(["gcc", "-shared", "-fPIC", "-Wl,-z,text", "-O1", str(build / "mykernels.c"),
+                        *sorted(glob.glob(str(build / "*.o"))), "-lm", "-o", str(tmp_path / "libmykernels.so")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
