@@ -505,3 +505,33 @@ def test_cpu_library_links_as_a_shared_object(cpu_library, tmp_path):
                         *sorted(glob.glob(str(build / "*.o"))), "-lm", "-o", str(tmp_path / "libmykernels.so")],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_hidden_parameters_follow_the_binary_not_a_fixed_count():
+    """Older Triton versions append no scratch pointers, newer ones two: the manifest lists what the
+    binary has, named from the metadata, and refuses a parameter list it cannot explain."""
+    from tilelang import backend as backends
+    from tilelang.api import kernel_signature_from_options
+    from tilelang.backends.triton import binary_params
+    from tilelang.backends.triton.render import render
+    from tilelang.errors import BackendError
+    from tilelang.frontend.source import parse_file_function
+
+    gemm = parse_file_function(str(ROOT / "stdlib" / "gemm.py"), "matmul_kernel")
+    final = gemm.final_ir(kernel_signature_from_options(gemm, {"*": "f16"}, {}), Config(), backends.get("triton"))
+    tk = render(final)
+    sig = tk.signature()
+    visible = [{"bytes": 8 if t.startswith("*") else 4, "pointer": t.startswith("*")} for t in sig.values()]
+    scratch = {"bytes": 8, "pointer": True}
+    old = binary_params(tk, sig, visible, {})  # e.g. triton 3.2: no scratch fields, no extra params
+    assert [p["name"] for p in old] == list(sig) and not any(p.get("hidden") for p in old)
+    new = binary_params(tk, sig, visible + [scratch, scratch],
+                        {"global_scratch_size": 0, "profile_scratch_size": 64, "profile_scratch_align": 8})
+    assert [p["name"] for p in new[-2:]] == ["global_scratch", "profile_scratch"]
+    assert new[-1]["bytes_per_program"] == 64 and new[-1]["buffer_align"] == 8 and "NULL" in new[-2]["pass"]
+    mid = binary_params(tk, sig, visible + [scratch], {"global_scratch_size": 0})  # e.g. triton 3.3
+    assert [p["name"] for p in mid[len(sig):]] == ["global_scratch"]
+    with pytest.raises(BackendError, match="cannot be generated safely"):
+        binary_params(tk, sig, visible + [scratch], {})  # a parameter nobody explains
+    with pytest.raises(BackendError, match="cannot be generated safely"):
+        binary_params(tk, sig, [dict(v, bytes=8) for v in visible], {})  # i64 where tilelang passes i32
