@@ -75,3 +75,13 @@ def test_tuned_gpu_target_reads_tunings_of_that_architecture(tmp_path, tuned_db)
     r = _compile(f"{src}::gemm", "--target", "triton-cuda:sm_80", "--dtype", "f32", "--tuned", "--db", str(db),
                  "-o", str(out))
     assert r.returncode == 1 and "no tuned configs" in r.stderr and "sm_80" in r.stderr, r.stderr
+
+
+def test_tuned_whole_file_dispatches_only_tuned_kernels(tmp_path, tuned_db):
+    src, db = tuned_db
+    out = tmp_path / "out"
+    r = _compile(str(src), "--target", "cpu", "--dtype", "f32", "--dtype", "shift=i32", "--tuned", "--db", str(db),
+                 "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    header = (out / "k.h").read_text()
+    assert "gemm_choice(" in header and "softmax_choice(" not in header and "int softmax(" in header

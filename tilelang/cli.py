@@ -147,6 +147,11 @@ def cmd_compile(args) -> int:
         kf, kd, kc = restrict_to_kernel(k, sig, fixed, divisible, config, strict=not whole_file)
         tuned = _tuned_classes(args, k, sig) if args.tuned else []
         jobs.append(KernelJob(k, sig, kc, kf, kd, tuned))
+    if args.tuned and not any(j.tuned for j in jobs):
+        arch = args.target.partition(":")[2]
+        where = f"devices of architecture {arch}" if arch else "this machine"
+        raise TileLangError(f"the tuning database has no tuned configs for {', '.join(k.name for k in kernels)} on "
+                            f"{be.name} ({where}); tune first, or compile without --tuned")
     if whole_file:
         unused = [n for n in [*fixed, *divisible] if not any(n in j.fixed or n in j.divisible for j in jobs)]
         if unused:
@@ -160,7 +165,8 @@ def cmd_compile(args) -> int:
 
 
 def _tuned_classes(args, kernel, signature) -> list:
-    """(shapes, Config) per shape class the tuning database chose for this kernel and target."""
+    """(shapes, Config) per shape class the tuning database chose for this kernel and target (a kernel
+    of a whole file without tunings gets a plain launcher)."""
     from tilelang import backend as backends
     from tilelang.aot.tuned import tuned_classes
 
