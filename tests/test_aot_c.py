@@ -309,6 +309,7 @@ int use(const uint16_t *a, const uint16_t *b, uint16_t *c, STREAM s) { return ma
 
 
 @needs_gcc
+@pytest.mark.slow
 @pytest.mark.parametrize("target,includes,defines,stream", [
     ("triton-cuda:sm_90", cuda_include_dirs, [], "CUstream"),
     ("triton-hip:gfx942", hip_include_dirs, ["-D__HIP_PLATFORM_AMD__"], "hipStream_t"),
