@@ -25,6 +25,8 @@ from tilelang.backend import Backend, register
 from tilelang.errors import BackendError, TileLangError
 from tilelang.ir import nodes as ir
 from tilelang.runtime.sizecode import NoIntegerForm, py_int_code, size_evaluator
+from tilelang.ir.dtypes import storage_bytes
+from tilelang.ir.types import size_subs
 
 from . import jit
 from .loopir import Program
@@ -261,7 +263,42 @@ class CpuBackend(Backend):
         (out_dir / names["s"]).write_text(asm)
         abi = abi_description(prog, entry)
         (out_dir / names["abi"]).write_text(json.dumps(abi, indent=1))
-        return {"files": list(names.values()), "binary_kind": "elf-object", **abi}
+        return {"files": list(names.values()), "binary_kind": "elf-object", **abi,
+                "binary": {"file": names["o"], "kind": "elf-object", "symbol": entry},
+                "launch_api": "c-call", "params": slot_params(prog), "block": [1, 1, 1],
+                "index_bits": 64, "toolchain": {"llvmlite": _llvmlite_version()}}
+
+
+def slot_params(prog: Program) -> list[dict]:
+    """The int64 slots of the entry's `args` array, in order, in the manifest's parameter vocabulary."""
+    out = []
+    for t in prog.tensors:
+        out.append({"name": f"{t.name}_ptr", "kind": "data_ptr", "of": t.name, "c_type": "int64_t", "bytes": 8,
+                    "pass": f"address of `{t.name}`'s first element"})
+        out += [{"name": f"{t.name}_size{d}", "kind": "size", "of": t.name, "dim": d, "c_type": "int64_t",
+                 "bytes": 8, "pass": f"size of `{t.name}` along dim {d}"} for d in range(t.rank)]
+        out += [{"name": f"{t.name}_stride{d}", "kind": "stride", "of": t.name, "dim": d, "c_type": "int64_t",
+                 "bytes": 8, "pass": f"stride of `{t.name}` along dim {d}, in elements"} for d in range(t.rank)]
+    for name, dt in prog.scalars:
+        floating = dt.startswith(("f", "bf"))
+        out.append({"name": name, "kind": "scalar", "of": name, "c_type": "int64_t", "bytes": 8,
+                    "encoding": "f64-bits" if floating else "i64",
+                    "pass": f"`{name}` as the bits of a double" if floating else f"`{name}` as an int64"})
+    out += [{"name": f"size_expr{i}", "kind": "size_expr", "expr": str(e), "c_type": "int64_t", "bytes": 8,
+             "pass": f"the value of {e} (sympy syntax, over the size symbols)"} for i, e in enumerate(prog.size_exprs)]
+    elem = {t.name: storage_bytes(t.dtype) for t in prog.tensors}
+    for p in out:
+        p["align"] = 8
+        if p["kind"] == "data_ptr":
+            p["pointee_align"] = elem[p["of"]]
+    return out
+
+
+
+def _llvmlite_version() -> str:
+    import llvmlite
+
+    return llvmlite.__version__
 
 
 register(CpuBackend())

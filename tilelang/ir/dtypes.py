@@ -55,6 +55,11 @@ def bits(dt: str) -> int:
     return _BITS[dt]
 
 
+def storage_bytes(dt: str) -> int:
+    """Bytes per element in memory (a bool takes a byte, as in torch and numpy)."""
+    return max(1, _BITS[dt] // 8)
+
+
 def normalize(name: str) -> str | None:
     """Map 'float16', 'torch.float16', 'f16', ... to the canonical name, or None if unknown."""
     name = str(name).removeprefix("torch.")
