@@ -567,3 +567,45 @@ def test_hip_program_links_and_reports_no_device(tmp_path):
     assert r.returncode == 0, r.stderr
     status = int(r.stdout.strip())
     assert status == 5 or status > 1000, status  # TL_ERR_NO_CONTEXT or TL_ERR_DRIVER_BASE + hipError_t
+
+
+UNSIGNED_KERNEL = '''
+import tilelang as tl
+
+
+@tl.tile
+def mix(x, out, key):
+    (N,) = x.shape
+    (N,) = out.shape
+    for n in tl.tile(N):
+        out[n] = x[n] ^ key
+'''
+
+UNSIGNED_MAIN = r'''
+#include <stdio.h>
+#include <stdlib.h>
+#include "mix.h"
+int main(int argc, char **argv) {
+    long n = atol(argv[1]);
+    uint32_t *x = malloc(n * 4 + 4), *y = malloc(n * 4 + 4);
+    for (long i = 0; i < n; i++) { x[i] = (uint32_t)(i * 2654435761u); y[i] = 0xdeadbeefu; }
+    int s = mix(x, 1, y, 1, 0xfedcba98u, n);
+    unsigned long bad = 0;
+    for (long i = 0; i < n; i++) bad += y[i] != (x[i] ^ 0xfedcba98u);
+    printf("%d %lu\n", s, bad);
+    return 0;
+}
+'''
+
+
+@needs_gcc
+def test_c_program_runs_unsigned_kernel(tmp_path):
+    """u32 tensors and a u32 scalar above 2**31 cross the C API unchanged."""
+    (tmp_path / "u.py").write_text(UNSIGNED_KERNEL)
+    out = tmp_path / "build"
+    tilelang_compile(f"{tmp_path / 'u.py'}::mix", "--target", "cpu", "--dtype", "u32", "-o", str(out))
+    assert "int mix(const uint32_t *x, int64_t x_stride0, uint32_t *out, int64_t out_stride0, uint64_t key" in \
+        (out / "mix.h").read_text()
+    exe = gcc_program(out, "mix", UNSIGNED_MAIN, "mix_main")
+    r = subprocess.run([str(exe), "1001"], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.split() == ["0", "0"], r.stdout + r.stderr

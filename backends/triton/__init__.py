@@ -127,8 +127,8 @@ class TritonBackend(Backend):
 # metadata has the matching *_size field (which versions do differs; the binary's own parameter list
 # says how many there are).
 HIDDEN_SCRATCH = ("global_scratch", "profile_scratch")
-C_TYPE = {"i1": "uint8_t", "i8": "int8_t", "i32": "int32_t", "i64": "int64_t", "fp16": "uint16_t", "bf16": "uint16_t",
-          "fp32": "float", "fp64": "double"}
+C_TYPE = {"i1": "uint8_t", "i8": "int8_t", "i32": "int32_t", "i64": "int64_t", "u8": "uint8_t", "u16": "uint16_t",
+          "u32": "uint32_t", "u64": "uint64_t", "fp16": "uint16_t", "bf16": "uint16_t", "fp32": "float", "fp64": "double"}
 
 
 def binary_params(tk, sig: dict, found: list[dict], launch: dict) -> list[dict]:
@@ -145,7 +145,8 @@ def binary_params(tk, sig: dict, found: list[dict], launch: dict) -> list[dict]:
                         "bytes": 4, "pass": f"stride of `{a.source}` along dim {a.dim}, in elements"})
         elif a.kind == "scalar":
             out.append({"name": a.name, "kind": "scalar", "of": a.source, "c_type": C_TYPE[t],
-                        "bytes": {"i1": 1, "i8": 1, "fp16": 2, "bf16": 2, "i64": 8, "fp64": 8}.get(t, 4),
+                        "bytes": {"i1": 1, "i8": 1, "u8": 1, "u16": 2, "fp16": 2, "bf16": 2, "i64": 8, "u64": 8,
+                                  "fp64": 8}.get(t, 4),
                         "pass": f"the value of `{a.source}`"})
         else:
             out.append({"name": a.name, "kind": "size_symbol", "of": a.source, "c_type": C_TYPE[t], "bytes": 4,

@@ -1,7 +1,7 @@
 """C launchers from manifests: a header and a C source with one function per kernel.
 
 Every launcher takes, in the kernel's parameter order, each tensor as a typed pointer and one int64
-stride per dimension (in elements), each scalar (double or int64), then the size symbols as int64,
+stride per dimension (in elements), each scalar (double, int64 or uint64), then the size symbols as int64,
 then a stream on GPU targets. It checks the specialization the binary assumes (fixed sizes,
 divisibility, pointer alignment, index ranges) and returns a TL_* status instead of launching when
 one fails; then it launches the binary the way its manifest's `launch_api` says:
@@ -27,7 +27,7 @@ import sympy
 from tilelang.errors import BackendError
 
 ELEM_C = {"f16": "uint16_t", "bf16": "uint16_t", "f32": "float", "f64": "double", "i8": "int8_t", "i32": "int32_t",
-          "i64": "int64_t", "bool": "uint8_t"}
+          "i64": "int64_t", "u8": "uint8_t", "u16": "uint16_t", "u32": "uint32_t", "u64": "uint64_t", "bool": "uint8_t"}
 GPU_STREAM = {"cuda-driver": "CUstream", "hip-runtime": "hipStream_t"}
 STATUS = [("TL_OK", 0, "launched (or nothing to do: an empty grid)"),
           ("TL_ERR_SIZE", 1, "a size is negative"),
@@ -130,6 +130,8 @@ def c_params(m: dict) -> list[str]:
             out += [f"int64_t {a['name']}_stride{d}" for d in range(len(a["shape"]))]
         elif a["dtype"].startswith(("f", "bf")):
             out.append(f"double {a['name']}")
+        elif a["dtype"].startswith("u"):
+            out.append(f"uint64_t {a['name']}")
         else:
             out.append(f"int64_t {a['name']}")
     out += [f"int64_t {s}" for s in m["sizes"]]
