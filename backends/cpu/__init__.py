@@ -91,11 +91,11 @@ def to_program(kernel: ir.Kernel) -> Program:
     return lower(kernel)
 
 
-def llvm_ir(prog: Program) -> tuple[str, str]:
+def llvm_ir(prog: Program, microkernel: str = "") -> tuple[str, str]:
     from .codegen import generate
 
     triple, layout = jit.triple_and_layout()
-    return generate(prog, triple, layout)
+    return generate(prog, triple, layout, microkernel)
 
 
 def abi_description(prog: Program, entry: str) -> dict:
@@ -111,20 +111,24 @@ def abi_description(prog: Program, entry: str) -> dict:
     }
 
 
-def _host_key(key: str) -> str:
+def _host_key(key: str, microkernel: str = "") -> str:
     import llvmlite.binding as llvm
 
+    from tilelang.autotune.hardware import host_isa
+
+    isa = host_isa()
     h = hashlib.sha256()
-    for part in (key, llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten(),
-                 os.environ.get("TILELANG_CPU_MICROKERNEL", ""), "cpu-backend-v1"):
+    for part in (key, llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten(), isa.cpu, isa.features,
+                 os.environ.get("TILELANG_CPU_MICROKERNEL", ""), microkernel, "cpu-backend-v1"):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:32]
 
 
 class Launcher:
-    def __init__(self, prog: Program, addr: int):
+    def __init__(self, prog: Program, addr: int, threads: int = 0):
         self.prog = prog
+        self.threads = threads  # 0: TILELANG_NUM_THREADS or every core
         self.fn = _FN(addr)
         self.sizes_of = size_evaluator(prog.size_exprs)
         self.nslots = len(prog.arg_layout())
@@ -152,7 +156,7 @@ class Launcher:
     def __call__(self, args: dict, sizes: dict, grid: int):
         buf = self.pack(args, sizes)
         ptr = ctypes.addressof(buf)
-        n = min(num_threads(), grid)
+        n = min(self.threads or num_threads(), grid)
         if n <= 1:
             self.fn(ptr, 0, grid)
             return
@@ -180,19 +184,25 @@ class CpuBackend(Backend):
         return True, ""
 
     def compile(self, kernel: ir.Kernel, key: str):
+        return self.compile_with(kernel, key, None)
+
+    def compile_with(self, kernel: ir.Kernel, key: str, config) -> Launcher:
+        """Compile with the Config's cpu settings: `microkernel` (GEMM register block) and
+        `num_threads` (0: all cores)."""
+        microkernel = getattr(config, "microkernel", "") or ""
         try:
             prog = to_program(kernel)
-            hkey = _host_key(key)
+            hkey = _host_key(key, microkernel)
             holder = {}
 
             def build():
-                text, entry = llvm_ir(prog)
+                text, entry = llvm_ir(prog, microkernel)
                 holder["entry"] = entry
                 return text
 
             entry = f"tl_{prog.name}"
             addr = jit.compile_cached(hkey, prog.name, entry, build, abi_description(prog, entry))
-            return Launcher(prog, addr)
+            return Launcher(prog, addr, getattr(config, "num_threads", 0) or 0)
         except TileLangError:
             raise
         except Exception as e:  # an LLVM failure is reported, not dumped as a traceback
@@ -204,7 +214,7 @@ class CpuBackend(Backend):
             raise BackendError(f"cpu backend: unknown target {target!r} (use 'cpu': the host CPU)")
         try:
             prog = to_program(kernel)
-            text, entry = llvm_ir(prog)
+            text, entry = llvm_ir(prog, getattr(config, "microkernel", "") or "")
             ll, obj, asm = jit.compile_artifacts(text)
         except TileLangError:
             raise

@@ -19,7 +19,10 @@ from . import loopir as L
 from .llvm_ops import I32, I64, Ops, buf_type, const, mem_type, reg_type
 from .microkernel import emit_dot
 
-PREFER_512 = '"prefer-vector-width"="512" "min-legal-vector-width"="512" "no-trapping-math"="true"'
+
+
+def vector_attrs(bits: int) -> str:
+    return f'"prefer-vector-width"="{bits}" "min-legal-vector-width"="{bits}" "no-trapping-math"="true"'
 
 
 def c64(v: int) -> ir.Constant:
@@ -27,8 +30,13 @@ def c64(v: int) -> ir.Constant:
 
 
 class Codegen:
-    def __init__(self, prog: L.Program, triple: str = "", data_layout: str = ""):
+    def __init__(self, prog: L.Program, triple: str = "", data_layout: str = "", microkernel: str = ""):
+        from tilelang.autotune.hardware import host_isa
+
         self.p = prog
+        self.isa = host_isa()
+        self.vl = self.isa.lanes_f32  # f32 lanes per vector register
+        self.microkernel = microkernel  # "MRxNV" from the Config, "" = chosen for the ISA
         self.m = ir.Module(name=prog.name)
         if triple:
             self.m.triple = triple
@@ -132,13 +140,13 @@ class Codegen:
     def module_text(self) -> str:
         text = str(self.build())
         text = text.replace(f'define void @"{self.entry_name}"(', f'define void @"{self.entry_name}"(', 1)
-        # function attributes llvmlite cannot spell: prefer 512-bit vectors (AVX-512)
+        # function attributes llvmlite cannot spell: prefer the ISA's full vector width
         lines = []
         for line in text.splitlines():
             if line.startswith("define ") and line.rstrip().endswith("{"):
                 line = line.rstrip()[:-1] + "#0 {"
             lines.append(line)
-        return "\n".join(lines) + f"\nattributes #0 = {{ nounwind {PREFER_512} }}\n"
+        return "\n".join(lines) + f"\nattributes #0 = {{ nounwind {vector_attrs(32 * self.vl)} }}\n"
 
     # ---- statements -------------------------------------------------------------------------------
 
@@ -494,7 +502,7 @@ def _reads_list(e):
     return []
 
 
-def generate(prog: L.Program, triple: str = "", data_layout: str = "") -> tuple[str, str]:
+def generate(prog: L.Program, triple: str = "", data_layout: str = "", microkernel: str = "") -> tuple[str, str]:
     """(LLVM IR text, entry symbol)."""
-    cg = Codegen(prog, triple, data_layout)
+    cg = Codegen(prog, triple, data_layout, microkernel)
     return cg.module_text(), cg.entry_name
