@@ -13,8 +13,8 @@ from tilelang.autotune.db import device_fingerprint, versions
 from tilelang.frontend.lower import ArgSpec
 from tilelang.stdlib.gemm import matmul_kernel
 
-SIG_F32 = {"a": ArgSpec("tensor", "float32", 2), "b": ArgSpec("tensor", "float32", 2),
-           "c": ArgSpec("tensor", "float32", 2)}
+SIG_F32 = {"a": ArgSpec("tensor", "f32", 2), "b": ArgSpec("tensor", "f32", 2),
+           "c": ArgSpec("tensor", "f32", 2)}
 
 
 # ---- the database -------------------------------------------------------------------------------
@@ -22,7 +22,7 @@ SIG_F32 = {"a": ArgSpec("tensor", "float32", 2), "b": ArgSpec("tensor", "float32
 def test_kernel_key_is_stable_and_separates_signatures():
     k1 = kernel_key(matmul_kernel, SIG_F32)
     assert k1 == kernel_key(matmul_kernel, dict(SIG_F32))
-    sig16 = {n: ArgSpec("tensor", "float16", 2) for n in "abc"}
+    sig16 = {n: ArgSpec("tensor", "f16", 2) for n in "abc"}
     assert kernel_key(matmul_kernel, sig16) != k1
 
     @tl.tile

@@ -1,0 +1,88 @@
+"""What a call without `config=` runs with: the tuning database's winner for the call's shape
+class, else (for `@tl.tile(autotune=True)`) a sweep run now, else defaults that fit the hardware.
+
+The answer is memoized per kernel, signature, backend and argument shapes, so only the first call
+of a shape pays for the database lookup (a few milliseconds) or the sweep.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+import warnings
+
+from tilelang.config import Config
+
+from .sweep import autotune_enabled, device_arch
+
+_warned = False
+
+
+def config_for_call(kernel, args, bound, signature, backend, device: str) -> Config | None:
+    if not autotune_enabled():
+        return None
+    import torch
+
+    shapes = tuple(tuple(a.shape) if isinstance(a, torch.Tensor) else None for a in args)
+    memo_key = (tuple(sorted(signature.items())), backend.name, shapes)
+    memo = kernel.__dict__.setdefault("_tuned_for_call", {})
+    if memo_key in memo:
+        return memo[memo_key]
+    config = _choose(kernel, args, bound, signature, backend, device)
+    memo[memo_key] = config
+    return config
+
+
+def _choose(kernel, args, bound, signature, backend, device):
+    from tilelang.runtime.launch import bind_sizes
+
+    from .db import TuningDB, kernel_key
+
+    base = kernel.lower(signature)
+    sizes = bind_sizes(kernel, base, bound)
+    key = kernel_key(kernel, signature)
+    try:
+        db = TuningDB()
+        found = db.lookup(key, backend.name, sizes)
+    except (sqlite3.Error, OSError) as e:  # a broken database must not break calls
+        _warn(f"tilelang: tuning database unusable ({e}); using defaults")
+        db, found = None, None
+    if found is not None:
+        return found
+    if getattr(kernel, "autotune", False):
+        from .sweep import tune
+
+        result = tune(kernel, *args, backend=backend.name, db=db, store=db is not None,
+                      progress=sys.stderr.isatty())
+        if result.best is not None:
+            return result.best
+    return hardware_default(base, backend.name, device)
+
+
+def hardware_default(base, target: str, device: str) -> Config | None:
+    """Defaults that fit the GPU when nothing was tuned (sm_90: large tiles, 8 warps, 3 stages).
+    None elsewhere: the backend's own defaults apply (the cpu backend sizes its GEMM register
+    block from the host's ISA itself)."""
+    arch = device_arch(device)
+    if target != "triton" or arch is None:
+        return None
+    from .hardware import default_config_values
+    from .space import tile_params
+
+    d = default_config_values(target, arch)
+    tiles = {}
+    for p in tile_params(base):
+        if p.parallel:
+            tiles[p.symbol] = d["parallel_n"] if p.grid_position == len(base.grid_loop.tiles) - 1 and \
+                p.grid_position > 0 else d["parallel"]
+        else:
+            tiles[p.symbol] = d["sequential"]
+    return Config(tiles, num_warps=d["num_warps"], num_stages=d["num_stages"],
+                  group_m=8 if len(base.grid_loop.tiles) >= 2 else 0)
+
+
+def _warn(msg: str):
+    global _warned
+    if not _warned:
+        _warned = True
+        warnings.warn(msg, RuntimeWarning, stacklevel=3)
