@@ -1,4 +1,4 @@
-"""The `tilelang` command: compile kernels ahead of time, print their IR, search Winograd points."""
+"""The `tilelang` command: compile kernels ahead of time, print their IR, tune them, search Winograd points."""
 
 from __future__ import annotations
 
@@ -196,6 +196,17 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--source", action="store_true", help="also print the generated Triton source")
     i.add_argument("--parse", metavar="FILE.tir", help="parse and verify a textual IR file instead")
     i.set_defaults(func=cmd_ir)
+
+    from tilelang.autotune import cli as tcli
+
+    t = sub.add_parser("tune", help="autotune a kernel: sweep configs, store the winner",
+                       description="Sweep the configs of FILE.py::KERNEL (the space derived from the kernel, or "
+                                   "--config ones) on random inputs of the given sizes; every config's output is "
+                                   "checked against the first config's. Prints the ranked table, writes tune.json "
+                                   "and tune.png to -o DIR and stores each result and the winner in the tuning "
+                                   "database.", epilog=tcli.EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    tcli.add_arguments(t)
+    t.set_defaults(func=tcli.run)
 
     try:
         from tilelang.passes.winograd import cli as wcli
