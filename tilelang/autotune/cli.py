@@ -25,6 +25,9 @@ def add_arguments(p: argparse.ArgumentParser):
                    help="the size of every size symbol of the kernel's tensors, e.g. --shape M=1024")
     p.add_argument("--dtype", action="append", metavar="[NAME=]DT",
                    help="dtype of a parameter; without NAME= it applies to every parameter not named otherwise")
+    p.add_argument("--rank", action="append", metavar="NAME=R",
+                   help="rank of a tensor parameter whose shape the kernel does not unpack (its sizes are "
+                        "then NAME_0, NAME_1, ...: give them with --shape)")
     p.add_argument("--scalar", action="append", metavar="NAME=VALUE", help="value of a scalar parameter")
     p.add_argument("--backend", help="backend to tune for (default: the device's default: triton on a CUDA "
                                      "GPU, cpu otherwise)")
@@ -110,7 +113,7 @@ def run(args) -> int:
     if not args.output:
         raise TileLangError("give an output directory: -o DIR")
     kernel = _load_kernel(args.kernel)
-    sig = kernel_signature_from_options(kernel, _dtypes(args.dtype), {})
+    sig = kernel_signature_from_options(kernel, _dtypes(args.dtype), _pairs(args.rank, "rank", _positive_int))
     sizes = _pairs(args.shape, "shape", _positive_int)
     scalars = _pairs(args.scalar, "scalar", str)
     if args.backend:
