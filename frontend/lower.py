@@ -323,7 +323,18 @@ class Lowerer:
             after[k] = self.scope.names.get(k, v)
         self.scope.names = after
         self.tile_names = saved_tiles
-        self.emit(ir.TileLoop(tiles, tuple(body), parallel, self.loc(s)))
+        self.emit(ir.TileLoop(tiles, tuple(body), parallel, self.loc(s), self._order(call, parallel)))
+
+    def _order(self, call: ast.Call, parallel: bool) -> str:
+        """`order="grouped"` on the launch grid: programs in grouped order (GROUP_M from the Config)."""
+        kw = next((k for k in call.keywords if k.arg == "order"), None)
+        if kw is None:
+            return "row"
+        if not (isinstance(kw.value, ast.Constant) and kw.value.value in ir.PROGRAM_ORDERS):
+            self.fail(kw.value, f"order= is one of {', '.join(repr(o) for o in ir.PROGRAM_ORDERS)}")
+        if not parallel and kw.value.value != "row":
+            self.fail(kw.value, "order= applies to the launch grid (the outermost tile loop) only")
+        return kw.value.value
 
     def _loop_targets(self, target, count: int) -> list[str]:
         elts = target.elts if isinstance(target, ast.Tuple) else [target]
@@ -334,9 +345,10 @@ class Lowerer:
 
     def _blocks(self, call: ast.Call, names: list[str], where) -> list[sympy.Expr]:
         block_kw = next((k for k in call.keywords if k.arg == "block"), None)
-        other = [k.arg for k in call.keywords if k.arg != "block"]
+        other = [k.arg for k in call.keywords if k.arg not in ("block", "order")]
         if other:
-            self.fail(call, f"tl.tile got unexpected keyword(s) {', '.join(other)}; only `block=` is accepted")
+            self.fail(call, f"tl.tile got unexpected keyword(s) {', '.join(other)}; only `block=` and `order=` "
+                            "are accepted")
         default = [dim_symbol(f"BLOCK_{n.upper()}") for n in names]
         if block_kw is None:
             return default

@@ -7,12 +7,14 @@ from tilelang.ir.verifier import verify
 
 from .context import PassContext
 from .masking import mask
+from .program_order import order_programs
 from .tiling import tile
 
 # The pipeline, one named step per pass. `tilelang ir` prints the IR after each.
 PIPELINE = [
     ("tiling", tile),
     ("masking", mask),
+    ("program_order", order_programs),
 ]
 
 

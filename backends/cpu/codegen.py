@@ -128,9 +128,25 @@ class Codegen:
         # grid: program ids [begin, end), the last grid tile varying fastest
         with self.loop(begin, end, "pid") as pid:
             rest = pid
-            for t in reversed(p.grid):
+            grid = list(p.grid)
+            if p.grid_group:
+                # grouped program order (tilelang/ir/program_order.py): bands of G rows of the
+                # first grid tile, down a column of the band before the next column
+                g = c64(p.grid_group)
+                cols = c64(1)
+                for t in grid[1:]:
+                    cols = b.mul(cols, self.slots[t.count_slot])
+                width = b.mul(g, cols)
+                first = b.mul(b.sdiv(pid, width), g)
+                left = b.sub(self.slots[grid[0].count_slot], first)
+                rows = b.select(b.icmp_signed("<", left, g), left, g)
+                within = b.srem(pid, width)
+                row = b.add(first, b.srem(within, rows))
+                self.tiles[grid[0].name] = (row, b.mul(row, c64(grid[0].block)))
+                rest, grid = b.sdiv(within, rows), grid[1:]
+            for t in reversed(grid):
                 cnt = self.slots[t.count_slot]
-                tid = b.srem(rest, cnt) if t is not p.grid[0] else rest
+                tid = b.srem(rest, cnt) if t is not grid[0] else rest
                 rest = b.sdiv(rest, cnt)
                 self.tiles[t.name] = (tid, b.mul(tid, c64(t.block)))
             self.stmts(p.body)

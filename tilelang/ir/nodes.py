@@ -131,12 +131,21 @@ class TileVar:
         return sympy.ceiling(self.extent / self.block)
 
 
+PROGRAM_ORDERS = ("row", "grouped")
+
+
 @dataclass(frozen=True, slots=True)
 class TileLoop:
     tiles: tuple[TileVar, ...]
     body: tuple["Stmt", ...]
     parallel: bool
     loc: Loc = field(compare=False)
+    # How the launch index maps to the grid loop's tiles (parallel loops only; see
+    # tilelang/ir/program_order.py): "row" (row-major, the last tile fastest) or "grouped" (GROUP_M
+    # rows of the first tile per group, so programs that run together share operand tiles in L2).
+    # `group` is GROUP_M; 0 until the program_order pass binds it.
+    order: str = "row"
+    group: int = 0
 
 
 Stmt = Union[Assign, Store, TileLoop]
@@ -198,7 +207,7 @@ def map_body(stmts, fn):
     out = []
     for s in stmts:
         if isinstance(s, TileLoop):
-            s = TileLoop(s.tiles, tuple(map_body(s.body, fn)), s.parallel, s.loc)
+            s = TileLoop(s.tiles, tuple(map_body(s.body, fn)), s.parallel, s.loc, s.order, s.group)
         out.append(fn(s))
     return tuple(out)
 
