@@ -21,28 +21,30 @@ _warned = False
 def config_for_call(kernel, args, bound, signature, backend, device: str) -> Config | None:
     if not autotune_enabled():
         return None
-    import torch
-
-    shapes = tuple(tuple(a.shape) if isinstance(a, torch.Tensor) else None for a in args)
-    memo_key = (tuple(sorted(signature.items())), backend.name, shapes)
+    # torch.Size is a tuple: hashable as it is; scalars give None
+    memo_key = (tuple(signature.values()), backend.name, tuple(getattr(a, "shape", None) for a in args))
     memo = kernel.__dict__.setdefault("_tuned_for_call", {})
-    if memo_key in memo:
-        return memo[memo_key]
+    hit = memo.get(memo_key, memo)
+    if hit is not memo:
+        return hit
     config = _choose(kernel, args, bound, signature, backend, device)
-    memo[memo_key] = config
+    kernel.__dict__.setdefault("_tuned_for_call", {})[memo_key] = config  # a sweep resets the memo
     return config
 
 
 def _choose(kernel, args, bound, signature, backend, device):
     from tilelang.runtime.launch import bind_sizes
 
-    from .db import TuningDB, kernel_key
+    from .db import default_path, kernel_key
 
     base = kernel.lower(signature)
     sizes = bind_sizes(kernel, base, bound)
     key = kernel_key(kernel, signature)
     try:
-        db = TuningDB()
+        path = default_path()
+        if not path.exists() and not getattr(kernel, "autotune", False):
+            return hardware_default(base, backend.name, device)  # nothing tuned yet: create no file
+        db = _open(path)
         found = db.lookup(key, backend.name, sizes)
     except (sqlite3.Error, OSError) as e:  # a broken database must not break calls
         _warn(f"tilelang: tuning database unusable ({e}); using defaults")
@@ -79,6 +81,17 @@ def hardware_default(base, target: str, device: str) -> Config | None:
             tiles[p.symbol] = d["sequential"]
     return Config(tiles, num_warps=d["num_warps"], num_stages=d["num_stages"],
                   group_m=8 if len(base.grid_loop.tiles) >= 2 else 0)
+
+
+_dbs: dict = {}
+
+
+def _open(path):
+    from .db import TuningDB
+
+    if path not in _dbs:
+        _dbs[path] = TuningDB(path)
+    return _dbs[path]
 
 
 def _warn(msg: str):
