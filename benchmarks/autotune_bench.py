@@ -5,8 +5,10 @@
 
 For each ISA (the host's, then an AVX2-only build via TILELANG_CPU_ISA=avx2, which an AVX-512
 host also runs), in a fresh process: `tilelang.stdlib.matmul` on f32 n x n with NO config and no
-tuning-database entry (TILELANG_AUTOTUNE=0: the defaults only) against numpy's matmul timed in the
-same process; the median of the repetitions, ratio = numpy time / ours (>= 0.8 is the target).
+tuning-database entry (TILELANG_AUTOTUNE=0: the hardware defaults only) against numpy's matmul
+timed in the same process (for the AVX2 row with OPENBLAS_CORETYPE=Haswell, so the peer is
+OpenBLAS's AVX2 kernel too); the median of the repetitions, ratio = numpy time / ours (>= 0.8 is
+the target).
 Then the cost a database hit adds to the first call of a shape: the call-path lookup
 (lowering for the signature, opening the SQLite file, one query) timed in a fresh process.
 """
@@ -43,7 +45,16 @@ for n in (1024, 2048):
     out.append({"n": n, "ours_s": ours, "numpy_s": peer, "ratio": peer / ours, "max_abs_err": err,
                 "gflops": 2 * n ** 3 / ours / 1e9})
 isa = host_isa()
-print(json.dumps({"isa": isa.name, "cpu": isa.cpu, "microkernel": "%dx%d" % microkernel_shape(64, 64, isa),
+import ctypes
+blas = "?"  # OpenBLAS's kernel family (SkylakeX = AVX-512, Haswell = AVX2), read from the library numpy loaded
+for lib in sorted({l.split()[-1] for l in open("/proc/self/maps") if "openblas" in l}):
+    for sym in ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename", "openblas_get_corename"):
+        f = getattr(ctypes.CDLL(lib), sym, None)
+        if f is not None:
+            f.restype = ctypes.c_char_p
+            blas = f().decode()
+            break
+print(json.dumps({"isa": isa.name, "blas": blas, "cpu": isa.cpu, "microkernel": "%dx%d" % microkernel_shape(64, 64, isa),
                   "rows": out}))
 """
 
@@ -82,11 +93,16 @@ def main():
     reps = 5 if args.quick else 11
     base = dict(os.environ, TILELANG_AUTOTUNE="0")
     base.setdefault("TILELANG_CACHE_DIR", tempfile.mkdtemp(prefix="tilelang-bench-"))
-    print(f"{'isa':<7} {'cpu':<11} {'mk':<4} {'n':>5} {'ours ms':>9} {'numpy ms':>9} {'ratio':>6} {'GFLOP/s':>8}")
+    print(f"{'isa':<7} {'cpu':<11} {'mk':<4} {'numpy BLAS':<12} {'n':>5} {'ours ms':>9} {'numpy ms':>9} "
+          f"{'ratio':>6} {'GFLOP/s':>8}")
     for isa in ("host", "avx2"):
-        r = run_child(CHILD, dict(base, TILELANG_CPU_ISA=isa), str(reps))
+        env = dict(base, TILELANG_CPU_ISA=isa)
+        if isa == "avx2":  # the peer on an AVX2-only CPU: OpenBLAS's Haswell kernels
+            env["OPENBLAS_CORETYPE"] = "Haswell"
+        r = run_child(CHILD, env, str(reps))
         for row in r["rows"]:
-            print(f"{r['isa']:<7} {r['cpu']:<11} {r['microkernel']:<4} {row['n']:>5} {row['ours_s'] * 1e3:9.1f} "
+            print(f"{r['isa']:<7} {r['cpu']:<11} {r['microkernel']:<4} {r['blas']:<12} {row['n']:>5} "
+                  f"{row['ours_s'] * 1e3:9.1f} "
                   f"{row['numpy_s'] * 1e3:9.1f} {row['ratio']:6.2f} {row['gflops']:8.1f}")
     env = dict(os.environ, TILELANG_CACHE_DIR=tempfile.mkdtemp(prefix="tilelang-bench-db-"))
     hit = run_child(HIT, env)

@@ -219,7 +219,8 @@ def test_sweep_drops_a_config_that_gives_another_answer(db, planted_bug):
     from conftest import assert_close, poisoned
     from tilelang.autotune.sweep import tune
 
-    x, y, out = _axpy_args(1000)
+    x, y, _ = _axpy_args(1000)
+    out = poisoned((1000,), x.dtype)
     configs = [tl.Config(BLOCK_N=64), tl.Config(BLOCK_N=32), tl.Config(BLOCK_N=128)]
     r = tune(axpy, x, y, out, configs=configs, backend=planted_bug, workers=1, progress=False)
     status = {t.config.get("BLOCK_N"): t.status for t in r.trials}
@@ -234,15 +235,7 @@ def test_sweep_drops_a_config_that_gives_another_answer(db, planted_bug):
     o = poisoned((1000,), out.dtype)
     axpy(x, y, o, backend=planted_bug)
     assert_close(o, x.double() * 2 + y.double(), "f32")
-    assert out.isnan().sum() >= 0  # the caller's tensors are never written by a sweep...
-    assert not torch_equal_nan_free_changed(out)
-
-
-def torch_equal_nan_free_changed(out) -> bool:
-    """torch.empty's contents are whatever they were; a sweep works on copies, so `out` is untouched
-    only if it does not hold x*2+y (which every config computes)."""
-    x, y, _ = _axpy_args(1000)
-    return bool((out == x * 2 + y).all())
+    assert out.isnan().all()  # the sweep ran on copies: the caller's tensor is untouched
 
 
 def test_sweep_resumes_after_an_interrupt(db, monkeypatch):

@@ -1,5 +1,6 @@
 """What a call without `config=` runs with: the tuning database's winner for the call's shape
 class, else (for `@tl.tile(autotune=True)`) a sweep run now, else defaults that fit the hardware.
+TILELANG_AUTOTUNE=0 skips the database and sweeps: the hardware defaults only.
 
 The answer is memoized per kernel, signature, backend and argument shapes, so only the first call
 of a shape pays for the database lookup (a few milliseconds) or the sweep.
@@ -19,31 +20,32 @@ _warned = False
 
 
 def config_for_call(kernel, args, bound, signature, backend, device: str) -> Config | None:
-    if not autotune_enabled():
-        return None
+    tuning = autotune_enabled()
     # torch.Size is a tuple: hashable as it is; scalars give None
-    memo_key = (tuple(signature.values()), backend.name, tuple(getattr(a, "shape", None) for a in args))
+    memo_key = (tuple(signature.values()), backend.name, tuple(getattr(a, "shape", None) for a in args), tuning)
     memo = kernel.__dict__.setdefault("_tuned_for_call", {})
     hit = memo.get(memo_key, memo)
     if hit is not memo:
         return hit
-    config = _choose(kernel, args, bound, signature, backend, device)
+    config = _choose(kernel, args, bound, signature, backend, device, tuning)
     kernel.__dict__.setdefault("_tuned_for_call", {})[memo_key] = config  # a sweep resets the memo
     return config
 
 
-def _choose(kernel, args, bound, signature, backend, device):
+def _choose(kernel, args, bound, signature, backend, device, tuning: bool):
     from tilelang.runtime.launch import bind_sizes
 
     from .db import default_path, kernel_key
 
     base = kernel.lower(signature)
     sizes = bind_sizes(kernel, base, bound)
+    if not tuning:
+        return hardware_default(base, backend.name, device, sizes)
     key = kernel_key(kernel, signature)
     try:
         path = default_path()
         if not path.exists() and not getattr(kernel, "autotune", False):
-            return hardware_default(base, backend.name, device)  # nothing tuned yet: create no file
+            return hardware_default(base, backend.name, device, sizes)  # nothing tuned yet: create no file
         db = _open(path)
         found = db.lookup(key, backend.name, sizes)
     except (sqlite3.Error, OSError) as e:  # a broken database must not break calls
@@ -58,19 +60,27 @@ def _choose(kernel, args, bound, signature, backend, device):
                       progress=sys.stderr.isatty())
         if result.best is not None:
             return result.best
-    return hardware_default(base, backend.name, device)
+    return hardware_default(base, backend.name, device, sizes)
 
 
-def hardware_default(base, target: str, device: str) -> Config | None:
-    """Defaults that fit the GPU when nothing was tuned (sm_90: large tiles, 8 warps, 3 stages).
-    None elsewhere: the backend's own defaults apply (the cpu backend sizes its GEMM register
-    block from the host's ISA itself)."""
+def hardware_default(base, target: str, device: str, sizes: dict[str, int] | None = None) -> Config | None:
+    """Defaults that fit the hardware when nothing was tuned. GPU (sm_90): large tiles, 8 warps,
+    3 stages, grouped order. cpu, kernels with a `@`: 128 x 128 grid tiles and 256-long
+    sequential tiles (each capped at the next power of two of the call's extent); the GEMM
+    register block inside comes from the host's ISA (codegen). None elsewhere: the backend's
+    own defaults apply."""
+    from .hardware import default_config_values
+    from .space import _cap, _has_dot, tile_params
+
+    if target == "cpu":
+        if not _has_dot(base):
+            return None
+        d = default_config_values("cpu")
+        return Config({p.symbol: _cap([d["parallel"] if p.parallel else d["sequential"]], p.extent, sizes or {})[0]
+                       for p in tile_params(base)})
     arch = device_arch(device)
     if target != "triton" or arch is None:
         return None
-    from .hardware import default_config_values
-    from .space import tile_params
-
     d = default_config_values(target, arch)
     tiles = {}
     for p in tile_params(base):
