@@ -175,6 +175,16 @@ def test_default_space_is_derived_from_the_kernel():
     assert {c.group_m for c in default_space(axpy.lower(SIG_1D), "triton", {"N": 10 ** 6}, "sm_90")} == {0}
 
 
+def test_cpu_space_tries_thread_counts_on_bigger_hosts(monkeypatch):
+    from tilelang.autotune import space
+
+    base = matmul_kernel.lower(SIG_F32)
+    monkeypatch.setattr(space, "_cores", lambda: 8)
+    assert {c.num_threads for c in space.default_space(base, "cpu", {"M": 512, "N": 512, "K": 512})} == {0, 4}
+    monkeypatch.setattr(space, "_cores", lambda: 2)
+    assert {c.num_threads for c in space.default_space(base, "cpu", {"M": 512, "N": 512, "K": 512})} == {0}
+
+
 def test_cpu_pruning_checks_registers_and_stack():
     from tilelang.autotune.hardware import host_isa
     from tilelang.autotune.space import prune_reason

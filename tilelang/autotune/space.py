@@ -94,10 +94,14 @@ def default_space(kernel: ir.Kernel, target: str, sizes: dict[str, int] | None =
         groups = [0, 8] if grid_tiles >= 2 else [0]
         settings = [dict(num_warps=w, num_stages=st, group_m=g)
                     for w, st, g in itertools.product([4, 8], [3, 4], groups)]
-    elif target == "cpu" and _has_dot(kernel):
-        isa = host_isa()
-        alt = "4x4" if isa.name == "avx512" else "4x3"
-        settings = [dict(microkernel=""), dict(microkernel=alt)]
+    elif target == "cpu":
+        settings = [{}]
+        if _has_dot(kernel):  # the ISA's register block and one other shape that fits
+            alt = "4x4" if host_isa().name == "avx512" else "4x3"
+            settings = [dict(microkernel=""), dict(microkernel=alt)]
+        cores = _cores()
+        if cores >= 4:  # all cores, or half (memory-bound kernels may not scale)
+            settings = [dict(s, num_threads=t) for s in settings for t in (0, cores // 2)]
     out, seen = [], set()
     for values in itertools.product(*(choices[n] for n in names)):
         for extra in settings:
@@ -176,3 +180,9 @@ def prune(kernel: ir.Kernel, configs: list[Config], target: str,
 
 def _bytes(dt: str) -> int:
     return max(1, dtypes.bits(dtypes.normalize(dt) or "f32") // 8)
+
+
+def _cores() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
