@@ -13,6 +13,7 @@ import sys
 import warnings
 
 from tilelang.config import Config
+from tilelang.ir import nodes as ir
 
 from .sweep import autotune_enabled, device_arch
 
@@ -73,8 +74,8 @@ def hardware_default(base, target: str, device: str, sizes: dict[str, int] | Non
     from .space import _cap, _has_dot, tile_params
 
     if target == "cpu":
-        if not _has_dot(base):
-            return None
+        if not _has_dot(base) or ir.whole_dim_symbols(base):
+            return None  # beside whole-dimension tiles the tiling pass shrinks its own defaults
         d = default_config_values("cpu")
         return Config({p.symbol: _cap([d["parallel"] if p.parallel else d["sequential"]], p.extent, sizes or {})[0]
                        for p in tile_params(base)})

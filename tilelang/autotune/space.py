@@ -43,6 +43,8 @@ def tile_params(kernel: ir.Kernel) -> list[TileParam]:
     for s in ir.walk(kernel.body):
         if isinstance(s, ir.TileLoop):
             for i, t in enumerate(s.tiles):
+                if getattr(t, "whole", False):
+                    continue  # a whole-dimension tile: its block is the tensor's size, not tunable
                 if isinstance(t.block, sympy.Symbol) and t.block.name not in out:
                     out[t.block.name] = TileParam(t.block.name, s.parallel, t.extent, i if s.parallel else -1)
     return list(out.values())
