@@ -15,10 +15,10 @@ from .tiling import tile
 PIPELINE = [
     ("tiling", tile),
     ("masking", mask),
+    ("program_order", order_programs),
     # A verifier step (returns the kernel unchanged): rejects partial reductions over grid tiles,
     # stores shared by several programs and read-modify-write races between programs.
     ("soundness", check_soundness),
-    ("program_order", order_programs),
 ]
 
 

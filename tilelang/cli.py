@@ -211,8 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=EPILOG_IR, formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(i)
     i.add_argument("--backend", default="triton", help="backend whose defaults (tile sizes) apply (default: triton)")
-    i.add_argument("--after", help="print only the IR after this step (frontend, tiling, masking, soundness, "
-                                   "program_order)")
+    i.add_argument("--after", help="print only the IR after this step (frontend, tiling, masking, "
+                                   "program_order, soundness)")
     i.add_argument("--source", action="store_true", help="also print the generated Triton source")
     i.add_argument("--parse", metavar="FILE.tir", help="parse and verify a textual IR file instead")
     i.set_defaults(func=cmd_ir)
