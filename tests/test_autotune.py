@@ -209,12 +209,24 @@ def test_microkernel_fits_each_isa():
             assert mr * nv + nv + 1 <= isa.registers and (bn // isa.lanes_f32) % nv == 0
 
 
-def test_gpu_defaults_fit_the_architecture():
+def test_gpu_defaults_fit_the_architecture(monkeypatch):
+    from tilelang.autotune import hook
     from tilelang.autotune.hardware import default_config_values
 
     d = default_config_values("triton", "sm_90")
     assert d["num_warps"] == 8 and d["num_stages"] in (3, 4) and d["parallel"] >= 128
     assert default_config_values("triton", "sm_80")["num_stages"] >= 3
+    # the config a call gets on an sm_90 device (no GPU needed to build it)
+    monkeypatch.setattr(hook, "device_arch", lambda device: "sm_90")
+    sig16 = {n: ArgSpec("tensor", "f16", 2) for n in "abc"}
+    big = hook.hardware_default(matmul_kernel.lower(sig16), "triton", "cuda", {"M": 4096, "N": 4096, "K": 4096})
+    assert big == tl.Config(BLOCK_M=128, BLOCK_N=256, BLOCK_K=64, num_warps=8, num_stages=3, group_m=8)
+    small = hook.hardware_default(matmul_kernel.lower(sig16), "triton", "cuda", {"M": 40, "N": 40, "K": 40})
+    assert small.tiles == (("BLOCK_K", 64), ("BLOCK_M", 64), ("BLOCK_N", 64))
+    assert hook.hardware_default(axpy.lower(SIG_1D), "triton", "cuda", {"N": 10}) is None  # no `@`
+    # cpu: GEMM-like kernels get large tiles capped at the extents; others keep the backend's
+    cpu = hook.hardware_default(matmul_kernel.lower(SIG_F32), "cpu", "cpu", {"M": 1000, "N": 50, "K": 3000})
+    assert dict(cpu.tiles) == {"BLOCK_M": 128, "BLOCK_N": 64, "BLOCK_K": 256}
 
 
 # ---- sweeps on the cpu backend ------------------------------------------------------------------

@@ -65,33 +65,35 @@ def _choose(kernel, args, bound, signature, backend, device, tuning: bool):
 
 
 def hardware_default(base, target: str, device: str, sizes: dict[str, int] | None = None) -> Config | None:
-    """Defaults that fit the hardware when nothing was tuned. GPU (sm_90): large tiles, 8 warps,
-    3 stages, grouped order. cpu, kernels with a `@`: 128 x 128 grid tiles and 256-long
-    sequential tiles (each capped at the next power of two of the call's extent); the GEMM
-    register block inside comes from the host's ISA (codegen). None elsewhere: the backend's
-    own defaults apply."""
+    """Defaults that fit the hardware when nothing was tuned, for kernels with a `@` (GEMM-like)
+    and no whole-dimension tiles (beside those the tiling pass shrinks its own defaults):
+    GPU (sm_90): 128 x 256 x 64 tiles, 8 warps, 3 stages, grouped order, kept only if the pruning
+    estimate says it fits (shared memory, registers); cpu: 128 x 128 grid tiles and 256-long
+    sequential tiles. Each tile is capped at the next power of two of the call's extent. None
+    elsewhere: the backend's own defaults apply (the cpu GEMM register block always comes from
+    the host's ISA, in codegen)."""
     from .hardware import default_config_values
-    from .space import _cap, _has_dot, tile_params
+    from .space import _cap, _has_dot, prune_reason, tile_params
 
+    if target not in ("cpu", "triton") or not _has_dot(base) or ir.whole_dim_symbols(base):
+        return None
+    params = tile_params(base)
     if target == "cpu":
-        if not _has_dot(base) or ir.whole_dim_symbols(base):
-            return None  # beside whole-dimension tiles the tiling pass shrinks its own defaults
         d = default_config_values("cpu")
         return Config({p.symbol: _cap([d["parallel"] if p.parallel else d["sequential"]], p.extent, sizes or {})[0]
-                       for p in tile_params(base)})
+                       for p in params})
     arch = device_arch(device)
-    if target != "triton" or arch is None:
-        return None
+    if arch is None:
+        return None  # Triton's interpreter on CPU tensors: the backend's small defaults
     d = default_config_values(target, arch)
+    last = len(base.grid_loop.tiles) - 1
     tiles = {}
-    for p in tile_params(base):
-        if p.parallel:
-            tiles[p.symbol] = d["parallel_n"] if p.grid_position == len(base.grid_loop.tiles) - 1 and \
-                p.grid_position > 0 else d["parallel"]
-        else:
-            tiles[p.symbol] = d["sequential"]
-    return Config(tiles, num_warps=d["num_warps"], num_stages=d["num_stages"],
-                  group_m=8 if len(base.grid_loop.tiles) >= 2 else 0)
+    for p in params:
+        want = d["sequential"] if not p.parallel else d["parallel_n"] if 0 < p.grid_position == last else d["parallel"]
+        tiles[p.symbol] = _cap([want], p.extent, sizes or {})[0]
+    config = Config(tiles, num_warps=d["num_warps"], num_stages=d["num_stages"],
+                    group_m=8 if len(base.grid_loop.tiles) >= 2 else 0)
+    return None if prune_reason(base, config, target, arch) else config
 
 
 _dbs: dict = {}
