@@ -58,9 +58,6 @@ def test_grouped_order_walks_a_band_column_by_column():
     assert [tile_ids(p, (3, 4), "row") for p in range(5)] == [(0, 0), (0, 1), (0, 2), (0, 3), (1, 0)]
 
 
-SIG = None
-
-
 def _sig():
     from tilelang.frontend.lower import ArgSpec
 
