@@ -20,6 +20,29 @@ from .sweep import autotune_enabled, device_arch
 _warned = False
 
 
+def config_for_args(kernel, args: tuple, backend_name: str | None) -> Config | None:
+    """The call path's entry (tilelang/api.py `_call`, for calls without `config=`): memoized on
+    the arguments' dtypes, shapes and devices, so a repeat call costs one tuple and a dict lookup."""
+    tuning = autotune_enabled()
+    memo_key = (backend_name, tuning, tuple((a.dtype, a.shape, a.device) if hasattr(a, "data_ptr") else type(a)
+                                           for a in args))
+    memo = kernel.__dict__.get("_tuned_for_args")
+    if memo is not None:
+        hit = memo.get(memo_key, memo)
+        if hit is not memo:
+            return hit
+    from tilelang import backend as backends
+    from tilelang.runtime.launch import bind_arguments
+
+    bound, signature, device = bind_arguments(kernel, args)
+    be = backends.get(backend_name) if backend_name else backends.default_for(device)
+    if device not in be.devices or not be.available()[0]:
+        return None  # the call path reports this with its own message
+    config = config_for_call(kernel, args, bound, signature, be, device)
+    kernel.__dict__.setdefault("_tuned_for_args", {})[memo_key] = config
+    return config
+
+
 def config_for_call(kernel, args, bound, signature, backend, device: str) -> Config | None:
     tuning = autotune_enabled()
     # torch.Size is a tuple: hashable as it is; scalars give None

@@ -274,6 +274,7 @@ def tune(kernel, *args, configs: list[Config] | None = None, backend: str | None
     if store and result.best is not None:
         db.set_best(key, be.name, sizes, result.best, result.best_time, kernel.name, fingerprint)
         kernel.__dict__.pop("_tuned_for_call", None)  # later calls look the new winner up
+        kernel.__dict__.pop("_tuned_for_args", None)
     return result
 
 
