@@ -24,8 +24,12 @@ def config_for_args(kernel, args: tuple, backend_name: str | None) -> Config | N
     """The call path's entry (tilelang/api.py `_call`, for calls without `config=`): memoized on
     the arguments' dtypes, shapes and devices, so a repeat call costs one tuple and a dict lookup."""
     tuning = autotune_enabled()
-    memo_key = (backend_name, tuning, tuple((a.dtype, a.shape, a.device) if hasattr(a, "data_ptr") else type(a)
-                                           for a in args))
+    # Per shape only when there is something tuned to look up (or a sweep to run): otherwise the
+    # defaults depend on dtypes and ranks alone, and a call with new sizes stays on the cached path.
+    per_shape = tuning and (kernel.autotune or _db_present())
+    memo_key = (backend_name, tuning, per_shape,
+                tuple((a.dtype, a.shape if per_shape else a.dim(), a.device) if hasattr(a, "data_ptr") else type(a)
+                      for a in args))
     memo = kernel.__dict__.get("_tuned_for_args")
     if memo is not None:
         hit = memo.get(memo_key, memo)
@@ -38,9 +42,30 @@ def config_for_args(kernel, args: tuple, backend_name: str | None) -> Config | N
     be = backends.get(backend_name) if backend_name else backends.default_for(device)
     if device not in be.devices or not be.available()[0]:
         return None  # the call path reports this with its own message
-    config = config_for_call(kernel, args, bound, signature, be, device)
+    if per_shape:
+        config = config_for_call(kernel, args, bound, signature, be, device)
+    else:
+        config = hardware_default(kernel.lower(signature), be.name, device, None)
     kernel.__dict__.setdefault("_tuned_for_args", {})[memo_key] = config
     return config
+
+
+_db_seen = [False, 0.0]
+
+
+def _db_present() -> bool:
+    """Whether the tuning database file exists (rechecked at most once a second until it does)."""
+    import time
+
+    from .db import default_path
+
+    if _db_seen[0]:
+        return True
+    now = time.monotonic()
+    if now - _db_seen[1] > 1.0:
+        _db_seen[1] = now
+        _db_seen[0] = default_path().exists()
+    return _db_seen[0]
 
 
 def config_for_call(kernel, args, bound, signature, backend, device: str) -> Config | None:
