@@ -156,7 +156,7 @@ class TileKernel:
                                         self.loc) from e
 
     def _call(self, args: tuple, config, backend_name):
-        if config is None and (self.autotune or not self.configs):
+        if config is None and (self.autotune or not self.configs) and (backend_name is None or type(backend_name) is str):
             # the tuning database's winner for these shapes (or a sweep now, or hardware defaults)
             from tilelang.autotune.hook import config_for_args
 
