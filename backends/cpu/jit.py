@@ -118,6 +118,8 @@ def compile_cached(key: str, name: str, entry: str, build_ir, abi: dict) -> int:
             STATS["memory_hits"] += 1
             return hit[1]
         files = ("kernel.o", "kernel.ll", "abi.json")
+        # lookup() checks every file's content hash first: loading damaged object code would crash
+        # inside LLVM, beyond the reach of the except below.
         entry_dir = cache.lookup("cpu", key, files)
         obj = None
         if entry_dir is not None:
@@ -137,7 +139,10 @@ def compile_cached(key: str, name: str, entry: str, build_ir, abi: dict) -> int:
             obj = emit_object(mod)
             if os.environ.get("TILELANG_DUMP_LLVM", "") not in ("", "0"):
                 dump(name, key, ll, target_machine().emit_assembly(mod))
-            cache.store("cpu", key, {"kernel.o": obj, "kernel.ll": ll, "abi.json": json.dumps(abi, indent=1)})
+            try:
+                cache.store("cpu", key, {"kernel.o": obj, "kernel.ll": ll, "abi.json": json.dumps(abi, indent=1)})
+            except OSError:
+                pass  # a full or vanished cache directory only costs a rebuild next time
             engine, addr = _load_object(obj, entry)
         _engines[key] = (engine, addr)
         return addr

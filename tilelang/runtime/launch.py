@@ -40,6 +40,9 @@ def bind_arguments(kernel, args):
         elif isinstance(a, bool):
             sig[name] = ArgSpec("scalar", "bool")
         elif isinstance(a, int):
+            if not -2**63 <= a < 2**63:
+                raise LaunchError(f"argument `{name}` = {a} does not fit in a 64-bit integer (kernels take "
+                                  "integer scalars in [-2**63, 2**63))", kernel.loc)
             sig[name] = ArgSpec("scalar", "i32" if -2**31 <= a < 2**31 else "i64")
         elif isinstance(a, float):
             sig[name] = ArgSpec("scalar", "f32")
