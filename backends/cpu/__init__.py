@@ -116,7 +116,7 @@ def _host_key(key: str) -> str:
 
     h = hashlib.sha256()
     for part in (key, llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten(),
-                 os.environ.get("TILELANG_CPU_MICROKERNEL", ""), "cpu-backend-v1"):
+                 os.environ.get("TILELANG_CPU_MICROKERNEL", ""), "cpu-backend-v2"):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:32]
@@ -147,6 +147,7 @@ class Launcher:
             else:
                 vals.append(int(v))
         vals += self.sizes_of(sizes)
+        vals.append(0)  # status slot (see codegen.Codegen.local_array)
         return (ctypes.c_int64 * len(vals))(*vals)
 
     def __call__(self, args: dict, sizes: dict, grid: int):
@@ -155,13 +156,16 @@ class Launcher:
         n = min(num_threads(), grid)
         if n <= 1:
             self.fn(ptr, 0, grid)
-            return
-        bounds = [grid * i // n for i in range(n + 1)]
-        pool = _get_pool(n)
-        futs = [pool.submit(self.fn, ptr, bounds[i], bounds[i + 1]) for i in range(1, n)]
-        self.fn(ptr, bounds[0], bounds[1])
-        for f in futs:
-            f.result()
+        else:
+            bounds = [grid * i // n for i in range(n + 1)]
+            pool = _get_pool(n)
+            futs = [pool.submit(self.fn, ptr, bounds[i], bounds[i + 1]) for i in range(1, n)]
+            self.fn(ptr, bounds[0], bounds[1])
+            for f in futs:
+                f.result()
+        if buf[len(buf) - 1]:
+            raise BackendError(f"cpu backend: kernel `{self.prog.name}` could not allocate its tile buffers "
+                               "(out of memory); the outputs are not written. Use smaller tile sizes")
 
 
 class CpuBackend(Backend):
@@ -193,7 +197,9 @@ class CpuBackend(Backend):
             entry = f"tl_{prog.name}"
             addr = jit.compile_cached(hkey, prog.name, entry, build, abi_description(prog, entry))
             return Launcher(prog, addr)
-        except TileLangError:
+        except TileLangError as e:
+            if e.loc is None:  # point at the kernel (e.g. a Config whose tiles are too large)
+                raise type(e)(e.message, kernel.loc) from None
             raise
         except Exception as e:  # an LLVM failure is reported, not dumped as a traceback
             raise BackendError(f"cpu backend failed to compile kernel `{kernel.name}`: {type(e).__name__}: {e}",

@@ -13,20 +13,27 @@ overrides it (for tuning).
 from __future__ import annotations
 
 import os
+import re
 
 from llvmlite import ir
+
+from tilelang.errors import BackendError
 
 from . import loopir as L
 from .llvm_ops import F32, I64, declare_intrinsic
 
 VL = 16  # f32 lanes in a zmm register
+MAX_MR, MAX_NV = 32, 8  # bounds for the TILELANG_CPU_MICROKERNEL override (registers unrolled: MR * NV)
 
 
 def choose_block(bm: int, bn: int) -> tuple[int, int]:
     env = os.environ.get("TILELANG_CPU_MICROKERNEL")
     if env:
-        mr, nv = (int(x) for x in env.lower().split("x"))
-        return mr, nv
+        m = re.fullmatch(r"\s*(\d+)\s*x\s*(\d+)\s*", env.lower())
+        if m is None or not (1 <= int(m[1]) <= MAX_MR and 1 <= int(m[2]) <= MAX_NV):
+            raise BackendError(f"TILELANG_CPU_MICROKERNEL must be MRxNV with 1 <= MR <= {MAX_MR} and "
+                               f"1 <= NV <= {MAX_NV} (e.g. 6x4), got {env!r}")
+        return int(m[1]), int(m[2])
     nvec = bn // VL
     for nv, mr in ((4, 6), (3, 8), (2, 12)):
         if nvec % nv == 0:
