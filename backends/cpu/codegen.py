@@ -391,8 +391,9 @@ class Codegen:
 
     def value_index_ok(self, tensor, items, ivs):
         """An i1 that is true when every value index (scalar or gather) is inside the tensor (None: no
-        value indices). Out-of-range value indices are undefined behaviour in the IR (the reference
-        interpreter reports them); here they must at least never touch memory outside the tensor."""
+        value indices). Out-of-range value indices are a user error the reference interpreter reports;
+        compiled code never touches memory outside the tensor: loads give the fill value, stores are
+        skipped (docs/safety.md)."""
         b = self.b
         _, sizes, _, _ = self.tensors[tensor]
         ok = None
@@ -479,13 +480,16 @@ class Codegen:
         def emit(strides, ext):
             def body(ivs):
                 ptr = self.tensor_ptr(s.tensor, s.items, ivs, strides)
+                # An out-of-range gather index reads the fill value (the address itself is clamped
+                # into the tensor, so the load is always safe), like a position past the edge.
+                m = self.value_index_ok(s.tensor, s.items, ivs)
                 if s.mask is not None:
-                    m = self.expr(s.mask, ivs, {})
-                    ptr = b.select(m, ptr, b.bitcast(self.dummy, ptr.type))
-                    v = ops.from_mem(b.load(ptr), mdt)
+                    um = self.expr(s.mask, ivs, {})
+                    ptr = b.select(um, ptr, b.bitcast(self.dummy, ptr.type))
+                    m = um if m is None else b.and_(m, um)
+                v = ops.from_mem(b.load(ptr), mdt)
+                if m is not None:
                     v = b.select(m, v, other_at(ivs))
-                else:
-                    v = ops.from_mem(b.load(ptr), mdt)
                 b.store(ops.to_buf(v, out.dtype), self.buf_ptr(out, ivs))
             self.nest(ext, body, "l")
 

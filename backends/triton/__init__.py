@@ -13,6 +13,21 @@ from .aot import TARGETS, compile_in_subprocess, parse_target
 from .loader import cuda_available, interpreter_mode, load_kernel
 from .render import render
 
+# Offsets reach at most a tensor's span plus one tile; below this, 32-bit index arithmetic is exact.
+INDEX32_LIMIT = 2**31 - 2**24
+
+
+def needs_index64(args: dict) -> bool:
+    """Whether some tensor argument spans too many elements for 32-bit offsets."""
+    import torch
+
+    for t in args.values():
+        if isinstance(t, torch.Tensor) and t.numel():
+            span = 1 + sum((n - 1) * abs(st) for n, st in zip(t.shape, t.stride()))
+            if span >= INDEX32_LIMIT or t.numel() >= INDEX32_LIMIT:
+                return True
+    return False
+
 
 class TritonBackend(Backend):
     name = "triton"
@@ -37,14 +52,23 @@ class TritonBackend(Backend):
 
     def compile_with(self, kernel: ir.Kernel, key: str, config):
         interpreted = interpreter_mode()
-        tk = render(kernel, interpreter=interpreted)
-        fn, _ = load_kernel(tk.source, tk.fn_name, key + ("-interp" if interpreted else ""))
+        variants = {}  # index64 -> (TritonKernel, jit function): 64-bit offsets only where needed
+
+        def variant(index64: bool):
+            if index64 not in variants:
+                tk = render(kernel, interpreter=interpreted, index64=index64)
+                tag = ("-interp" if interpreted else "") + ("-i64" if index64 else "")
+                variants[index64] = (tk, load_kernel(tk.source, tk.fn_name, key + tag)[0])
+            return variants[index64]
+
+        tk, _ = variant(False)
         num_warps = config.num_warps if config else 4
         num_stages = config.num_stages if config else 2
 
         def launch(args: dict, sizes: dict, grid: int):
             import torch
 
+            tk, fn = variant(needs_index64(args))
             values = []
             on_cpu = False
             for a in tk.args:

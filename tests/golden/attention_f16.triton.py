@@ -27,14 +27,14 @@ def attention_kernel_kernel(q_ptr, q_stride0, q_stride1, q_stride2, k_ptr, k_str
     m_offs = m_id * 64 + tl.arange(0, 64)  # kernels.py:100
     d_offs = d_id * 64 + tl.arange(0, 64)  # kernels.py:100
     t1 = bh_id + 0  # kernels.py:101
-    q_t = tl.load(q_ptr + t1 * q_stride0 + m_offs[:, None] * q_stride1 + d_offs[None, :] * q_stride2, mask=(m_offs[:, None] < M) & (d_offs[None, :] < D), other=0)  # kernels.py:101
+    q_t = tl.load(q_ptr + t1 * q_stride0 + m_offs[:, None] * q_stride1 + d_offs[None, :] * q_stride2, mask=tl.where((t1 >= 0) & (t1 < BH), (m_offs[:, None] < M) & (d_offs[None, :] < D), False), other=0)  # kernels.py:101
     row_max = tl.full([64], float('-inf'), tl.float32)  # kernels.py:102
     row_sum = tl.full([64], 0.0, tl.float32)  # kernels.py:103
     acc = tl.full([64, 64], 0.0, tl.float32)  # kernels.py:104
     for n_id in range(0, tl.cdiv(N, 64)):  # kernels.py:105
         n_offs = n_id * 64 + tl.arange(0, 64)  # kernels.py:105
         t6 = bh_id + 0  # kernels.py:106
-        t7 = tl.load(k_ptr + t6 * k_stride0 + n_offs[:, None] * k_stride1 + d_offs[None, :] * k_stride2, mask=(n_offs[:, None] < N) & (d_offs[None, :] < D), other=0)  # kernels.py:106
+        t7 = tl.load(k_ptr + t6 * k_stride0 + n_offs[:, None] * k_stride1 + d_offs[None, :] * k_stride2, mask=tl.where((t6 >= 0) & (t6 < BH), (n_offs[:, None] < N) & (d_offs[None, :] < D), False), other=0)  # kernels.py:106
         t8 = tl.trans(t7)  # kernels.py:106
         t9 = tl.dot(q_t, t8, input_precision='ieee')  # kernels.py:106
         s = (t9 * scale)  # kernels.py:106
@@ -63,7 +63,7 @@ def attention_kernel_kernel(q_ptr, q_stride0, q_stride1, q_stride2, k_ptr, k_str
         t33 = (acc * t32)  # kernels.py:113
         t34 = p.to(tl.float16)  # kernels.py:113
         t35 = bh_id + 0  # kernels.py:113
-        t36 = tl.load(v_ptr + t35 * v_stride0 + n_offs[:, None] * v_stride1 + d_offs[None, :] * v_stride2, mask=(n_offs[:, None] < N) & (d_offs[None, :] < D), other=0)  # kernels.py:113
+        t36 = tl.load(v_ptr + t35 * v_stride0 + n_offs[:, None] * v_stride1 + d_offs[None, :] * v_stride2, mask=tl.where((t35 >= 0) & (t35 < BH), (n_offs[:, None] < N) & (d_offs[None, :] < D), False), other=0)  # kernels.py:113
         t37 = tl.dot(t34, t36, input_precision='ieee')  # kernels.py:113
         acc = (t33 + t37)  # kernels.py:113
         row_max = new_max  # kernels.py:114
@@ -71,4 +71,4 @@ def attention_kernel_kernel(q_ptr, q_stride0, q_stride1, q_stride2, k_ptr, k_str
     t40 = tl.expand_dims(row_sum, 1)  # kernels.py:115
     t41 = (acc / t40)  # kernels.py:115
     t42 = t41.to(tl.float16)  # kernels.py:115
-    tl.store(o_ptr + t39 * o_stride0 + m_offs[:, None] * o_stride1 + d_offs[None, :] * o_stride2, t42, mask=(m_offs[:, None] < M) & (d_offs[None, :] < D))  # kernels.py:115
+    tl.store(o_ptr + t39 * o_stride0 + m_offs[:, None] * o_stride1 + d_offs[None, :] * o_stride2, t42, mask=tl.where((t39 >= 0) & (t39 < BH), (m_offs[:, None] < M) & (d_offs[None, :] < D), False))  # kernels.py:115
