@@ -105,6 +105,34 @@ def _prepare(args, backend):
     return kernel, sig, config, fixed
 
 
+def _output_dir(name: str) -> Path:
+    """The -o directory, created if missing; a file or an unwritable place is the user's error."""
+    out = Path(name)
+    if out.exists() and not out.is_dir():
+        raise TileLangError(f"-o {name}: that is a file; -o names an output directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise TileLangError(f"-o {name}: cannot create the output directory ({e.strerror})") from None
+    if not os.access(out, os.W_OK):
+        raise TileLangError(f"-o {name}: the output directory is not writable")
+    return out
+
+
+def _read_text_file(name: str) -> str:
+    path = Path(name)
+    if not path.exists():
+        raise TileLangError(f"no such file: {name}")
+    if path.is_dir():
+        raise TileLangError(f"{name} is a directory; give a .tir file")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise TileLangError(f"{name} is not a text file (not UTF-8); give a .tir file") from None
+    except OSError as e:
+        raise TileLangError(f"cannot read {name}: {e.strerror}") from None
+
+
 def cmd_compile(args) -> int:
     from tilelang import backend as backends
     from tilelang.ir.printer import print_kernel
@@ -114,8 +142,7 @@ def cmd_compile(args) -> int:
     be = backends.for_aot_target(args.target)
     kernel, sig, config, fixed = _prepare(args, be)
     final = kernel.final_ir(sig, config, be, fixed)
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _output_dir(args.output)
     t0 = time.perf_counter()
     key = cache_key(kernel.src.text, final, args.target)
     info = be.write_aot(final, args.target, out, key, config=config)
@@ -146,7 +173,7 @@ def cmd_ir(args) -> int:
         from tilelang.ir.parser import parse
         from tilelang.ir.verifier import verify
 
-        k = verify(parse(Path(args.parse).read_text()))
+        k = verify(parse(_read_text_file(args.parse)))
         print(print_kernel(k), end="")
         print(f"# {args.parse}: parses and verifies", file=sys.stderr)
         return 0
@@ -225,6 +252,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args) or 0
     except TileLangError as e:
         print(str(e), file=sys.stderr)
+        return 1
+    except OSError as e:  # the file system refused (disk full, permissions): not a compiler bug
+        print(f"error: {e.strerror or e}: {e.filename or ''}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

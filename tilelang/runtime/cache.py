@@ -100,16 +100,22 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _intact(p: Path, key: str, required: tuple[str, ...]) -> bool:
-    """Whether the entry's manifest names `key` and every required file has its recorded hash."""
+def _check(p: Path, key: str, required: tuple[str, ...]) -> str:
+    """'ok', 'incomplete' (a required file is not in the entry) or 'damaged' (no readable manifest,
+    another key's manifest, or a file whose content does not match its recorded hash)."""
     try:
         manifest = json.loads((p / MANIFEST).read_text())
         hashes = manifest["files"]
-        if manifest.get("key") != key:
-            return False
-        return all(f in hashes and _digest((p / f).read_bytes()) == hashes[f] for f in required)
+        if manifest.get("key") != key or not isinstance(hashes, dict):
+            return "damaged"
+        for f in required:
+            if f not in hashes:
+                return "incomplete"
+            if _digest((p / f).read_bytes()) != hashes[f]:
+                return "damaged"
+        return "ok"
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return False
+        return "damaged"
 
 
 def lookup(kind: str, key: str, required: tuple[str, ...]) -> Path | None:
@@ -118,10 +124,10 @@ def lookup(kind: str, key: str, required: tuple[str, ...]) -> Path | None:
     p = entry_path(kind, key)
     if not p.is_dir():
         return None
-    if _intact(p, key, required):
-        return p
-    discard(kind, key)
-    return None
+    state = _check(p, key, required)
+    if state == "damaged":
+        discard(kind, key)
+    return p if state == "ok" else None
 
 
 def store(kind: str, key: str, files: dict[str, bytes | str]) -> Path:
