@@ -119,6 +119,7 @@ class TileKernel:
 
     def _call(self, args, config, backend_name):
         from tilelang.runtime.launch import bind_arguments, bind_sizes, grid_size
+        from tilelang.runtime.limits import check_index_width
 
         if config is not None and not isinstance(config, Config):
             raise ConfigError(f"config= takes a tl.Config, got {type(config).__name__}", self.loc)
@@ -132,6 +133,7 @@ class TileKernel:
                               f"are on {device}", self.loc)
         kernel, launcher = self.compile(signature, config, be)
         sizes = bind_sizes(self, kernel, bound)
+        check_index_width(kernel, sizes, self.loc)
         grid = grid_size(kernel, sizes)
         if grid == 0:
             return None  # an empty output: nothing to compute
