@@ -214,7 +214,7 @@ class Renderer:
     def _tile_offsets(self, depth, t: ir.TileVar, loc):
         self.reserved |= {f"{t.name}_id", f"{t.name}_offs"}
         self.tile_blocks[t.name] = size_py(t.block)
-        tid = f"{t.name}_id.to(tl.int64)" if self.index64 else f"{t.name}_id"
+        tid = f"tl.cast({t.name}_id, tl.int64)" if self.index64 else f"{t.name}_id"
         self.emit(depth, f"{t.name}_offs = {tid} * {size_py(t.block)} + tl.arange(0, {size_py(t.block)})", loc)
 
     def block(self, stmts, depth):
