@@ -1,0 +1,105 @@
+"""Issue 7, CLI misuse and internal errors that belong to the user: each is one plain message and
+exit status 1, never "internal compiler error"."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+import tilelang as tl
+from tilelang.cli import main
+from tilelang.frontend.lower import ArgSpec
+from tilelang.ir.parser import parse
+from tilelang.ir.printer import print_kernel
+
+REPO = Path(__file__).resolve().parent.parent
+GEMM = str(REPO / "stdlib" / "gemm.py") + "::matmul_kernel"
+
+
+def run_cli(capsys, *argv):
+    rc = main(list(argv))
+    err = capsys.readouterr().err
+    assert "internal compiler error" not in err, err
+    return rc, err
+
+
+def test_compile_a_file_that_is_not_python(capsys):
+    rc, err = run_cli(capsys, "compile", str(REPO / "README.md") + "::x", "--target", "cpu", "--dtype", "f32",
+                      "-o", "out")
+    assert rc == 1 and "is not a Python file" in err
+
+
+def test_compile_a_python_file_with_a_syntax_error(tmp_path, capsys):
+    bad = tmp_path / "bad.py"
+    bad.write_text("x = (\n")
+    rc, err = run_cli(capsys, "ir", f"{bad}::k", "--dtype", "f32")
+    assert rc == 1 and f"{bad}:1:" in err and "not valid Python" in err
+
+
+def test_output_naming_a_file(tmp_path, capsys):
+    target = tmp_path / "file.txt"
+    target.write_text("keep")
+    rc, err = run_cli(capsys, "compile", GEMM, "--target", "cpu", "--dtype", "f32", "-o", str(target))
+    assert rc == 1 and "that is a file" in err
+    assert target.read_text() == "keep"
+
+
+@pytest.mark.parametrize("what", ["binary", "missing", "directory"])
+def test_ir_parse_of_a_bad_input(tmp_path, capsys, what):
+    path = tmp_path / "k.tir"
+    if what == "binary":
+        path.write_bytes(bytes(range(256)))
+    elif what == "directory":
+        path.mkdir()
+    rc, err = run_cli(capsys, "ir", "--parse", str(path))
+    assert rc == 1
+    assert {"binary": "not a text file", "missing": "no such file", "directory": "is a directory"}[what] in err
+
+
+def _kernel_from_source(tmp_path, name, src):
+    path = tmp_path / f"{name}.py"
+    path.write_text(src)
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_nan_and_inf_constants_round_trip_through_the_text_form(tmp_path):
+    mod = _kernel_from_source(tmp_path, "nan_kernel", '''
+import tilelang as tl
+
+@tl.tile
+def f(x, out):
+    M, = x.shape
+    for m in tl.tile(M):
+        out[m] = x[m] + tl.full([m], float("nan"), tl.float32) + tl.full([m], float("-inf"), tl.float32)
+''')
+    k = mod.f.lower({"x": ArgSpec("tensor", "f32", 1), "out": ArgSpec("tensor", "f32", 1)})
+    text = print_kernel(k)
+    back = parse(text)
+    assert print_kernel(back) == text  # NaN != NaN, so compare the text forms
+    values = [dict(s.value.attrs)["value"] for s in __import__("tilelang.ir.nodes", fromlist=["walk"]).walk(back.body)
+              if hasattr(s, "value") and getattr(s.value, "name", "") == "full"]
+    assert math.isnan(values[0]) and values[1] == -math.inf
+
+
+def test_a_900_term_expression_is_a_located_error_not_a_recursion_error(tmp_path):
+    terms = " + ".join(f"x[m] * {i % 7 + 1}.0" for i in range(900))
+    mod = _kernel_from_source(tmp_path, "deep_kernel", f'''
+import tilelang as tl
+
+@tl.tile
+def deep(x, out):
+    M, = x.shape
+    for m in tl.tile(M):
+        out[m] = {terms}
+''')
+    with pytest.raises(tl.TileLangError) as info:
+        mod.deep(torch.randn(10), torch.empty(10), backend="reference")
+    assert not isinstance(info.value, tl.errors.InternalCompilerError)
+    assert "deep_kernel.py:" in str(info.value)
