@@ -119,6 +119,7 @@ class Renderer:
         self.reserved |= {a.name for a in self.args}
         self.names: dict[str, str] = {}
         self.tile_blocks: dict[str, str] = {}  # tiles in scope -> rendered block size
+        self.scalar_params = {p.name for p in kernel.params if not p.is_tensor}
         for p in kernel.params:
             if not p.is_tensor:
                 self.types[p.name] = p.type
@@ -164,6 +165,9 @@ class Renderer:
             return text
         text = self.var(v.name)
         dt = self.types[v.name].dtype
+        if v.name in self.scalar_params:
+            # a scalar argument is a plain Python number under the interpreter: no `.to()` on it
+            return f"tl.cast({text}, {TL_DTYPE[want or dt]})"
         if want and want != dt:
             return f"{text}.to({TL_DTYPE[want]})"
         return text
