@@ -132,3 +132,19 @@ def deep(x, out):
         mod.deep(torch.randn(10), torch.empty(10), backend="reference")
     assert not isinstance(info.value, tl.errors.InternalCompilerError)
     assert "deep_kernel.py:" in str(info.value)
+
+
+def test_winograd_with_a_huge_m_is_refused_up_front(capsys):
+    t0 = time.perf_counter()
+    rc = main(["winograd", "--m", "40"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "alpha = 42" in err and "--max-alpha" in err
+    assert time.perf_counter() - t0 < 5
+
+
+def test_winograd_prints_progress_lines_when_stderr_is_not_a_terminal(capsys, monkeypatch):
+    from tilelang.passes.winograd import cli as wcli
+
+    monkeypatch.setattr(wcli, "PLAIN_PROGRESS_SECONDS", 0.0)
+    assert wcli.main(["--m", "4", "--no-cache", "--generations", "3"]) == 0
+    assert "tilelang winograd: searching generation" in capsys.readouterr().err
