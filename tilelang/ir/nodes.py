@@ -12,6 +12,7 @@ sequence. A `TileVar` `m` over extent `M` with block `BLOCK_M` stands for the in
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -32,6 +33,12 @@ class Var:
 class Const:
     value: Any  # int, float or bool
     dtype: str
+
+    def __post_init__(self):
+        # Every NaN constant is the one object math.nan, so two NaN constants compare equal (dataclass
+        # equality compares value tuples, where an object equals itself) and parse(print(k)) == k.
+        if isinstance(self.value, float) and self.value != self.value:
+            object.__setattr__(self, "value", math.nan)
 
 
 Value = Union[Var, Const]
