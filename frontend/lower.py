@@ -606,10 +606,18 @@ class Lowerer:
         return cur
 
     def _e_BinOp(self, node):
-        op = _BINOPS.get(type(node.op))
-        if op is None:
-            self.fail(node, f"operator `{type(node.op).__name__}` is not supported")
-        return self.binary(op, self.expr(node.left), self.expr(node.right), node)
+        # `a + b + c + ...` nests to the left as deep as it is long: walk that spine in a loop, so a
+        # 1000-term sum neither recurses 1000 levels deep nor hits Python's recursion limit.
+        spine = []
+        while isinstance(node, ast.BinOp):
+            if type(node.op) not in _BINOPS:
+                self.fail(node, f"operator `{type(node.op).__name__}` is not supported")
+            spine.append(node)
+            node = node.left
+        acc = self.expr(node)
+        for n in reversed(spine):
+            acc = self.binary(_BINOPS[type(n.op)], acc, self.expr(n.right), n)
+        return acc
 
     def _e_UnaryOp(self, node):
         v = self.expr(node.operand)

@@ -151,6 +151,9 @@ class TileKernel:
             return self._call(args, config, backend)
         except TileLangError as e:
             raise e.with_traceback(None) from None
+        except RecursionError:
+            raise TileLangError(f"kernel `{self.name}` nests expressions too deeply to compile; split long "
+                                "expressions into several statements", self.loc) from None
         except Exception as e:  # anything else is our bug, not the user's
             raise InternalCompilerError(f"{type(e).__name__}: {e} while running kernel `{self.name}`",
                                         self.loc) from e

@@ -115,6 +115,34 @@ def _prepare(args, backend):
     return kernel, sig, config, fixed
 
 
+def _output_dir(name: str) -> Path:
+    """The -o directory, created if missing; a file or an unwritable place is the user's error."""
+    out = Path(name)
+    if out.exists() and not out.is_dir():
+        raise TileLangError(f"-o {name}: that is a file; -o names an output directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise TileLangError(f"-o {name}: cannot create the output directory ({e.strerror})") from None
+    if not os.access(out, os.W_OK):
+        raise TileLangError(f"-o {name}: the output directory is not writable")
+    return out
+
+
+def _read_text_file(name: str) -> str:
+    path = Path(name)
+    if not path.exists():
+        raise TileLangError(f"no such file: {name}")
+    if path.is_dir():
+        raise TileLangError(f"{name} is a directory; give a .tir file")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise TileLangError(f"{name} is not a text file (not UTF-8); give a .tir file") from None
+    except OSError as e:
+        raise TileLangError(f"cannot read {name}: {e.strerror}") from None
+
+
 def _file_kernels(path: str) -> list:
     from tilelang.frontend.source import file_kernels
 
@@ -158,6 +186,7 @@ def cmd_compile(args) -> int:
             raise TileLangError(f"no kernel in {args.kernel} has a size named {', '.join(unused)}")
     lib = args.name or (Path(args.kernel).stem if whole_file else kernels[0].name)
     t0 = time.perf_counter()
+    _output_dir(args.output)  # a file or an unwritable place: one message, before any work is written
     summary = build_library(jobs, be, args.target, args.output, lib)
     print(f"wrote {', '.join(summary['files'])} to {args.output} ({summary['binaries']} binaries, "
           f"{time.perf_counter() - t0:.2f}s)")
@@ -181,7 +210,7 @@ def cmd_ir(args) -> int:
         from tilelang.ir.parser import parse
         from tilelang.ir.verifier import verify
 
-        k = verify(parse(Path(args.parse).read_text()))
+        k = verify(parse(_read_text_file(args.parse)))
         print(print_kernel(k), end="")
         print(f"# {args.parse}: parses and verifies", file=sys.stderr)
         return 0
@@ -300,6 +329,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args) or 0
     except TileLangError as e:
         print(str(e), file=sys.stderr)
+        return 1
+    except OSError as e:  # the file system refused (disk full, permissions): not a compiler bug
+        print(f"error: {e.strerror or e}: {e.filename or ''}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -275,6 +275,7 @@ class Program:
         for name, dt in self.scalars:
             out.append(("scalar_f64_bits" if dt.startswith(("f", "bf")) else "scalar_i64", name))
         out += [("size_expr", str(e)) for e in self.size_exprs]
+        out.append(("status", "0 on entry; the kernel writes 1 when it cannot allocate its tile buffers"))
         return out
 
 

@@ -15,11 +15,17 @@ TILELANG_CPU_MICROKERNEL=MRxNV overrides it (the environment wins).
 from __future__ import annotations
 
 import os
+import re
 
 from llvmlite import ir
 
+from tilelang.errors import BackendError
+
 from . import loopir as L
 from .llvm_ops import F32, I64, declare_intrinsic
+
+MAX_MR, MAX_NV = 32, 8  # bounds for a requested block (registers unrolled: MR * NV)
+
 
 def choose_block(bm: int, bn: int, requested: str = "", isa=None) -> tuple[int, int]:
     """(MR, NV) for a BM x BN tile: TILELANG_CPU_MICROKERNEL, else `requested` ("6x4"), else the
@@ -27,9 +33,15 @@ def choose_block(bm: int, bn: int, requested: str = "", isa=None) -> tuple[int, 
     from tilelang.autotune.hardware import host_isa, microkernel_shape
 
     isa = isa or host_isa()
-    text = os.environ.get("TILELANG_CPU_MICROKERNEL") or requested
+    env = os.environ.get("TILELANG_CPU_MICROKERNEL")
+    text = env or requested
     if text:
-        mr, nv = (int(x) for x in text.lower().split("x"))
+        m = re.fullmatch(r"\s*(\d+)\s*x\s*(\d+)\s*", text.lower())
+        if m is None or not (1 <= int(m[1]) <= MAX_MR and 1 <= int(m[2]) <= MAX_NV):
+            source = "TILELANG_CPU_MICROKERNEL" if env else "Config(microkernel=...)"
+            raise BackendError(f"{source} must be MRxNV with 1 <= MR <= {MAX_MR} and "
+                               f"1 <= NV <= {MAX_NV} (e.g. 6x4), got {text!r}")
+        mr, nv = int(m[1]), int(m[2])
         return max(1, min(mr, bm)), max(1, min(nv, bn // isa.lanes_f32))
     return microkernel_shape(bm, bn, isa)
 

@@ -117,7 +117,11 @@ class _Build(Transformer):
     def attr(self, name, value):
         key = str(name)
         if key not in SIZE_ATTRS and isinstance(value, sympy.Basic):
-            value = int(value) if value.is_Integer else float(value)
+            if str(value) in ("nan", "inf", "-inf", "-nan"):
+                # `value = nan` lexes as a size symbol named nan (NAME wins over SPECIAL_FLOAT there)
+                value = float(str(value))
+            else:
+                value = int(value) if value.is_Integer else float(value)
         return key, value
 
     def attrs(self, *items):
