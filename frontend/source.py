@@ -60,14 +60,30 @@ def _load_module(path: str):
     import os
     import sys
 
+    from importlib.machinery import SourceFileLoader
+
+    from tilelang.errors import Loc
+
     path = os.path.abspath(path)
     if not os.path.exists(path):
         raise TileLangError(f"no such file: {path}")
+    if not os.path.isfile(path) or not path.endswith(".py"):
+        raise TileLangError(f"{path} is not a Python file: name a kernel as FILE.py::KERNEL")
     mod_name = "_tilelang_user_" + os.path.splitext(os.path.basename(path))[0]
-    spec = importlib.util.spec_from_file_location(mod_name, path)
+    spec = importlib.util.spec_from_file_location(mod_name, path, loader=SourceFileLoader(mod_name, path))
     module = importlib.util.module_from_spec(spec)
     sys.modules[mod_name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except TileLangError:
+        raise
+    except SyntaxError as e:
+        raise TileLangError(f"{path} is not valid Python: {e.msg}",
+                            Loc(path, e.lineno or 0, max((e.offset or 1) - 1, 0))) from None
+    except (UnicodeDecodeError, ValueError) as e:
+        raise TileLangError(f"{path} cannot be read as Python source: {e}") from None
+    except Exception as e:  # the user's module failed while importing: their error, not ours
+        raise TileLangError(f"importing {path} failed: {type(e).__name__}: {e}") from None
     return path, module
 
 

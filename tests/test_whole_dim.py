@@ -99,10 +99,13 @@ def test_default_tiles_shrink_beside_a_long_whole_dimension():
 
 
 @pytest.mark.skipif("cpu" not in BACKENDS, reason="cpu backend not available")
-def test_cpu_backend_refuses_tiles_that_would_overflow_the_stack():
+def test_cpu_backend_puts_large_tiles_on_the_heap_and_refuses_what_cannot_fit():
     x = torch.randn(3, 65536)
     out = poisoned((3, 65536), torch.float32)
     softmax_rows_kernel(x, out, backend="cpu")  # default tiles: fits
     assert_close(out, torch.softmax(x.double(), dim=1), "f32", reduction_len=65536)
-    with pytest.raises(tl.TileLangError, match="MiB of tile buffers, more than the .* MiB of stack"):
-        softmax_rows_kernel(x, out, config=tl.Config(BLOCK_M=64), backend="cpu")
+    out = poisoned((3, 65536), torch.float32)
+    softmax_rows_kernel(x, out, config=tl.Config(BLOCK_M=64), backend="cpu")  # 16 MiB tiles: on the heap
+    assert_close(out, torch.softmax(x.double(), dim=1), "f32", reduction_len=65536)
+    with pytest.raises(tl.TileLangError, match=r"MiB of tile buffers per thread, more than the .* MiB limit.*m=8192"):
+        softmax_rows_kernel(x, out, config=tl.Config(BLOCK_M=8192), backend="cpu")

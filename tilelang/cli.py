@@ -1,5 +1,5 @@
-"""The `tilelang` command: compile kernels ahead of time, print their IR and compile report, search
-Winograd points."""
+"""The `tilelang` command: compile kernels ahead of time, print their IR and compile report, tune
+them, search Winograd points."""
 
 from __future__ import annotations
 
@@ -115,6 +115,34 @@ def _prepare(args, backend):
     return kernel, sig, config, fixed
 
 
+def _output_dir(name: str) -> Path:
+    """The -o directory, created if missing; a file or an unwritable place is the user's error."""
+    out = Path(name)
+    if out.exists() and not out.is_dir():
+        raise TileLangError(f"-o {name}: that is a file; -o names an output directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise TileLangError(f"-o {name}: cannot create the output directory ({e.strerror})") from None
+    if not os.access(out, os.W_OK):
+        raise TileLangError(f"-o {name}: the output directory is not writable")
+    return out
+
+
+def _read_text_file(name: str) -> str:
+    path = Path(name)
+    if not path.exists():
+        raise TileLangError(f"no such file: {name}")
+    if path.is_dir():
+        raise TileLangError(f"{name} is a directory; give a .tir file")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise TileLangError(f"{name} is not a text file (not UTF-8); give a .tir file") from None
+    except OSError as e:
+        raise TileLangError(f"cannot read {name}: {e.strerror}") from None
+
+
 def _file_kernels(path: str) -> list:
     from tilelang.frontend.source import file_kernels
 
@@ -152,6 +180,7 @@ def cmd_compile(args) -> int:
             raise TileLangError(f"no kernel in {args.kernel} has a size named {', '.join(unused)}")
     lib = args.name or (Path(args.kernel).stem if whole_file else kernels[0].name)
     t0 = time.perf_counter()
+    _output_dir(args.output)  # a file or an unwritable place: one message, before any work is written
     summary = build_library(jobs, be, args.target, args.output, lib)
     print(f"wrote {', '.join(summary['files'])} to {args.output} ({summary['binaries']} binaries, "
           f"{time.perf_counter() - t0:.2f}s)")
@@ -166,7 +195,7 @@ def cmd_ir(args) -> int:
         from tilelang.ir.parser import parse
         from tilelang.ir.verifier import verify
 
-        k = verify(parse(Path(args.parse).read_text()))
+        k = verify(parse(_read_text_file(args.parse)))
         print(print_kernel(k), end="")
         print(f"# {args.parse}: parses and verifies", file=sys.stderr)
         return 0
@@ -227,10 +256,22 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=EPILOG_IR, formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(i)
     i.add_argument("--backend", default="triton", help="backend whose defaults (tile sizes) apply (default: triton)")
-    i.add_argument("--after", help="print only the IR after this step (frontend, tiling, masking, soundness)")
+    i.add_argument("--after", help="print only the IR after this step (frontend, tiling, masking, "
+                                   "program_order, soundness)")
     i.add_argument("--source", action="store_true", help="also print the generated Triton source")
     i.add_argument("--parse", metavar="FILE.tir", help="parse and verify a textual IR file instead")
     i.set_defaults(func=cmd_ir)
+
+    from tilelang.autotune import cli as tcli
+
+    t = sub.add_parser("tune", help="autotune a kernel: sweep configs, store the winner",
+                       description="Sweep the configs of FILE.py::KERNEL (the space derived from the kernel, or "
+                                   "--config ones) on random inputs of the given sizes; every config's output is "
+                                   "checked against the first config's. Prints the ranked table, writes tune.json "
+                                   "and tune.png to -o DIR and stores each result and the winner in the tuning "
+                                   "database.", epilog=tcli.EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    tcli.add_arguments(t)
+    t.set_defaults(func=tcli.run)
 
     r = sub.add_parser("report", help="explain a kernel: tile sizes, every mask, every soundness check",
                        description="For FILE.py::KERNEL, print the final tile sizes and where each came from, "
@@ -269,6 +310,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args) or 0
     except TileLangError as e:
         print(str(e), file=sys.stderr)
+        return 1
+    except OSError as e:  # the file system refused (disk full, permissions): not a compiler bug
+        print(f"error: {e.strerror or e}: {e.filename or ''}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -63,33 +63,26 @@ def to_program(kernel: ir.Kernel) -> Program:
 _BYTES = {"bool": 1, "i8": 1, "f64": 8, "i64": 8}  # f16/bf16 live in f32 buffers: 4 bytes like the rest
 
 
-def stack_budget() -> int:
-    """Bytes of tile buffers a program may keep on its stack: half the stack size threads get
-    (RLIMIT_STACK, which glibc also gives new threads; 8 MiB when unlimited), the rest for LLVM."""
-    import resource
-
-    soft = resource.getrlimit(resource.RLIMIT_STACK)[0]
-    return (soft if 0 < soft != resource.RLIM_INFINITY else 8 << 20) // 2
-
-
 def _check_stack(prog: Program, kernel: ir.Kernel):
-    """Tile buffers are stack arrays (static shapes, see lower.py): refuse what would overflow the
-    stack (a crash) with an error that says which tiles to shrink."""
+    """Tile buffers live on the stack up to codegen.STACK_BUDGET and on the heap beyond it (see
+    codegen.Codegen.local_array): refuse, before running, what would not fit in memory at all, with
+    an error that says which tiles to shrink."""
+    from .codegen import HEAP_LIMIT
+
     need = sum(b.size * _BYTES.get(b.dtype, 4) for b in prog.buffers)
-    budget = stack_budget()
-    if need > budget:
+    if need > HEAP_LIMIT:
         tiles = ", ".join(f"{t.name}={t.block}" for s in ir.walk(kernel.body) if isinstance(s, ir.TileLoop)
                           for t in s.tiles)
-        raise BackendError(f"cpu backend: kernel `{kernel.name}` needs {need / 2**20:.1f} MiB of tile buffers, "
-                           f"more than the {budget / 2**20:.1f} MiB of stack it may use; use smaller tiles "
+        raise BackendError(f"cpu backend: kernel `{kernel.name}` needs {need / 2**20:.1f} MiB of tile buffers per "
+                           f"thread, more than the {HEAP_LIMIT // 2**20} MiB limit; use smaller tile sizes "
                            f"(now {tiles}), e.g. a smaller Config block beside a whole dimension", kernel.loc)
 
 
-def llvm_ir(prog: Program) -> tuple[str, str]:
+def llvm_ir(prog: Program, microkernel: str = "") -> tuple[str, str]:
     from .codegen import generate
 
     triple, layout = jit.triple_and_layout()
-    return generate(prog, triple, layout)
+    return generate(prog, triple, layout, microkernel)
 
 
 def abi_description(prog: Program, entry: str) -> dict:
@@ -105,12 +98,15 @@ def abi_description(prog: Program, entry: str) -> dict:
     }
 
 
-def _host_key(key: str) -> str:
+def _host_key(key: str, microkernel: str = "") -> str:
     import llvmlite.binding as llvm
 
+    from tilelang.autotune.hardware import host_isa
+
+    isa = host_isa()
     h = hashlib.sha256()
-    for part in (key, llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten(),
-                 os.environ.get("TILELANG_CPU_MICROKERNEL", ""), "cpu-backend-v1"):
+    for part in (key, llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten(), isa.cpu, isa.features,
+                 os.environ.get("TILELANG_CPU_MICROKERNEL", ""), microkernel, "cpu-backend-v2"):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:32]
@@ -155,6 +151,7 @@ def packer_source(prog: Program, work) -> str:
     for name, dt in prog.scalars:
         slots.append(f"f64_bits(args[{name!r}])" if dt.startswith(("f", "bf")) else f"int(args[{name!r}])")
     slots += [py_int_code(e, lambda n: f"s[{n!r}]") for e in prog.size_exprs]
+    slots.append("0")  # the status slot (codegen.Codegen.local_array writes 1 when allocation fails)
     if tensors:
         names = tuple(t.name for t in prog.tensors)
         lines.append(f"    if not ({' and '.join(tensors)}): not_on_cpu(args, {names!r})")
@@ -167,8 +164,9 @@ class Launcher:
     """Runs a compiled kernel: packs the argument slots, then runs the grid inline (small launches) or
     split over the cores (the rest)."""
 
-    def __init__(self, prog: Program, addr: int, work=sympy.Integer(1 << 30)):
+    def __init__(self, prog: Program, addr: int, work=sympy.Integer(1 << 30), threads: int = 0):
         self.prog = prog
+        self.threads = threads  # 0: TILELANG_NUM_THREADS or every core
         self.fn = _FN(addr)
         self.nslots = len(prog.arg_layout())
         env = {"array": array.array, "f64_bits": _f64_bits, "not_on_cpu": _not_on_cpu, "max": max, "min": min}
@@ -189,21 +187,24 @@ class Launcher:
             vals += [x.data_ptr(), *x.shape, *x.stride()]
         for name, dt in self.prog.scalars:
             vals.append(_f64_bits(args[name]) if dt.startswith(("f", "bf")) else int(args[name]))
-        return array.array("q", vals + size_values[:-1]), size_values[-1]
+        return array.array("q", vals + size_values[:-1] + [0]), size_values[-1]  # + status slot
 
     def __call__(self, args: dict, sizes: dict, grid: int):
         buf, work = self.pack(args, sizes)  # buf stays alive until this call returns
         ptr = buf.buffer_info()[0]
-        n = 1 if work < INLINE_BELOW_POINTS else min(num_threads(), grid)
+        n = 1 if work < INLINE_BELOW_POINTS else min(self.threads or num_threads(), grid)
         if n <= 1:
             self.fn(ptr, 0, grid)
-            return
-        bounds = [grid * i // n for i in range(n + 1)]
-        pool = _get_pool(n)
-        futs = [pool.submit(self.fn, ptr, bounds[i], bounds[i + 1]) for i in range(1, n)]
-        self.fn(ptr, bounds[0], bounds[1])
-        for f in futs:
-            f.result()
+        else:
+            bounds = [grid * i // n for i in range(n + 1)]
+            pool = _get_pool(n)
+            futs = [pool.submit(self.fn, ptr, bounds[i], bounds[i + 1]) for i in range(1, n)]
+            self.fn(ptr, bounds[0], bounds[1])
+            for f in futs:
+                f.result()
+        if buf[len(buf) - 1]:
+            raise BackendError(f"cpu backend: kernel `{self.prog.name}` could not allocate its tile buffers "
+                               "(out of memory); the outputs are not written. Use smaller tile sizes")
 
 
 class CpuBackend(Backend):
@@ -222,20 +223,28 @@ class CpuBackend(Backend):
         return True, ""
 
     def compile(self, kernel: ir.Kernel, key: str):
+        return self.compile_with(kernel, key, None)
+
+    def compile_with(self, kernel: ir.Kernel, key: str, config) -> Launcher:
+        """Compile with the Config's cpu settings: `microkernel` (GEMM register block) and
+        `num_threads` (0: all cores)."""
+        microkernel = getattr(config, "microkernel", "") or ""
         try:
             prog = to_program(kernel)
-            hkey = _host_key(key)
+            hkey = _host_key(key, microkernel)
             holder = {}
 
             def build():
-                text, entry = llvm_ir(prog)
+                text, entry = llvm_ir(prog, microkernel)
                 holder["entry"] = entry
                 return text
 
             entry = f"tl_{prog.name}"
             addr = jit.compile_cached(hkey, prog.name, entry, build, abi_description(prog, entry))
-            return Launcher(prog, addr, iteration_points(kernel.body))
-        except TileLangError:
+            return Launcher(prog, addr, iteration_points(kernel.body), getattr(config, "num_threads", 0) or 0)
+        except TileLangError as e:
+            if e.loc is None:  # point at the kernel (e.g. a Config whose tiles are too large)
+                raise type(e)(e.message, kernel.loc) from None
             raise
         except Exception as e:  # an LLVM failure is reported, not dumped as a traceback
             raise BackendError(f"cpu backend failed to compile kernel `{kernel.name}`: {type(e).__name__}: {e}",
@@ -246,7 +255,7 @@ class CpuBackend(Backend):
             raise BackendError(f"cpu backend: unknown target {target!r} (use 'cpu': the host CPU)")
         try:
             prog = to_program(kernel)
-            text, entry = llvm_ir(prog)
+            text, entry = llvm_ir(prog, getattr(config, "microkernel", "") or "")
             ll, obj, asm = jit.compile_artifacts(text)
         except TileLangError:
             raise

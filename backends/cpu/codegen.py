@@ -2,8 +2,11 @@
 
 The entry point is `void NAME(int64_t *args, int64_t begin, int64_t end)`: it runs the programs
 [begin, end) of the launch grid; `args` holds the slots of Program.arg_layout(). Local buffers are
-64-byte aligned stack arrays; loop nests over them have static trip counts, so LLVM unrolls and
-vectorizes them. Tensor accesses clamp their loops to the tensor's edge (filling the rest of a
+64-byte aligned arrays: on the stack while their total stays under STACK_BUDGET (worker threads have
+small stacks), on the heap (aligned_alloc once per call, freed on return) beyond it, and refused at
+compile time past HEAP_LIMIT. A failed allocation writes 1 into the trailing status slot and
+returns before running any program, so the launcher raises instead of computing garbage. Loop nests
+over buffers have static trip counts, so LLVM unrolls and vectorizes them. Tensor accesses clamp their loops to the tensor's edge (filling the rest of a
 loaded tile with `other`) and take a unit-stride fast path when the innermost stride is 1.
 """
 
@@ -21,7 +24,12 @@ from .codegen_ops import OpsCodegen
 from .llvm_ops import I32, I64, Ops, buf_type, const, mem_type, reg_type
 from .microkernel import emit_dot
 
-PREFER_512 = '"prefer-vector-width"="512" "min-legal-vector-width"="512" "no-trapping-math"="true"'
+STACK_BUDGET = 128 * 1024  # bytes of tile buffers per call kept on the stack
+HEAP_LIMIT = 1 << 30  # bytes of tile buffers per thread beyond which a Config is refused
+
+
+def vector_attrs(bits: int) -> str:
+    return f'"prefer-vector-width"="{bits}" "min-legal-vector-width"="{bits}" "no-trapping-math"="true"'
 
 
 def c64(v: int) -> ir.Constant:
@@ -29,8 +37,13 @@ def c64(v: int) -> ir.Constant:
 
 
 class Codegen(OpsCodegen):
-    def __init__(self, prog: L.Program, triple: str = "", data_layout: str = ""):
+    def __init__(self, prog: L.Program, triple: str = "", data_layout: str = "", microkernel: str = ""):
+        from tilelang.autotune.hardware import host_isa
+
         self.p = prog
+        self.isa = host_isa()
+        self.vl = self.isa.lanes_f32  # f32 lanes per vector register
+        self.microkernel = microkernel  # "MRxNV" from the Config, "" = chosen for the ISA
         self.m = ir.Module(name=prog.name)
         if triple:
             self.m.triple = triple
@@ -40,10 +53,51 @@ class Codegen(OpsCodegen):
         fnty = ir.FunctionType(ir.VoidType(), [I64.as_pointer(), I64, I64])
         self.fn = ir.Function(self.m, fnty, self.entry_name)
         self.fn.args[0].add_attribute("noalias")
-        self.b = ir.IRBuilder(self.fn.append_basic_block("entry"))
+        self.entry = self.fn.append_basic_block("entry")
+        self.b = ir.IRBuilder(self.entry)
         self.ops = Ops(self.b, self.m)
         self.tiles: dict[str, tuple] = {}  # tile name -> (id i64, start i64)
         self.nblk = 0
+        self.stack_bytes = 0
+        self.heap: list[tuple[ir.Instruction, int]] = []  # (i8* from aligned_alloc, bytes)
+
+    # ---- local buffers ----------------------------------------------------------------------------
+
+    def local_array(self, dtype: str, count: int, name: str):
+        """A 64-byte aligned array of `count` elements, allocated once per call in the entry block
+        (never inside a loop, where an alloca would grow the stack every iteration)."""
+        ty = buf_type(dtype)
+        nbytes = max(count, 1) * max(ty.width // 8 if isinstance(ty, ir.IntType) else
+                                     {"float": 4, "double": 8}[str(ty)], 1)
+        b = self.b
+        here = b.block
+        b.position_before(self.entry.terminator)
+        if self.stack_bytes + nbytes <= STACK_BUDGET:
+            self.stack_bytes += nbytes
+            a = b.alloca(ty, size=max(count, 1), name=name)
+            a.align = 64
+        else:
+            total = sum(n for _, n in self.heap) + nbytes
+            if total > HEAP_LIMIT:
+                raise BackendError(f"cpu backend: kernel `{self.p.name}` needs {total / 2**20:.0f} MiB of tile "
+                                   f"buffers per thread (the limit is {HEAP_LIMIT // 2**20} MiB); use smaller "
+                                   "tile sizes in its Config")
+            i8p = ir.IntType(8).as_pointer()
+            alloc = self.m.globals.get("aligned_alloc") or ir.Function(
+                self.m, ir.FunctionType(i8p, [I64, I64]), "aligned_alloc")
+            raw = b.call(alloc, [c64(64), c64((nbytes + 63) // 64 * 64)], name=name + "_heap")
+            self.heap.append((raw, nbytes))
+            a = b.bitcast(raw, ty.as_pointer(), name=name)
+        b.position_at_end(here)
+        return a
+
+    def free_heap(self):
+        if not self.heap:
+            return
+        i8p = ir.IntType(8).as_pointer()
+        free = self.m.globals.get("free") or ir.Function(self.m, ir.FunctionType(ir.VoidType(), [i8p]), "free")
+        for raw, _ in self.heap:
+            self.b.call(free, [raw])
 
     # ---- control flow helpers ------------------------------------------------------------------
 
@@ -113,34 +167,68 @@ class Codegen(OpsCodegen):
                 v = self.ops.convert(raw, "i64", dt)
             self.scalars[name] = v
         self.slots = [arg() for _ in p.size_exprs]
+        status = b.gep(args, [c64(slot)], name="status")
+        self.dummy = b.alloca(I64, size=2, name="dummy")
+        check, start = self.block("alloc.check"), self.block("start")
+        b.branch(check)  # the entry block's terminator: local_array() inserts before it
+        b.position_at_end(start)
         self.bufs = {}
         for buf in p.buffers:
-            a = b.alloca(buf_type(buf.dtype), size=max(buf.size, 1), name=buf.name)
-            a.align = 64
-            self.bufs[buf] = a
-        self.dummy = b.alloca(I64, size=2, name="dummy")
+            self.bufs[buf] = self.local_array(buf.dtype, buf.size, buf.name)
         # grid: program ids [begin, end), the last grid tile varying fastest
         with self.loop(begin, end, "pid") as pid:
             rest = pid
-            for t in reversed(p.grid):
+            grid = list(p.grid)
+            if p.grid_group:
+                # grouped program order (tilelang/ir/program_order.py): bands of G rows of the
+                # first grid tile, down a column of the band before the next column
+                g = c64(p.grid_group)
+                cols = c64(1)
+                for t in grid[1:]:
+                    cols = b.mul(cols, self.slots[t.count_slot])
+                width = b.mul(g, cols)
+                first = b.mul(b.sdiv(pid, width), g)
+                left = b.sub(self.slots[grid[0].count_slot], first)
+                rows = b.select(b.icmp_signed("<", left, g), left, g)
+                within = b.srem(pid, width)
+                row = b.add(first, b.srem(within, rows))
+                self.tiles[grid[0].name] = (row, b.mul(row, c64(grid[0].block)))
+                rest, grid = b.sdiv(within, rows), grid[1:]
+            for t in reversed(grid):
                 cnt = self.slots[t.count_slot]
-                tid = b.srem(rest, cnt) if t is not p.grid[0] else rest
+                tid = b.srem(rest, cnt) if t is not grid[0] else rest
                 rest = b.sdiv(rest, cnt)
                 self.tiles[t.name] = (tid, b.mul(tid, c64(t.block)))
             self.stmts(p.body)
+        self.free_heap()
         b.ret_void()
+        # Any failed heap allocation: free the rest, report through the status slot, run nothing.
+        b.position_at_end(check)
+        if self.heap:
+            failed = None
+            for raw, _ in self.heap:
+                null = b.icmp_unsigned("==", raw, ir.Constant(raw.type, None))
+                failed = null if failed is None else b.or_(failed, null)
+            oom = self.block("alloc.failed")
+            b.cbranch(failed, oom, start)
+            b.position_at_end(oom)
+            self.free_heap()
+            b.store(c64(1), status)
+            b.ret_void()
+        else:
+            b.branch(start)
         return self.m
 
     def module_text(self) -> str:
         text = str(self.build())
         text = text.replace(f'define void @"{self.entry_name}"(', f'define void @"{self.entry_name}"(', 1)
-        # function attributes llvmlite cannot spell: prefer 512-bit vectors (AVX-512)
+        # function attributes llvmlite cannot spell: prefer the ISA's full vector width
         lines = []
         for line in text.splitlines():
             if line.startswith("define ") and line.rstrip().endswith("{"):
                 line = line.rstrip()[:-1] + "#0 {"
             lines.append(line)
-        return "\n".join(lines) + f"\nattributes #0 = {{ nounwind {PREFER_512} }}\n"
+        return "\n".join(lines) + f"\nattributes #0 = {{ nounwind {vector_attrs(32 * self.vl)} }}\n"
 
     # ---- statements -------------------------------------------------------------------------------
 
@@ -177,9 +265,8 @@ class Codegen(OpsCodegen):
         target = out
         if hazard:
             target = L.Buf(out.name + "_tmp", out.dtype, out.shape)
-            a = self.b.alloca(buf_type(out.dtype), size=max(out.size, 1), name=target.name)
-            a.align = 64
-            self.bufs[target] = a
+            if target not in self.bufs:
+                self.bufs[target] = self.local_array(out.dtype, out.size, target.name)
 
         def body(ivs):
             v = self.expr(s.expr, ivs, {})
@@ -239,9 +326,8 @@ class Codegen(OpsCodegen):
         acc_buf = s.out
         if arg:
             vbuf = L.Buf(s.out.name + "_best", cdt, s.out.shape)
-            a = b.alloca(buf_type(cdt), size=max(vbuf.size, 1), name=vbuf.name)
-            a.align = 64
-            self.bufs[vbuf] = a
+            if vbuf not in self.bufs:
+                self.bufs[vbuf] = self.local_array(cdt, vbuf.size, vbuf.name)
         else:
             vbuf = acc_buf
 
@@ -332,8 +418,9 @@ class Codegen(OpsCodegen):
 
     def value_index_ok(self, tensor, items, ivs):
         """An i1 that is true when every value index (scalar or gather) is inside the tensor (None: no
-        value indices). Out-of-range value indices are undefined behaviour in the IR (the reference
-        interpreter reports them); here they must at least never touch memory outside the tensor."""
+        value indices). Out-of-range value indices are a user error the reference interpreter reports;
+        compiled code never touches memory outside the tensor: loads give the fill value, stores are
+        skipped (docs/safety.md)."""
         b = self.b
         _, sizes, _, _ = self.tensors[tensor]
         ok = None
@@ -420,13 +507,16 @@ class Codegen(OpsCodegen):
         def emit(strides, ext):
             def body(ivs):
                 ptr = self.tensor_ptr(s.tensor, s.items, ivs, strides)
+                # An out-of-range gather index reads the fill value (the address itself is clamped
+                # into the tensor, so the load is always safe), like a position past the edge.
+                m = self.value_index_ok(s.tensor, s.items, ivs)
                 if s.mask is not None:
-                    m = self.expr(s.mask, ivs, {})
-                    ptr = b.select(m, ptr, b.bitcast(self.dummy, ptr.type))
-                    v = ops.from_mem(b.load(ptr), mdt)
+                    um = self.expr(s.mask, ivs, {})
+                    ptr = b.select(um, ptr, b.bitcast(self.dummy, ptr.type))
+                    m = um if m is None else b.and_(m, um)
+                v = ops.from_mem(b.load(ptr), mdt)
+                if m is not None:
                     v = b.select(m, v, other_at(ivs))
-                else:
-                    v = ops.from_mem(b.load(ptr), mdt)
                 b.store(ops.to_buf(v, out.dtype), self.buf_ptr(out, ivs))
             self.nest(ext, body, "l")
 
@@ -502,7 +592,7 @@ def _reads_list(e):
     return []
 
 
-def generate(prog: L.Program, triple: str = "", data_layout: str = "") -> tuple[str, str]:
+def generate(prog: L.Program, triple: str = "", data_layout: str = "", microkernel: str = "") -> tuple[str, str]:
     """(LLVM IR text, entry symbol)."""
-    cg = Codegen(prog, triple, data_layout)
+    cg = Codegen(prog, triple, data_layout, microkernel)
     return cg.module_text(), cg.entry_name

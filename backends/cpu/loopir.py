@@ -263,6 +263,7 @@ class Program:
     grid: tuple[TileInfo, ...]
     body: tuple[Stmt, ...]
     buffers: tuple[Buf, ...]
+    grid_group: int = 0  # 0: row-major program order; G: grouped, G rows per band (ir/program_order.py)
 
     def arg_layout(self) -> list[tuple[str, str]]:
         """The int64 argument array, slot by slot: (what, of)."""
@@ -274,6 +275,7 @@ class Program:
         for name, dt in self.scalars:
             out.append(("scalar_f64_bits" if dt.startswith(("f", "bf")) else "scalar_i64", name))
         out += [("size_expr", str(e)) for e in self.size_exprs]
+        out.append(("status", "0 on entry; the kernel writes 1 when it cannot allocate its tile buffers"))
         return out
 
 

@@ -25,6 +25,9 @@ _ELEMENTWISE_KINDS = ("binary", "compare", "unary", "random")
 _REMAPS = ("expand_dims", "broadcast_to", "trans", "copy")
 
 
+FUSE_LIMIT = 24  # expression nodes fused into one loop body before a value is given a buffer
+
+
 def _ints(shape, what="tile shape") -> tuple[int, ...]:
     out = []
     for d in shape:
@@ -91,6 +94,10 @@ class Lowerer:
         self.scalars = {p.name: p.type.dtype for p in kernel.params if not p.is_tensor}
         self.tensors = {p.name: p for p in kernel.params if p.is_tensor}
         self.out: list = []
+        # Loads already done in the current block, by what they read: `x[m] * 1 + x[m] * 2 + ...`
+        # loads x[m] once (each load is several loop versions; hundreds of them made LLVM's
+        # optimizer take minutes). Dropped for a tensor when it is stored to.
+        self.load_cache: dict[tuple, L.Buf] = {}
 
     def _count_uses(self, stmts):
         for s in stmts:
@@ -210,7 +217,11 @@ class Lowerer:
         temp = self.assigns[name] == 1
         cheap = not isinstance(expr, L.Apply)
         local = self.use_block.get(name, set()) <= {self._block}
-        if temp and (cheap or (self.uses[name] == 1 and local)):
+        # A fused tree is re-walked by each consumer (remap, reads, hashing) and becomes one loop body
+        # for LLVM: past FUSE_LIMIT nodes it goes to a buffer, so a 1000-term expression compiles in
+        # time linear in its length instead of quadratic (or deeper than Python's recursion limit).
+        small = cheap or L.size_of(expr) <= FUSE_LIMIT
+        if temp and small and (cheap or (self.uses[name] == 1 and local)):
             self.env[name] = _Binding("expr", shape, dt, expr=expr, single=not cheap)
             return
         buf = self.buf(name, dt, shape)
@@ -220,8 +231,8 @@ class Lowerer:
     # ---- statements ------------------------------------------------------------------------------
 
     def block(self, stmts) -> list:
-        saved_out, saved_block = self.out, getattr(self, "_block", None)
-        self.out, self._block = [], id(stmts)
+        saved_out, saved_block, saved_loads = self.out, getattr(self, "_block", None), self.load_cache
+        self.out, self._block, self.load_cache = [], id(stmts), {}
         for s in stmts:
             if isinstance(s, ir.TileLoop):
                 self.loop(s)
@@ -229,7 +240,7 @@ class Lowerer:
                 self.assign(s)
             else:
                 self.store(s)
-        out, self.out, self._block = self.out, saved_out, saved_block
+        out, self.out, self._block, self.load_cache = self.out, saved_out, saved_block, saved_loads
         return out
 
     def loop(self, s: ir.TileLoop):
@@ -239,6 +250,8 @@ class Lowerer:
                 self.materialize(name)
         tiles = tuple(self.tile_info(t) for t in s.tiles)
         body = self.block(s.body)
+        stored = {x.tensor for x in ir.walk(s.body) if isinstance(x, ir.Store)}
+        self.load_cache = {k: v for k, v in self.load_cache.items() if k[0] not in stored}
         self.out.append(L.SeqLoop(tiles, tuple(body)))
 
     def assign(self, s: ir.Assign):
@@ -349,6 +362,16 @@ class Lowerer:
         return tuple(items)
 
     def load(self, s: ir.Assign, ld: ir.Load, shape):
+        # Only loads whose meaning cannot change within the block: tile or constant indices, no mask,
+        # a constant fill, into a value assigned once.
+        key = None
+        if self.assigns[s.name] == 1 and ld.mask is None and not isinstance(ld.other, ir.Var) and \
+                all(isinstance(it, ir.TileIndex) or isinstance(it.value, ir.Const) for it in ld.index):
+            key = (ld.tensor, ld.index, ld.other, ld.bounds, shape, s.type.dtype)
+            hit = self.load_cache.get(key)
+            if hit is not None:
+                self.env[s.name] = _Binding("buf", shape, s.type.dtype, buf=hit)
+                return
         items = self.access(ld.tensor, ld.index, shape)
         mask = self.bcast(ld.mask, shape) if ld.mask is not None else None
         other = self.bcast(ld.other, shape) if ld.other is not None else None
@@ -356,6 +379,8 @@ class Lowerer:
         buf = self.buf(s.name, s.type.dtype, shape)
         self.emit(L.LoadT(buf, ld.tensor, items, tuple(bounds), mask, other))
         self.env[s.name] = _Binding("buf", shape, s.type.dtype, buf=buf)
+        if key is not None:
+            self.load_cache[key] = buf
 
     def store(self, s: ir.Store):
         shape = self._access_shape(s)
@@ -363,6 +388,7 @@ class Lowerer:
         value = self.bcast(s.value, shape)
         mask = self.bcast(s.mask, shape) if s.mask is not None else None
         bounds = s.bounds if s.bounds is not None else tuple(isinstance(i, ir.TileIndex) for i in s.index)
+        self.load_cache = {k: v for k, v in self.load_cache.items() if k[0] != s.tensor}
         self.out.append(L.StoreT(s.tensor, items, tuple(bounds), shape, value, mask, s.atomic))
 
     def _access_shape(self, s: ir.Store) -> tuple[int, ...]:
@@ -386,8 +412,11 @@ class Lowerer:
         body = self.block(grid.body)
         tensors = tuple(L.TensorArg(p.name, p.type.dtype, p.type.rank) for p in self.kernel.params if p.is_tensor)
         scalars = tuple((p.name, p.type.dtype) for p in self.kernel.params if not p.is_tensor)
+        from tilelang.ir.program_order import DEFAULT_GROUP
+
+        group = (grid.group or DEFAULT_GROUP) if grid.order == "grouped" and len(gtiles) >= 2 else 0
         return L.Program(self.kernel.name, tensors, scalars, tuple(self.slots), gtiles, tuple(body),
-                         tuple(self.bufs.values()))
+                         tuple(self.bufs.values()), group)
 
 
 def lower(kernel: ir.Kernel) -> L.Program:

@@ -15,6 +15,53 @@ from .aot import TARGETS, compile_in_subprocess, parse_target
 from .loader import cuda_available, interpreter_lock, interpreter_mode, load_kernel
 from .render import render
 
+# Offsets reach at most a tensor's span plus one tile; below this, 32-bit index arithmetic is exact.
+INDEX32_LIMIT = 2**31 - 2**24
+
+
+def needs_index64(args: dict) -> bool:
+    """Whether some tensor argument spans too many elements for 32-bit offsets."""
+    import torch
+
+    for t in args.values():
+        if isinstance(t, torch.Tensor) and t.numel():
+            span = 1 + sum((n - 1) * abs(st) for n, st in zip(t.shape, t.stride()))
+            if span >= INDEX32_LIMIT or t.numel() >= INDEX32_LIMIT:
+                return True
+    return False
+
+
+class _Variant:
+    """One rendering of a kernel (32- or 64-bit offsets): its source, jit function and argument list."""
+
+    def __init__(self, kernel, key, interpreted, index64, num_warps, num_stages):
+        self.tk = tk = render(kernel, interpreter=interpreted, index64=index64)
+        tag = ("-interp" if interpreted else "") + ("-i64" if index64 else "")
+        self.fn, _ = load_kernel(tk.source, tk.fn_name, key + tag)
+        self.num_warps, self.num_stages = num_warps, num_stages
+        self.first_tensor = next((a.source for a in tk.args if a.kind == "tensor"), None)
+        # Each launch argument as a Python expression over (args, sizes), compiled once: the hot path
+        # is one list display, no per-argument branching.
+        parts = []
+        for a in tk.args:
+            if a.kind == "tensor":
+                parts.append(f"args[{a.source!r}]")
+            elif a.kind == "stride":
+                parts.append(f"args[{a.source!r}].stride({a.dim})")
+            elif a.kind == "scalar":
+                parts.append(f"args[{a.source!r}]")
+            else:
+                parts.append(f"sizes[{a.source!r}]")
+        self.values_of = eval(f"lambda args, sizes: [{', '.join(parts)}]", {})  # noqa: S307 (names from our IR)
+        self.lock = threading.Lock()
+        self.warmed = False
+
+    def first_launch(self, values, grid):
+        # Triton compiles on a function's first launch; threads that race to it take turns.
+        with self.lock:
+            self.fn[(grid,)](*values, num_warps=self.num_warps, num_stages=self.num_stages)
+            self.warmed = True
+
 
 class TritonBackend(Backend):
     name = "triton"
@@ -39,60 +86,47 @@ class TritonBackend(Backend):
 
     def compile_with(self, kernel: ir.Kernel, key: str, config):
         interpreted = interpreter_mode()
-        tk = render(kernel, interpreter=interpreted)
-        fn, _ = load_kernel(tk.source, tk.fn_name, key + ("-interp" if interpreted else ""))
         num_warps = config.num_warps if config else 4
         num_stages = config.num_stages if config else 2
+        variants = {}  # index64 -> _Variant: the 64-bit-offset one is rendered only when a call needs it
+        variants_lock = threading.Lock()
 
-        first_tensor = next((a.source for a in tk.args if a.kind == "tensor"), None)
-        # Each launch argument as a Python expression over (args, sizes), compiled once: the hot path
-        # is one list display, no per-argument branching.
-        parts = []
-        for a in tk.args:
-            if a.kind == "tensor":
-                parts.append(f"args[{a.source!r}]")
-            elif a.kind == "stride":
-                parts.append(f"args[{a.source!r}].stride({a.dim})")
-            elif a.kind == "scalar":
-                parts.append(f"args[{a.source!r}]")
-            else:
-                parts.append(f"sizes[{a.source!r}]")
-        values_of = eval(f"lambda args, sizes: [{', '.join(parts)}]", {})  # noqa: S307 (names from our IR)
+        def variant(index64: bool) -> _Variant:
+            v = variants.get(index64)
+            if v is None:
+                with variants_lock:
+                    v = variants.get(index64)
+                    if v is None:
+                        v = variants[index64] = _Variant(kernel, key, interpreted, index64, num_warps, num_stages)
+            return v
 
-        first_launch_lock = threading.Lock()
-        warmed = False
-
-        def first_launch(values, grid):
-            # Triton compiles on a function's first launch; threads that race to it take turns.
-            nonlocal warmed
-            with first_launch_lock:
-                fn[(grid,)](*values, num_warps=num_warps, num_stages=num_stages)
-                warmed = True
+        base = variant(False)
 
         def launch(args: dict, sizes: dict, grid: int):
             # Arguments share one device (checked before launch); tensors are dense and resolved.
-            on_cpu = first_tensor is None or args[first_tensor].is_cpu
+            on_cpu = base.first_tensor is None or args[base.first_tensor].is_cpu
             if on_cpu and not interpreted:
                 raise BackendError("Triton runs CPU tensors only through its interpreter, but triton was imported "
                                    "in GPU mode; set TRITON_INTERPRET=1 before importing triton, or use CUDA tensors")
             if not on_cpu and interpreted:
                 raise BackendError("triton was imported in interpreter mode (TRITON_INTERPRET=1), so it cannot run "
                                    "CUDA tensors; unset TRITON_INTERPRET")
-            values = values_of(args, sizes)
+            v = variant(True) if needs_index64(args) else base
+            values = v.values_of(args, sizes)
             if interpreted:
                 import torch
 
                 with interpreter_lock, torch.no_grad():
-                    fn[(grid,)](*values)
-            elif warmed:  # no autograd context needed: Triton takes the tensors' data pointers
-                fn[(grid,)](*values, num_warps=num_warps, num_stages=num_stages)
+                    v.fn[(grid,)](*values)
+            elif v.warmed:  # no autograd context needed: Triton takes the tensors' data pointers
+                v.fn[(grid,)](*values, num_warps=num_warps, num_stages=num_stages)
             else:
-                first_launch(values, grid)
+                v.first_launch(values, grid)
 
-        launch.source = tk.source
-        launch.fn = fn  # the @triton.jit function and its arguments (benchmarks launch it raw)
-        launch.args = tk.args
-        launch.values_of = values_of
+        launch.source = base.tk.source
+        launch.fn = base.fn  # the @triton.jit function and its arguments (benchmarks launch it raw)
+        launch.args = base.tk.args
+        launch.values_of = base.values_of
         return launch
 
     def write_aot(self, kernel: ir.Kernel, target: str, out_dir, key: str, config=None) -> dict:

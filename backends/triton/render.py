@@ -5,6 +5,12 @@ per dimension `x_stride0, ...` (in elements, so non-contiguous tensors work); ea
 then each size symbol (`M`, `N`, ...) as an int. The grid is one-dimensional: program ids are
 split row-major over the grid loop's tiles. Every statement carries a `# file:line` comment
 pointing back to the user's source.
+
+Value indices (scalars, gathers, scatters) are masked against the size of the tensor actually
+passed (a view's own size), so an out-of-range index loads the fill value and skips the store
+instead of touching memory outside the tensor (docs/safety.md). `index64=True` renders offsets and
+tile positions in 64-bit arithmetic; the launcher picks it when some tensor spans 2**31 elements or
+more (Triton's own arithmetic on them is 32-bit).
 """
 
 from __future__ import annotations
@@ -104,19 +110,22 @@ def _grid_py(e) -> str:
 
 
 class Renderer:
-    def __init__(self, kernel: ir.Kernel, interpreter: bool = False):
+    def __init__(self, kernel: ir.Kernel, interpreter: bool = False, index64: bool = False):
         self.k = kernel
         self.interpreter = interpreter
+        self.index64 = index64
         self.lines: list[str] = []
         self.types: dict[str, ValueType] = {}
         self.tensors = {p.name: p.type for p in kernel.params if p.is_tensor}
         self.reserved = set(keyword.kwlist) | {"tl", "triton", "pid", "_floordiv", "_mod", "_cdiv", "_shl", "_shr",
-                                               "_max_combine", "_min_combine", "_philox_randint", "_philox_rand"}
+                                               "_max_combine", "_min_combine", "_philox_randint", "_philox_rand",
+                                               "tl_grp_width", "tl_grp_first", "tl_grp_rows", "tl_grp_rest"}
         self.helpers: list[str] = []  # generated @triton.jit helpers (sort / top-k), placed before the kernel
         self.args = self._args()
         self.reserved |= {a.name for a in self.args}
         self.names: dict[str, str] = {}
         self.tile_blocks: dict[str, str] = {}  # tiles in scope -> rendered block size
+        self.scalar_params = {p.name for p in kernel.params if not p.is_tensor}
         for p in kernel.params:
             if not p.is_tensor:
                 self.types[p.name] = p.type
@@ -162,8 +171,19 @@ class Renderer:
             return text
         text = self.var(v.name)
         dt = self.types[v.name].dtype
+        if v.name in self.scalar_params:
+            # a scalar argument is a plain Python number under the interpreter: no `.to()` on it
+            return f"tl.cast({text}, {TL_DTYPE[want or dt]})"
         if want and want != dt:
             return f"{text}.to({TL_DTYPE[want]})"
+        return text
+
+    def tensor_operand(self, v: ir.Value, want: str | None = None) -> str:
+        """Like operand(), but a constant becomes a Triton scalar: tl.broadcast_to, tl.store, tl.trans
+        and the like reject Python numbers."""
+        text = self.operand(v, want)
+        if isinstance(v, ir.Const) and not text.startswith("tl.full("):
+            text = f"tl.full([], {text}, {TL_DTYPE[want or v.dtype]})"
         return text
 
     def dtype_of(self, v: ir.Value) -> str:
@@ -185,11 +205,26 @@ class Renderer:
             self.emit(1, f'"""tilelang kernel `{self.k.name}` from {os.path.basename(loc.file)}:{loc.line}."""')
         grid = self.k.grid_loop
         self.emit(1, "pid = tl.program_id(0)", grid.loc)
-        # Row-major split of the program id over the grid tiles (last tile varies fastest).
         rest = "pid"
-        for i, t in reversed(list(enumerate(grid.tiles))):
+        tiles = list(enumerate(grid.tiles))
+        if grid.order == "grouped" and len(grid.tiles) >= 2:
+            # Grouped order (tilelang/ir/program_order.py): bands of GROUP_M rows of the first tile,
+            # down a column of the band before the next column.
+            from tilelang.ir.program_order import DEFAULT_GROUP
+
+            g = grid.group or DEFAULT_GROUP
+            first = grid.tiles[0]
+            cols = " * ".join(f"({size_py(t.count)})" for t in grid.tiles[1:])
+            self.emit(1, f"tl_grp_width = {g} * {cols}", grid.loc)
+            self.emit(1, f"tl_grp_first = (pid // tl_grp_width) * {g}", grid.loc)
+            self.emit(1, f"tl_grp_rows = tl.minimum(({size_py(first.count)}) - tl_grp_first, {g})", grid.loc)
+            self.emit(1, f"{first.name}_id = tl_grp_first + (pid % tl_grp_width) % tl_grp_rows", grid.loc)
+            self.emit(1, "tl_grp_rest = (pid % tl_grp_width) // tl_grp_rows", grid.loc)
+            rest, tiles = "tl_grp_rest", tiles[1:]
+        # Row-major split of the program id over the grid tiles (last tile varies fastest).
+        for i, t in reversed(tiles):
             count = size_py(t.count)
-            if i == 0:
+            if i == tiles[0][0]:
                 self.emit(1, f"{t.name}_id = {rest}", grid.loc)
             else:
                 self.emit(1, f"{t.name}_id = {rest} % {count}", grid.loc)
@@ -205,7 +240,8 @@ class Renderer:
     def _tile_offsets(self, depth, t: ir.TileVar, loc):
         self.reserved |= {f"{t.name}_id", f"{t.name}_offs"}
         self.tile_blocks[t.name] = size_py(t.block)
-        self.emit(depth, f"{t.name}_offs = {t.name}_id * {size_py(t.block)} + tl.arange(0, {size_py(t.block)})", loc)
+        tid = f"tl.cast({t.name}_id, tl.int64)" if self.index64 else f"{t.name}_id"
+        self.emit(depth, f"{t.name}_offs = {tid} * {size_py(t.block)} + tl.arange(0, {size_py(t.block)})", loc)
 
     def block(self, stmts, depth):
         for s in stmts:
@@ -225,7 +261,7 @@ class Renderer:
                 self.emit(depth, f"{self.var(s.name)} = {self.expr(s)}", s.loc)
             elif isinstance(s, ir.Store):
                 ptrs, mask = self.access(s.tensor, s.index, s.bounds, s.mask)
-                value = self.operand(s.value)
+                value = self.tensor_operand(s.value)
                 extra = f", mask={mask}" if mask else ""
                 if s.atomic is not None:
                     self.emit(depth, atomic_call(s.atomic, ptrs, value, extra), s.loc)
@@ -241,7 +277,7 @@ class Renderer:
         shape = self.tensors[tensor].shape
         out_rank = sum(self._axes(it) for it in index)
         axis = 0
-        terms, masks = [], []
+        terms, masks, scalar_masks = [], [], []
         for i, it in enumerate(index):
             idx = f"{it.tile}_offs" if isinstance(it, ir.TileIndex) else self.operand(it.value)
             k = self._axes(it)
@@ -250,12 +286,30 @@ class Renderer:
                 sel = ["None"] * axis + [":"] * k + ["None"] * (out_rank - axis - k)
                 idx = f"{idx}[{', '.join(sel)}]"
             axis += k
-            terms.append(f"{idx} * {tensor}_stride{i}")
+            wide = f"{idx}.to(tl.int64)" if self.index64 and isinstance(it, ir.ValueIndex) and \
+                isinstance(it.value, ir.Var) else idx
+            terms.append(f"{wide} * {tensor}_stride{i}")
             if bounds[i]:
                 masks.append(f"({idx} < {size_py(shape[i])})")
+            elif isinstance(it, ir.ValueIndex):
+                # The user's index, checked against the tensor passed (the masking pass rejected
+                # constants known to be outside it at compile time).
+                checked = self.tensor_operand(it.value) if isinstance(it.value, ir.Const) else idx
+                into = masks if k else scalar_masks
+                if not (isinstance(it.value, ir.Const) and int(it.value.value) >= 0):
+                    into.append(f"({checked} >= 0)")
+                into.append(f"({checked} < {size_py(shape[i])})")
         if user_mask is not None:
             masks.append(self.operand(user_mask))
-        return f"{tensor}_ptr + " + " + ".join(terms), " & ".join(masks)
+        offsets = " + ".join(terms)
+        mask = " & ".join(masks)
+        if scalar_masks and out_rank:
+            # Triton's interpreter rejects `tile_mask & scalar_condition`; select instead.
+            cond = " & ".join(scalar_masks)
+            mask = f"tl.where({cond}, {mask or f'({offsets}) == ({offsets})'}, False)"
+        elif scalar_masks:
+            mask = " & ".join(scalar_masks + masks)
+        return f"{tensor}_ptr + " + offsets, mask
 
     def _axes(self, it) -> int:
         """How many axes an index item contributes to the accessed tile."""
@@ -299,9 +353,9 @@ class Renderer:
         elif name == "where":
             args = [self.operand(e.args[0])] + [self.operand(x, out) for x in e.args[1:]]
         elif od.kind == "unary" and name not in ("neg", "not", "abs"):
-            args = [self.operand(e.args[0], out)]
+            args = [self.tensor_operand(e.args[0], out)]
         elif name in ("sum", "cumsum", "cumprod"):
-            args = [self.operand(e.args[0], out)]
+            args = [self.tensor_operand(e.args[0], out)]
         elif od.kind == "sort":
             return render_sort(self, name, e.args[0], attrs, s.type)
         elif od.kind == "random":
@@ -314,8 +368,12 @@ class Renderer:
             # Triton 3.9's interpreter computes bf16 dots wrongly; bf16 products are exact in f32,
             # so an f32 dot gives the same result. GPU code keeps the bf16 tensor-core dot.
             args = [self.operand(x, "f32") for x in e.args]
+        elif name == "dot":
+            # tl.dot needs one operand dtype; the IR lets f16 @ f32 promote (as the reference does).
+            common = dtypes.promote(*(self.dtype_of(x) for x in e.args))
+            args = [self.operand(x, common) for x in e.args]
         else:
-            args = [self.operand(x) for x in e.args]
+            args = [self.tensor_operand(x) for x in e.args]
         rendered = {k: self._attr(k, v) for k, v in attrs.items()}
         template = od.templates.get("triton")
         if template is None:
@@ -343,7 +401,8 @@ class Renderer:
         return str(v)
 
 
-def render(kernel: ir.Kernel, interpreter: bool = False) -> TritonKernel:
-    """Triton source for `kernel`; `interpreter` selects workarounds for Triton's CPU interpreter."""
-    r = Renderer(kernel, interpreter).render()
+def render(kernel: ir.Kernel, interpreter: bool = False, index64: bool = False) -> TritonKernel:
+    """Triton source for `kernel`; `interpreter` selects workarounds for Triton's CPU interpreter,
+    `index64` 64-bit offsets for tensors of 2**31 elements or more."""
+    r = Renderer(kernel, interpreter, index64).render()
     return TritonKernel(PRELUDE + used_helpers(r.source) + "\n\n" + r.source, r.fn_name, r.args, r.grid)

@@ -6,8 +6,11 @@ Usage (standalone until wired into the main CLI)::
         [--json] [--max-num N] [--max-den N] [--generations N] [--no-cache]
     python -m tilelang.passes.winograd.cli --table [--seed N] [--no-cache]
 
-Progress: while searching, a single updating line is written to stderr, only
-when stderr is a TTY and ``--json`` is not given.
+Progress: while searching, a single updating line is written to stderr when it
+is a TTY, and a plain line every few seconds otherwise (never with ``--json``).
+Search and exact verification grow steeply with alpha = m + r - 1 (F(16,3): 20 s;
+F(40,3): minutes and gigabytes), so alpha above ``--max-alpha`` (default 18) is
+refused up front instead of running silently for minutes.
 """
 from __future__ import annotations
 
@@ -25,6 +28,9 @@ from .toomcook import build_transform
 
 __all__ = ["add_arguments", "run", "main"]
 
+DEFAULT_MAX_ALPHA = 18
+PLAIN_PROGRESS_SECONDS = 5.0  # interval of progress lines when stderr is not a terminal
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--m", type=int, default=None, help="outputs per tile (required unless --table)")
@@ -38,22 +44,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help=f"ES generations in total (default {DEFAULT_GENERATIONS})")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    parser.add_argument("--max-alpha", type=int, default=DEFAULT_MAX_ALPHA,
+                        help=f"refuse m + r - 1 above this (default {DEFAULT_MAX_ALPHA}; cost grows steeply)")
     parser.add_argument("--table", action="store_true",
                         help="Markdown table for F(4,3), F(6,3), F(8,3)")
     return parser
 
 
 class _Progress:
-    def __init__(self, enabled: bool, total: int):
-        self.enabled, self.total, self.dirty = enabled, total, False
+    def __init__(self, enabled: bool, total: int, tty: bool = True):
+        self.enabled, self.total, self.dirty, self.tty = enabled, total, False, tty
+        self.last = time.perf_counter()
 
     def __call__(self, *args):
         if not self.enabled:
             return
         label = args[0] + ": " if len(args) == 3 else ""
         gen, best = args[-2], args[-1]
-        sys.stderr.write(f"\r\x1b[K  searching {label}generation {gen + 1}/{self.total + 1}  "
-                         f"best {best:.6g}")
+        text = f"searching {label}generation {gen + 1}/{self.total + 1}  best {best:.6g}"
+        if not self.tty:
+            now = time.perf_counter()
+            if now - self.last >= PLAIN_PROGRESS_SECONDS:
+                self.last = now
+                sys.stderr.write(f"tilelang winograd: {text}\n")
+                sys.stderr.flush()
+            return
+        sys.stderr.write(f"\r\x1b[K  {text}")
         sys.stderr.flush()
         self.dirty = True
 
@@ -150,7 +166,16 @@ def run(args) -> int:
         if args.m is None:
             sys.stderr.write("tilelang winograd: --m is required (or use --table)\n")
             return 2
-        prog = _Progress(sys.stderr.isatty() and not args.json, args.generations)
+        if args.m < 1 or args.r < 1:
+            sys.stderr.write("tilelang winograd: error: --m and --r must be positive\n")
+            return 2
+        alpha = args.m + args.r - 1
+        if alpha > args.max_alpha:
+            sys.stderr.write(f"tilelang winograd: error: F({args.m},{args.r}) has alpha = {alpha} points, above "
+                             f"--max-alpha {args.max_alpha}: search and exact verification grow steeply with "
+                             "alpha (minutes and gigabytes near 40); raise --max-alpha to run it anyway\n")
+            return 2
+        prog = _Progress(not args.json, args.generations, tty=sys.stderr.isatty())
         d = _result(args, prog)
     except ValueError as exc:
         sys.stderr.write(f"tilelang winograd: error: {exc}\n")

@@ -27,17 +27,17 @@ def attention_kernel_kernel(q_ptr, q_stride0, q_stride1, q_stride2, k_ptr, k_str
     m_offs = m_id * 64 + tl.arange(0, 64)  # kernels.py:102
     D_all_offs = D_all_id * 64 + tl.arange(0, 64)  # kernels.py:102
     t1 = bh_id + 0  # kernels.py:103
-    q_t = tl.load(q_ptr + t1 * q_stride0 + m_offs[:, None] * q_stride1 + D_all_offs[None, :] * q_stride2, mask=(m_offs[:, None] < M), other=0)  # kernels.py:103
+    q_t = tl.load(q_ptr + t1 * q_stride0 + m_offs[:, None] * q_stride1 + D_all_offs[None, :] * q_stride2, mask=tl.where((t1 >= 0) & (t1 < BH), (m_offs[:, None] < M), False), other=0)  # kernels.py:103
     row_max = tl.full([64], float('-inf'), tl.float32)  # kernels.py:104
     row_sum = tl.full([64], 0.0, tl.float32)  # kernels.py:105
     acc = tl.full([64, 64], 0.0, tl.float32)  # kernels.py:106
     for n_id in range(0, tl.cdiv(N, 64)):  # kernels.py:107
         n_offs = n_id * 64 + tl.arange(0, 64)  # kernels.py:107
         t6 = bh_id + 0  # kernels.py:108
-        t7 = tl.load(k_ptr + t6 * k_stride0 + n_offs[:, None] * k_stride1 + D_all_offs[None, :] * k_stride2, mask=(n_offs[:, None] < N), other=0)  # kernels.py:108
+        t7 = tl.load(k_ptr + t6 * k_stride0 + n_offs[:, None] * k_stride1 + D_all_offs[None, :] * k_stride2, mask=tl.where((t6 >= 0) & (t6 < BH), (n_offs[:, None] < N), False), other=0)  # kernels.py:108
         t8 = tl.trans(t7)  # kernels.py:108
         t9 = tl.dot(q_t, t8, input_precision='ieee')  # kernels.py:108
-        s = (t9 * scale)  # kernels.py:108
+        s = (t9 * tl.cast(scale, tl.float32))  # kernels.py:108
         t11 = m_offs  # kernels.py:109
         t12 = tl.expand_dims(t11, 1)  # kernels.py:109
         t13 = n_offs  # kernels.py:109
@@ -63,7 +63,7 @@ def attention_kernel_kernel(q_ptr, q_stride0, q_stride1, q_stride2, k_ptr, k_str
         t33 = (acc * t32)  # kernels.py:115
         t34 = p.to(tl.float16)  # kernels.py:115
         t35 = bh_id + 0  # kernels.py:115
-        t36 = tl.load(v_ptr + t35 * v_stride0 + n_offs[:, None] * v_stride1 + D_all_offs[None, :] * v_stride2, mask=(n_offs[:, None] < N), other=0)  # kernels.py:115
+        t36 = tl.load(v_ptr + t35 * v_stride0 + n_offs[:, None] * v_stride1 + D_all_offs[None, :] * v_stride2, mask=tl.where((t35 >= 0) & (t35 < BH), (n_offs[:, None] < N), False), other=0)  # kernels.py:115
         t37 = tl.dot(t34, t36, input_precision='ieee')  # kernels.py:115
         acc = (t33 + t37)  # kernels.py:115
         row_max = new_max  # kernels.py:116
@@ -71,4 +71,4 @@ def attention_kernel_kernel(q_ptr, q_stride0, q_stride1, q_stride2, k_ptr, k_str
     t40 = tl.expand_dims(row_sum, 1)  # kernels.py:117
     t41 = (acc / t40)  # kernels.py:117
     t42 = t41.to(tl.float16)  # kernels.py:117
-    tl.store(o_ptr + t39 * o_stride0 + m_offs[:, None] * o_stride1 + D_all_offs[None, :] * o_stride2, t42, mask=(m_offs[:, None] < M))  # kernels.py:117
+    tl.store(o_ptr + t39 * o_stride0 + m_offs[:, None] * o_stride1 + D_all_offs[None, :] * o_stride2, t42, mask=tl.where((t39 >= 0) & (t39 < BH), (m_offs[:, None] < M), False))  # kernels.py:117

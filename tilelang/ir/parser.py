@@ -117,7 +117,11 @@ class _Build(Transformer):
     def attr(self, name, value):
         key = str(name)
         if key not in SIZE_ATTRS and isinstance(value, sympy.Basic):
-            value = int(value) if value.is_Integer else float(value)
+            if str(value) in ("nan", "inf", "-inf", "-nan"):
+                # `value = nan` lexes as a size symbol named nan (NAME wins over SPECIAL_FLOAT there)
+                value = float(str(value))
+            else:
+                value = int(value) if value.is_Integer else float(value)
         return key, value
 
     def attrs(self, *items):
@@ -170,11 +174,15 @@ class _Build(Transformer):
     def tilevar(self, name, extent, block):
         return ir.TileVar(str(name), extent, block)
 
+    def order(self, group=None):
+        return ("order", "grouped", int(group) if group is not None else 0)
+
     def loop(self, kind, *rest):
         tiles = tuple(r for r in rest if isinstance(r, ir.TileVar))
         loc = next((r for r in rest if isinstance(r, Loc)), None)
         body = tuple(r for r in rest if isinstance(r, (ir.Assign, ir.Store, ir.TileLoop)))
-        return ir.TileLoop(tiles, body, str(kind) == "parallel", loc)
+        order = next((r for r in rest if isinstance(r, tuple) and r[:1] == ("order",)), ("order", "row", 0))
+        return ir.TileLoop(tiles, body, str(kind) == "parallel", loc, order[1], order[2])
 
     # kernel
     def param(self, var, ptype):

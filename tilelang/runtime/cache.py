@@ -3,25 +3,70 @@
 Keys hash the kernel's source, its final IR (which includes the Config's tile sizes and the
 specialization), the target, tilelang's version and the toolchain versions. Entries are
 directories written under a temporary name and renamed into place, so a crash never leaves a
-half-written entry; an entry that fails to load is discarded and rebuilt.
+half-written entry. Every entry carries a manifest (`manifest.json`: its key and the SHA-256 of each
+file), checked by `lookup` before anything is read: a truncated, overwritten or swapped file (or an
+entry copied under another key) is discarded and rebuilt, never loaded, since loading damaged object
+code can crash the process. A cache directory that cannot be used (not a directory, not writable)
+gives one warning and the process compiles into a private temporary directory instead.
 """
 
 from __future__ import annotations
 
+import atexit
 import functools
 import hashlib
+import json
 from importlib import metadata
 import os
 import shutil
 import tempfile
+import threading
+import warnings
 from pathlib import Path
 
 from tilelang.version import __version__
 
 
-def cache_dir() -> Path:
+MANIFEST = "manifest.json"
+
+
+class CacheWarning(UserWarning):
+    """The configured compile cache cannot be used; compiling goes on without it."""
+
+
+_fallback_lock = threading.Lock()
+_fallbacks: dict[str, Path] = {}  # configured root that failed -> private temporary root
+
+
+def configured_dir() -> Path:
     root = os.environ.get("TILELANG_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "tilelang")
     return Path(root)
+
+
+def _usable(root: Path) -> bool:
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=root, prefix=".probe.", delete=True)
+        probe.close()
+        return True
+    except OSError:
+        return False
+
+
+def cache_dir() -> Path:
+    """The configured cache root, or (after one warning) a private temporary one when it is unusable."""
+    root = configured_dir()
+    with _fallback_lock:
+        if str(root) in _fallbacks:
+            return _fallbacks[str(root)]
+        if _usable(root):
+            return root
+        private = Path(tempfile.mkdtemp(prefix="tilelang-cache-"))
+        atexit.register(shutil.rmtree, private, True)
+        _fallbacks[str(root)] = private
+    warnings.warn(f"tilelang: the compile cache directory {str(root)!r} (TILELANG_CACHE_DIR) is not a writable "
+                  f"directory; compiling without a persistent cache", CacheWarning, stacklevel=2)
+    return private
 
 
 @functools.cache
@@ -51,12 +96,38 @@ def entry_path(kind: str, key: str) -> Path:
     return cache_dir() / kind / key
 
 
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _check(p: Path, key: str, required: tuple[str, ...]) -> str:
+    """'ok', 'incomplete' (a required file is not in the entry) or 'damaged' (no readable manifest,
+    another key's manifest, or a file whose content does not match its recorded hash)."""
+    try:
+        manifest = json.loads((p / MANIFEST).read_text())
+        hashes = manifest["files"]
+        if manifest.get("key") != key or not isinstance(hashes, dict):
+            return "damaged"
+        for f in required:
+            if f not in hashes:
+                return "incomplete"
+            if _digest((p / f).read_bytes()) != hashes[f]:
+                return "damaged"
+        return "ok"
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return "damaged"
+
+
 def lookup(kind: str, key: str, required: tuple[str, ...]) -> Path | None:
-    """The entry directory if it exists with every required file, else None."""
+    """The entry directory if it exists with every required file intact (content hashes match its
+    manifest), else None; a damaged entry is discarded so the caller rebuilds it."""
     p = entry_path(kind, key)
-    if p.is_dir() and all((p / f).is_file() for f in required):
-        return p
-    return None
+    if not p.is_dir():
+        return None
+    state = _check(p, key, required)
+    if state == "damaged":
+        discard(kind, key)
+    return p if state == "ok" else None
 
 
 def store(kind: str, key: str, files: dict[str, bytes | str]) -> Path:
@@ -65,10 +136,13 @@ def store(kind: str, key: str, files: dict[str, bytes | str]) -> Path:
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=final.parent))
     try:
+        hashes = {}
         for name, data in files.items():
-            mode = "wb" if isinstance(data, bytes) else "w"
-            with open(tmp / name, mode) as f:
-                f.write(data)
+            raw = data if isinstance(data, bytes) else data.encode()
+            with open(tmp / name, "wb") as f:
+                f.write(raw)
+            hashes[name] = _digest(raw)
+        (tmp / MANIFEST).write_text(json.dumps({"key": key, "files": hashes}, indent=1))
         try:
             os.rename(tmp, final)
         except OSError:

@@ -18,6 +18,7 @@ import sympy
 from tilelang.errors import InternalCompilerError, LaunchError
 from tilelang.ir import dtypes
 from tilelang.ir import nodes as ir
+from tilelang.runtime.limits import INT32_MAX, check_index_width, uses_int32_positions
 from tilelang.ir.types import format_expr, size_subs
 
 from .sizecode import NoIntegerForm, py_int_code
@@ -243,8 +244,11 @@ class Runner:
         self.negated = negated
         self.written = written
         env = {"launcher": launcher, "recheck": self.recheck, "max": max, "min": min}
+        # i32 tile positions cannot serve sizes of 2**31 or more (runtime/limits.py): one int
+        # comparison per size in the generated code, the full check (and message) only past it.
+        int32_limit = INT32_MAX if uses_int32_positions(final) else None
         try:
-            self.source = _runner_source(final, self.index, negated, written)
+            self.source = _runner_source(final, self.index, negated, written, int32_limit)
         except NoIntegerForm:  # sizes with no int form (none known today): keep the sympy path
             self.source, self.run = None, self.slow_run
         else:
@@ -259,13 +263,15 @@ class Runner:
 
     def recheck(self, args):
         """A fast check failed: run the full checks for their message."""
-        bind_sizes(self.tile_kernel, self.kernel, self._bound(args))
+        sizes = bind_sizes(self.tile_kernel, self.kernel, self._bound(args))
+        check_index_width(self.kernel, sizes, self.tile_kernel.loc)
         raise InternalCompilerError(f"the launch checks of kernel `{self.kernel.name}` disagree "
                                     "(fast check failed, full check passed)", self.kernel.loc)
 
     def slow_run(self, args):
         bound = self._bound(args)
         sizes = bind_sizes(self.tile_kernel, self.kernel, bound)
+        check_index_width(self.kernel, sizes, self.tile_kernel.loc)
         grid = grid_size(self.kernel, sizes)
         if grid <= 0:
             return
@@ -275,7 +281,8 @@ class Runner:
             bound[n].copy_(resolved[n])
 
 
-def _runner_source(kernel: ir.Kernel, index: list[int], negated: set[str], written: set[str]) -> str:
+def _runner_source(kernel: ir.Kernel, index: list[int], negated: set[str], written: set[str],
+                   int32_limit: int | None = None) -> str:
     """Python source of `run(args)` for one specialization (see Runner)."""
     if not kernel.params:
         raise NoIntegerForm("no parameters")
@@ -311,6 +318,9 @@ def _runner_source(kernel: ir.Kernel, index: list[int], negated: set[str], writt
         if a.symbol in size_var:
             op = "%" if a.kind == "div" else "!="
             body.append(f"    if {size_var[a.symbol]} {op} {a.value}: return recheck(args)")
+    if int32_limit is not None and size_var:
+        too_big = " or ".join(f"{v} > {int32_limit}" for v in size_var.values())
+        body.append(f"    if {too_big}: return recheck(args)")
     counts = [py_int_code(t.count, name_of) for t in kernel.grid_loop.tiles]
     body.append(f"    grid = {' * '.join(counts) or '1'}")
     body.append("    if grid <= 0: return None")
