@@ -24,6 +24,7 @@ from tilelang.errors import BackendError
 from tilelang.ir import nodes as ir
 from tilelang.ir.types import ValueType
 from tilelang.memir import nodes as M
+from tilelang.memir.verifier import verify_memkernel
 from tilelang.memir.access import access_shape, concrete, is_elementwise, natural_reads
 
 from .context import PassContext
@@ -231,7 +232,9 @@ class _Lowering:
         space = self.spaces(body, uniform)
         body, _ = self.place_barriers(body, {}, {}, space)
         buffers = tuple(M.Buffer(b, space[b], t.dtype, tuple(t.shape)) for b, t in self.types.items())
-        return M.MemKernel(k.name, k.params, self.threads, buffers, tuple(body), k.assumptions, k.config, k.loc)
+        out = M.MemKernel(k.name, k.params, self.threads, buffers, tuple(body), k.assumptions, k.config, k.loc)
+        verify_memkernel(out)
+        return out
 
 
 def _join(a: dict, b: dict) -> dict:

@@ -1,0 +1,1 @@
+"""The CUDA backend (built on the explicit-memory level, tilelang/memir)."""
