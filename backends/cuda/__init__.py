@@ -1,1 +1,91 @@
-"""The CUDA backend (built on the explicit-memory level, tilelang/memir)."""
+"""The CUDA backend: tile IR -> explicit-memory level (passes/lower_memory.py) -> CUDA C++
+(render.py, on the C-family base backends/cfamily.py) -> PTX and cubin (toolchain.py: nvcc or
+NVRTC) -> launched through the CUDA driver API on torch's current stream (launch.py).
+
+Ahead of time (`tilelang compile --target cuda:sm_80` / `cuda:sm_90a`) it writes the CUDA source,
+the PTX and the cubin side by side; that part runs on any machine with nvcc (or NVRTC).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tilelang.backend import Backend, register
+from tilelang.errors import BackendError
+from tilelang.ir import nodes as ir
+from tilelang.passes.lower_memory import lower_to_memory
+from tilelang.runtime import cache
+
+from .render import render_cuda
+from .toolchain import ARCHS, compile_cuda, toolchain, toolchain_version
+
+
+def _lower_and_render(kernel: ir.Kernel, config):
+    threads = 32 * (config.num_warps if config is not None else 4)
+    mk = lower_to_memory(kernel, threads=threads)
+    return mk, render_cuda(mk)
+
+
+class CudaBackend(Backend):
+    name = "cuda"
+    devices = ("cuda",)
+    default_on = ()  # never picked by default until it has run on a GPU (see docs/cuda.md)
+    priority = 5
+    default_parallel_tile = 64
+    default_sequential_tile = 32
+    aot_targets = ("cuda",)
+
+    def available(self) -> tuple[bool, str]:
+        try:
+            import torch
+        except ImportError:
+            return False, "torch is not installed"
+        if not torch.cuda.is_available():
+            return False, "no CUDA device"
+        try:
+            import cuda.bindings.driver  # noqa: F401
+        except ImportError:
+            return False, "cuda-python is not installed (pip install 'tilelang-dsl[cuda]')"
+        if not toolchain():
+            return False, "no CUDA compiler (nvcc or NVRTC)"
+        return True, ""
+
+    def compile(self, kernel: ir.Kernel, key: str):
+        return self.compile_with(kernel, key, None)
+
+    def compile_with(self, kernel: ir.Kernel, key: str, config):
+        from .launch import device_arch, make_launcher
+
+        arch = device_arch()
+        _, rendered = _lower_and_render(kernel, config)
+        entry_key = f"{key}-{arch}-{cache.toolchain_versions()}-{toolchain_version()}"
+        import hashlib
+
+        entry_key = hashlib.sha256(entry_key.encode()).hexdigest()[:32]
+        hit = cache.lookup("cuda", entry_key, ("kernel.cubin",))
+        if hit is None:
+            ptx, cubin = compile_cuda(rendered.source, arch, kernel.name)
+            hit = cache.store("cuda", entry_key, {"kernel.cu": rendered.source, "kernel.ptx": ptx,
+                                                  "kernel.cubin": cubin})
+        return make_launcher(rendered, (hit / "kernel.cubin").read_bytes())
+
+    def write_aot(self, kernel: ir.Kernel, target: str, out_dir, key: str, config=None) -> dict:
+        arch = target.split(":", 1)[1] if ":" in target else "sm_80"
+        if arch not in ARCHS:
+            raise BackendError(f"unknown CUDA target {target!r}; use one of "
+                               f"{', '.join('cuda:' + a for a in ARCHS)}")
+        out_dir = Path(out_dir)
+        mk, rendered = _lower_and_render(kernel, config)
+        ptx, cubin = compile_cuda(rendered.source, arch, kernel.name)
+        files = {f"{kernel.name}.cu": rendered.source, f"{kernel.name}.ptx": ptx, f"{kernel.name}.cubin": cubin}
+        for name, data in files.items():
+            (out_dir / name).write_bytes(data if isinstance(data, bytes) else data.encode())
+        return {"files": list(files), "binary_kind": "cubin", "entry": rendered.entry, "arch": arch,
+                "threads_per_block": rendered.threads, "dynamic_shared_bytes": rendered.shared_bytes,
+                "arguments": [{"kind": a.kind, "of": a.of, "dim": a.dim, "dtype": a.dtype} for a in rendered.args],
+                "grid": {"dims": 1, "programs": "product of the grid tile counts"},
+                "toolchain": toolchain_version()}
+
+
+register(CudaBackend())
+__all__ = ["CudaBackend", "render_cuda"]
