@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import sympy
@@ -27,7 +27,6 @@ from tilelang.ir import nodes as ir
 from tilelang.ir.dtypes import is_float, promote
 from tilelang.ir.ops import OPS
 from tilelang.memir import nodes as M
-from tilelang.memir.access import ELEMENTWISE_KINDS
 
 STORAGE_BITS = {"bool": 8, "i8": 8, "i32": 32, "i64": 64, "f16": 16, "bf16": 16, "f32": 32, "f64": 64}
 
@@ -50,7 +49,7 @@ class Rendered:
     args: list[ArgSlot]
     threads: int
     shared_bytes: int
-    grid_counts: list[int] = field(default_factory=list)  # arg indices of the grid tile counts
+    prelude: str = ""  # headers and helpers, shared by every kernel of a target
 
 
 class CFamilyRenderer:
@@ -455,7 +454,7 @@ class CFamilyRenderer:
         if any(b.space == "shared" for b in mk.buffers):
             lines.append("  " + self.shared_decl)
         lines += ["  " + d for d in decls] + body + ["}", ""]
-        return Rendered("\n".join(lines), mk.name, self.args, self.T, offset)
+        return Rendered("\n".join(lines), mk.name, self.args, self.T, offset, lines[0])
 
 
 def _strides(shape) -> list[int]:
@@ -467,8 +466,17 @@ def _strides(shape) -> list[int]:
 
 
 PRELUDE = r"""
-template <typename T> DEVICE T tl_floordiv(T a, T b) { T q = a / b; return (q * b != a && ((a < 0) != (b < 0))) ? q - 1 : q; }
-template <typename T> DEVICE T tl_mod(T a, T b) { T r = a % b; return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r; }
+// Integer // and % as Python (and numpy) define them, including numpy's 0 for a zero divisor and
+// wrap-around for MIN // -1 (which would trap on a CPU and is undefined in C).
+template <typename T> DEVICE T tl_floordiv(T a, T b) {
+  if (b == 0) return 0;
+  if (b == (T)-1) return (T)(0ULL - (unsigned long long)a);
+  T q = a / b; return (q * b != a && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+template <typename T> DEVICE T tl_mod(T a, T b) {
+  if (b == 0 || b == (T)-1) return 0;
+  T r = a % b; return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
+}
 template <typename T> DEVICE T tl_max(T a, T b) { return (a != a || a > b) ? a : b; }
 template <typename T> DEVICE T tl_min(T a, T b) { return (a != a || a < b) ? a : b; }
 template <typename T> DEVICE T tl_abs(T a) { return a < 0 ? -a : a; }
@@ -496,10 +504,10 @@ DEVICE void tl_atomic_min(float* p, float v) {
 }
 DEVICE void tl_atomic_max(double* p, double v) {
   unsigned long long* q = (unsigned long long*)p; unsigned long long old = *q;
-  while (!(__longlong_as_double(old) >= v)) { unsigned long long prev = atomicCAS(q, old, __double_as_longlong(v)); if (prev == old) break; old = prev; }
+  while (!(__longlong_as_double(old) >= v)) { unsigned long long prev = atomicCAS(q, old, (unsigned long long)__double_as_longlong(v)); if (prev == old) break; old = prev; }
 }
 DEVICE void tl_atomic_min(double* p, double v) {
   unsigned long long* q = (unsigned long long*)p; unsigned long long old = *q;
-  while (!(__longlong_as_double(old) <= v)) { unsigned long long prev = atomicCAS(q, old, __double_as_longlong(v)); if (prev == old) break; old = prev; }
+  while (!(__longlong_as_double(old) <= v)) { unsigned long long prev = atomicCAS(q, old, (unsigned long long)__double_as_longlong(v)); if (prev == old) break; old = prev; }
 }
 """

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tilelang as tl
+from tilelang.backends.cuda.emu import run_emulated
 from tilelang.backends.cuda.sim import run_simulated
 from tilelang.backends.reference.meminterp import RaceError, run_memory
 from tilelang.errors import VerifierError
@@ -119,49 +120,56 @@ def test_a_register_buffer_read_by_another_thread_is_reported():
 
 
 # ---- every kernel, through the memory level, against float64 torch -----------------------------------
+# `run` is the memory-level interpreter, or the CUDA backend's generated C++ compiled by g++ against
+# a CUDA emulation (backends/cuda/emu.py: one OS thread per CUDA thread, real barriers).
+
+@pytest.fixture(scope="module", params=["memir", pytest.param("cuda-emu", marks=pytest.mark.slow)])
+def run(request):
+    return run_simulated if request.param == "memir" else run_emulated
+
 
 def _softmax(x):
     return torch.softmax(x.double(), dim=1)
 
 
-def test_sim_add():
+def test_sim_add(run):
     x, y = torch.randn(37), torch.randn(37)
     out = poisoned((37,), torch.float32)
-    run_simulated(K.add_kernel, x, y, out)
+    run(K.add_kernel, x, y, out)
     assert_close(out, x.double() + y.double(), "f32")
 
 
 @settings(max_examples=3)
 @given(st.integers(1, 40), st.integers(1, 40), st.sampled_from(["f32", "f16"]))
-def test_sim_matmul(M, N, dtype):
+def test_sim_matmul(run, M, N, dtype):
     dt = {"f32": torch.float32, "f16": torch.float16}[dtype]
     Kd = 21
     a, b = torch.randn(M, Kd).to(dt), torch.randn(Kd, N).to(dt)
     c = poisoned((M, N), dt)
-    run_simulated(matmul_kernel, a, b, c, config=tl.Config(BLOCK_M=16, BLOCK_N=16, BLOCK_K=8))
+    run(matmul_kernel, a, b, c, config=tl.Config(BLOCK_M=16, BLOCK_N=16, BLOCK_K=8))
     assert_close(c, a.double() @ b.double(), dtype, Kd)
 
 
-def test_sim_gemm_divisible():
+def test_sim_gemm_divisible(run):
     a, b = torch.randn(32, 48), torch.randn(48, 16)
     c = poisoned((32, 16), torch.float32)
-    run_simulated(K.gemm_divisible, a, b, c)
+    run(K.gemm_divisible, a, b, c)
     assert_close(c, a.double() @ b.double(), "f32", 48)
 
 
 @pytest.mark.parametrize("dtype", ["f32", "bf16"])
-def test_sim_softmax(dtype):
+def test_sim_softmax(run, dtype):
     dt = {"f32": torch.float32, "bf16": torch.bfloat16}[dtype]
     x = (torch.randn(19, 45) * 3).to(dt)
     out = poisoned((19, 45), dt)
-    run_simulated(K.softmax_kernel, x, out)
+    run(K.softmax_kernel, x, out)
     assert_close(out, _softmax(x), dtype, 45)
 
 
-def test_sim_elementwise():
+def test_sim_elementwise(run):
     x, y = torch.randn(13, 21), torch.randn(13, 21)
     of, ob = poisoned((13, 21), torch.float32), torch.zeros(13, 21, dtype=torch.bool)
-    run_simulated(K.elementwise_kernel, x, y, of, ob, 0.75)
+    run(K.elementwise_kernel, x, y, of, ob, 0.75)
     a, b = x.double(), y.double()
     r = torch.where(a > b, a.abs().sqrt() * 0.75, torch.exp(-b * b) - 1.5)
     r = torch.maximum(r, torch.minimum(a, b)) + torch.sigmoid(a) * torch.log(1.0 + b * b)
@@ -169,65 +177,65 @@ def test_sim_elementwise():
     assert torch.equal(ob, (x < 0) | (y >= 1))
 
 
-def test_sim_row_reduce():
+def test_sim_row_reduce(run):
     x = torch.randn(23, 50)
     sums, maxes = poisoned((23,), torch.float32), poisoned((23,), torch.float32)
     argmins = poisoned((23,), torch.int32)
-    run_simulated(K.row_reduce_kernel, x, sums, maxes, argmins)
+    run(K.row_reduce_kernel, x, sums, maxes, argmins)
     assert_close(sums, x.double().sum(1), "f32", 50)
     assert_close(maxes, x.double().max(1).values, "f32")
     assert torch.equal(argmins.long(), x.argmin(1))
 
 
-def test_sim_causal_mask_and_int_math():
+def test_sim_causal_mask_and_int_math(run):
     s = torch.randn(19, 23)
     out = poisoned((19, 23), torch.float32)
-    run_simulated(K.causal_mask_kernel, s, out)
+    run(K.causal_mask_kernel, s, out)
     i, j = torch.arange(19)[:, None], torch.arange(23)[None, :]
     assert_close(out, torch.where(i >= j, s.double(), 0.0), "f32")
     x = torch.randint(-50, 50, (29,), dtype=torch.int32)
     y = torch.randint(1, 7, (29,), dtype=torch.int32) * (torch.randint(0, 2, (29,), dtype=torch.int32) * 2 - 1)
     q, r = poisoned((29,), torch.int32), poisoned((29,), torch.int32)
-    run_simulated(K.int_math_kernel, x, y, q, r)
+    run(K.int_math_kernel, x, y, q, r)
     assert torch.equal(q, torch.div(x, y, rounding_mode="floor"))
     assert torch.equal(r, x - torch.div(x, y, rounding_mode="floor") * y)
 
 
-def test_sim_gather_and_scatter():
+def test_sim_gather_and_scatter(run):
     x = torch.randn(11, 9)
     idx = torch.randint(0, 11, (17,), dtype=torch.int32)
     out = poisoned((17, 9), torch.float32)
-    run_simulated(K.gather_rows_kernel, x, idx, out)
+    run(K.gather_rows_kernel, x, idx, out)
     assert_close(out, x.double()[idx.long()], "f32")
     src = torch.randn(7, 9)
     perm = torch.randperm(12)[:7].to(torch.int32)
     dst = torch.zeros(12, 9)
-    run_simulated(K.scatter_rows_kernel, src, perm, dst)
+    run(K.scatter_rows_kernel, src, perm, dst)
     expected = torch.zeros(12, 9, dtype=torch.float64)
     expected[perm.long()] = src.double()
     assert_close(dst, expected, "f32")
 
 
-def test_sim_attention():
+def test_sim_attention(run):
     torch.manual_seed(1)
     BH, S, D = 2, 19, 16
     q, k, v = (torch.randn(BH, S, D) for _ in range(3))
     o = poisoned((BH, S, D), torch.float32)
-    run_simulated(K.attention_kernel, q, k, v, o, 0.25, config=tl.Config(BLOCK_M=8, BLOCK_N=8, BLOCK_D=16))
+    run(K.attention_kernel, q, k, v, o, 0.25, config=tl.Config(BLOCK_M=8, BLOCK_N=8, BLOCK_D=16))
     s = (q.double() @ k.double().transpose(1, 2)) * 0.25
     s = s.masked_fill(torch.ones(S, S, dtype=torch.bool).triu(1), float("-inf"))
     assert_close(o, torch.softmax(s, -1) @ v.double(), "f32", S)
 
 
-def test_sim_kmeans_and_moe():
+def test_sim_kmeans_and_moe(run):
     torch.manual_seed(2)
     x, cen = torch.randn(21, 8), torch.randn(13, 8)
     assign = poisoned((21,), torch.int32)
-    run_simulated(K.kmeans_assign_kernel, x, cen, assign, config=tl.Config(BLOCK_P=16, BLOCK_D=8, BLOCK_C=8))
+    run(K.kmeans_assign_kernel, x, cen, assign, config=tl.Config(BLOCK_P=16, BLOCK_D=8, BLOCK_C=8))
     d = (cen.double() ** 2).sum(1)[None, :] - 2 * x.double() @ cen.double().T
     assert torch.equal(assign.long(), d.argmin(1))
     xs, w = torch.randn(15, 20), torch.randn(20, 11)
     rows = torch.randint(0, 15, (9,), dtype=torch.int32)
     out = poisoned((9, 11), torch.float32)
-    run_simulated(K.moe_expert_rows_kernel, xs, rows, w, out)
+    run(K.moe_expert_rows_kernel, xs, rows, w, out)
     assert_close(out, xs.double()[rows.long()] @ w.double(), "f32", 20)
