@@ -154,3 +154,22 @@ def test_gpu_matmul_and_softmax(dtype):
     out = poisoned((37, 300), torch.float32, "cuda")
     K.softmax_kernel(x, out, backend="cuda")
     assert_close(out.cpu(), torch.softmax(x.double().cpu(), 1), "f32", 300)
+
+
+def test_cli_prints_the_memory_level_and_reads_it_back(tmp_path):
+    from tilelang.memir.parser import parse_memkernel
+
+    res = subprocess.run([sys.executable, "-m", "tilelang.cli", "ir", "stdlib/gemm.py::matmul_kernel", "--dtype", "f16",
+                          "--backend", "cuda", "--after", "lower_memory"], cwd=REPO, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    text = res.stdout.split("\n", 1)[1]
+    mk = parse_memkernel(text)
+    assert {b.space for b in mk.buffers} == {"shared", "local"}
+    path = tmp_path / "gemm.mir"
+    path.write_text(text)
+    back = subprocess.run([sys.executable, "-m", "tilelang.cli", "ir", "--parse", str(path)], cwd=REPO,
+                          capture_output=True, text=True)
+    assert back.returncode == 0 and back.stdout.strip() == text.strip()
+    wrong = subprocess.run([sys.executable, "-m", "tilelang.cli", "ir", "stdlib/gemm.py::matmul_kernel", "--dtype",
+                            "f16", "--after", "lower_memory"], cwd=REPO, capture_output=True, text=True)
+    assert wrong.returncode == 1 and "the steps are" in wrong.stderr

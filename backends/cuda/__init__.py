@@ -69,6 +69,12 @@ class CudaBackend(Backend):
                                                   "kernel.cubin": cubin})
         return make_launcher(rendered, (hit / "kernel.cubin").read_bytes())
 
+    def lower_steps(self, kernel: ir.Kernel, config=None) -> list[tuple[str, str]]:
+        from tilelang.memir.printer import print_memkernel
+
+        mk, _ = _lower_and_render(kernel, config)
+        return [("lower_memory", print_memkernel(mk))]
+
     def write_aot(self, kernel: ir.Kernel, target: str, out_dir, key: str, config=None) -> dict:
         arch = target.split(":", 1)[1] if ":" in target else "sm_80"
         if arch not in ARCHS:
