@@ -166,9 +166,16 @@ class CFamilyRenderer:
             if v.name in self.replicated:
                 return f"u_{b.name}"
             return f"r_{b.name}[j]"  # natural read: the verifier guarantees the element is this thread's
+        return f"s_{b.name}[{self.shared_word(b, idx or [])}]"
+
+    def shared_word(self, b: M.Buffer, idx: list[str]) -> str:
+        """The word of shared buffer b holding element idx, through its layout (memir/layout.py)."""
+        if b.swizzle is not None:
+            (q, p), cols = b.swizzle, b.shape[1]
+            row = idx[0] if q == 1 else f"({idx[0]}) / {q}"
+            return f"({idx[0]}) * {cols} + (({idx[1]}) ^ (({row}) % {p}))"
         strides = _strides(b.shape)
-        flat = " + ".join(f"{i} * {s}" if s != 1 else f"{i}" for i, s in zip(idx or [], strides)) or "0"
-        return f"s_{b.name}[{flat}]"
+        return " + ".join(f"{i} * {s}" if s != 1 else f"{i}" for i, s in zip(idx, strides)) or "0"
 
     def read_broadcast(self, v, out_idx: list[str]) -> str:
         shape = () if isinstance(v, ir.Const) or v.name in self.params else self.bufs[v.name].shape
@@ -333,9 +340,9 @@ class CFamilyRenderer:
         self.indent -= 1
         self.emit("}")
 
-    def target(self, b: M.Buffer) -> str:
+    def target(self, b: M.Buffer, I: list[str]) -> str:
         if b.space == "shared":
-            return f"s_{b.name}[e]"
+            return f"s_{b.name}[{'e' if b.swizzle is None else self.shared_word(b, I)}]"
         if b.name in self.replicated:
             return f"u_{b.name}"
         return f"r_{b.name}[j]"
@@ -382,7 +389,7 @@ class CFamilyRenderer:
 
         def body(I):
             v = self.value_expr(s.value, out, I)
-            self.emit(f"{self.target(out)} = {v};")
+            self.emit(f"{self.target(out, I)} = {v};")
         self.distributed(out.shape, body)
 
     def _store_shape(self, st: ir.Store):

@@ -17,13 +17,12 @@ import pytest
 import torch
 
 import tilelang as tl
-from tilelang.backends.cuda import CudaBackend
+from tilelang.backends.cuda import CudaBackend, memory_program
 from tilelang.backends.cuda.launch import pack_arguments
 from tilelang.backends.cuda.render import render_cuda
 from tilelang.backends.cuda.toolchain import ARCHS, compile_cuda, toolchain
 from tilelang.frontend.lower import ArgSpec
 from tilelang.passes import PassContext, run_pipeline
-from tilelang.passes.lower_memory import lower_to_memory
 from tilelang.stdlib import matmul_kernel
 
 import kernels as K
@@ -42,7 +41,7 @@ def rendered(kernel, sig, config=None, fixed=None):
     k = run_pipeline(kernel.lower(sig, fixed), PassContext(config=config, target="cuda",
                                                            default_parallel_tile=be.default_parallel_tile,
                                                            default_sequential_tile=be.default_sequential_tile))
-    return render_cuda(lower_to_memory(k, threads=32 * config.num_warps))
+    return render_cuda(memory_program(k, config))
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +98,7 @@ def test_generated_cuda_matches_golden(name):
         r = rendered(matmul_kernel, {n: ArgSpec("tensor", "f16", 2) for n in "abc"})
     else:
         r = rendered(K.softmax_kernel, {n: ArgSpec("tensor", "f32", 2) for n in ("x", "out")},
-                     tl.Config(BLOCK_M=4, BLOCK_N=128))
+                     tl.Config(BLOCK_M=32, BLOCK_N=32))
     _check_golden(f"{name}.cu", r.source[len(r.prelude):])
 
 

@@ -13,16 +13,31 @@ from pathlib import Path
 from tilelang.backend import Backend, register
 from tilelang.errors import BackendError
 from tilelang.ir import nodes as ir
+from tilelang.memir.verifier import verify_memkernel
 from tilelang.passes.lower_memory import lower_to_memory
+from tilelang.passes.swizzle import layout_proofs, swizzle_shared
 from tilelang.runtime import cache
 
 from .render import render_cuda
 from .toolchain import ARCHS, compile_cuda, toolchain, toolchain_version
 
 
-def _lower_and_render(kernel: ir.Kernel, config):
+def memory_program(kernel: ir.Kernel, config, observe=None):
+    """The explicit-memory program the CUDA backend renders: lowering, then layout swizzling.
+    `observe(step, memkernel)` sees each step's result."""
     threads = 32 * (config.num_warps if config is not None else 4)
     mk = lower_to_memory(kernel, threads=threads)
+    if observe:
+        observe("lower_memory", mk)
+    mk = swizzle_shared(mk)
+    verify_memkernel(mk)
+    if observe:
+        observe("swizzle", mk)
+    return mk
+
+
+def _lower_and_render(kernel: ir.Kernel, config):
+    mk = memory_program(kernel, config)
     return mk, render_cuda(mk)
 
 
@@ -72,8 +87,9 @@ class CudaBackend(Backend):
     def lower_steps(self, kernel: ir.Kernel, config=None) -> list[tuple[str, str]]:
         from tilelang.memir.printer import print_memkernel
 
-        mk, _ = _lower_and_render(kernel, config)
-        return [("lower_memory", print_memkernel(mk))]
+        steps = []
+        memory_program(kernel, config, lambda name, mk: steps.append((name, print_memkernel(mk))))
+        return steps
 
     def write_aot(self, kernel: ir.Kernel, target: str, out_dir, key: str, config=None) -> dict:
         arch = target.split(":", 1)[1] if ":" in target else "sm_80"
@@ -90,7 +106,10 @@ class CudaBackend(Backend):
                 "threads_per_block": rendered.threads, "dynamic_shared_bytes": rendered.shared_bytes,
                 "arguments": [{"kind": a.kind, "of": a.of, "dim": a.dim, "dtype": a.dtype} for a in rendered.args],
                 "grid": {"dims": 1, "programs": "product of the grid tile counts"},
-                "toolchain": toolchain_version()}
+                "toolchain": toolchain_version(),
+                # The swizzle pass's proof: each 2-D shared buffer's layout is a bijection, and the
+                # worst bank-conflict degree of every access pattern, every warp instruction enumerated.
+                "shared_layouts": [p.to_dict() for p in layout_proofs(mk)]}
 
 
 register(CudaBackend())

@@ -137,15 +137,14 @@ def build(mk):
 def run_emulated(kernel, *args, config=None):
     """Call a @tl.tile kernel on CPU tensors through the CUDA backend's generated source, emulated."""
     from tilelang.config import Config
-    from tilelang.passes.lower_memory import lower_to_memory
     from tilelang.runtime.launch import bind_arguments, bind_sizes, grid_size
 
-    from . import CudaBackend
+    from . import CudaBackend, memory_program
 
     config = config or Config()
     bound, signature, _ = bind_arguments(kernel, args)
     final = kernel.final_ir(signature, config, CudaBackend())
-    mk = lower_to_memory(final, threads=32 * config.num_warps)
+    mk = memory_program(final, config)
     rendered, fn = build(mk)
     sizes = bind_sizes(kernel, final, bound)
     grid = grid_size(final, sizes)

@@ -1,5 +1,5 @@
-"""Run a kernel through the explicit-memory level on CPU tensors: the tile IR is lowered exactly as
-for the CUDA backend and the result executed by the memory-level interpreter (thread-level
+"""Run a kernel through the explicit-memory level on CPU tensors: the tile IR is lowered and swizzled
+as for the CUDA backend and the result executed by the memory-level interpreter (thread-level
 semantics, race reports). Used by tests to check the lowering without a GPU; not a registered
 backend (it is far too slow to be one)."""
 
@@ -10,6 +10,7 @@ import numpy as np
 from tilelang.backend import Backend
 from tilelang.ir import nodes as ir
 from tilelang.passes.lower_memory import lower_to_memory
+from tilelang.passes.swizzle import swizzle_shared
 from tilelang.backends.reference import to_numpy
 from tilelang.backends.reference.meminterp import run_memory
 
@@ -25,11 +26,11 @@ class MemorySimBackend(Backend):
         self.threads = threads
 
     def compile_with(self, kernel: ir.Kernel, key: str, config):
-        mk = lower_to_memory(kernel, threads=self.threads or 32 * config.num_warps)
+        mk = swizzle_shared(lower_to_memory(kernel, threads=self.threads or 32 * config.num_warps))
         return self.launcher(mk)
 
     def compile(self, kernel: ir.Kernel, key: str):
-        return self.launcher(lower_to_memory(kernel, threads=self.threads or 128))
+        return self.launcher(swizzle_shared(lower_to_memory(kernel, threads=self.threads or 128)))
 
     @staticmethod
     def launcher(mk):

@@ -21,16 +21,14 @@ exactly when none of these reports fires, which is why it is enough to check the
 from __future__ import annotations
 
 import itertools
-from math import prod
-
 import numpy as np
 
 from tilelang.errors import TileLangError
 from tilelang.ir import nodes as ir
-from tilelang.ir.ops import OPS
 from tilelang.ir.types import ValueType, size_subs
 from tilelang.memir import nodes as M
-from tilelang.memir.access import ELEMENTWISE_KINDS, ELEMENTWISE_OPS
+from tilelang.memir.access import read_ids
+from tilelang.memir.layout import physical
 
 from .interp import Interpreter, ReferenceError_
 
@@ -87,6 +85,10 @@ class MemInterpreter(Interpreter):
             env.update({b.name: _poison(b.dtype, b.shape) for b in self.kernel.buffers})
             self.shadows = {b.name: _Shadow(b.size) for b in self.kernel.buffers if b.space == "shared"}
             self.shadows.update({n: _Shadow(self.args[n].size) for n in self.shapes})
+            # Which logical element each shared word holds: a layout that maps two elements to one
+            # word shows up when the first is read back after the second overwrote it.
+            self.holder = {b.name: np.full(b.size, NOBODY, dtype=np.int64)
+                           for b in self.kernel.buffers if b.space == "shared"}
             self.owner = {b.name: np.full(b.size, NOBODY, dtype=np.int64)
                           for b in self.kernel.buffers if b.space == "local"}
             self.phase = 0
@@ -111,6 +113,8 @@ class MemInterpreter(Interpreter):
                 self.put(s, env, tiles)
 
     def reader_threads(self, shape, map_: str):
+        from math import prod
+
         if map_ == "uniform":
             return np.full(shape, MANY, dtype=np.int64)
         return (np.arange(prod(shape), dtype=np.int64) % self.threads).reshape(shape)
@@ -153,50 +157,7 @@ class MemInterpreter(Interpreter):
             self.read_elems(name, ids.reshape(-1), threads.reshape(-1), s)
 
     def read_ids(self, value, out_shape):
-        """(variable, flat element ids it reads, shaped out_shape + (k,)) per operand variable."""
-        out = []
-        if isinstance(value, ir.Op):
-            for pos, a in enumerate(value.args):
-                if isinstance(a, ir.Var) and a.name in self.bufs:
-                    out.append((a.name, self.op_read_ids(value, pos, self.bufs[a.name].shape, out_shape)))
-            return out
-        # a Load or a Store: index tiles are placed along their axes; mask / other / value broadcast
-        axis, rank = 0, len(out_shape)
-        for it in value.index:
-            if isinstance(it, ir.TileIndex):
-                axis += 1
-                continue
-            v = it.value
-            if isinstance(v, ir.Var) and v.name in self.bufs:
-                shp = self.bufs[v.name].shape
-                ids = np.arange(prod(shp)).reshape((1,) * axis + shp + (1,) * (rank - axis - len(shp)))
-                out.append((v.name, np.broadcast_to(ids, out_shape)[..., None]))
-                axis += len(shp)
-        extra = [value.other, value.mask] if isinstance(value, ir.Load) else [value.value, value.mask]
-        for v in extra:
-            if isinstance(v, ir.Var) and v.name in self.bufs:
-                shp = self.bufs[v.name].shape
-                out.append((v.name, np.broadcast_to(np.arange(prod(shp)).reshape(shp), out_shape)[..., None]))
-        return out
-
-    @staticmethod
-    def op_read_ids(op: ir.Op, pos: int, shape, out_shape):
-        ids = np.arange(prod(shape)).reshape(shape)
-        name, kind = op.name, OPS[op.name].kind
-        if kind in ELEMENTWISE_KINDS or name in ELEMENTWISE_OPS or name == "broadcast_to":
-            return np.broadcast_to(ids, out_shape)[..., None]
-        if name == "expand_dims":
-            return np.expand_dims(ids, op.attr("axis"))[..., None]
-        if name == "trans":
-            return ids.T[..., None]
-        if kind == "reduce":
-            return np.moveaxis(ids, op.attr("axis") % len(shape), -1)
-        if name == "dot":
-            m, n = out_shape
-            if pos == 0:
-                return np.broadcast_to(ids[:, None, :], (m, n, shape[1]))
-            return np.broadcast_to(ids.T[None, :, :], (m, n, shape[0]))
-        raise RaceError(f"the memory-level interpreter does not know how `{name}` reads its operands")
+        return read_ids(value, out_shape, {n: b.shape for n, b in self.bufs.items()})
 
     def read_elems(self, name, ids, threads, s):
         if ids.size == 0:
@@ -214,6 +175,16 @@ class MemInterpreter(Interpreter):
             return
         sh = self.shadows[name]
         is_buffer = name in self.bufs
+        if is_buffer:
+            b = self.bufs[name]
+            words = physical(b.shape, b.swizzle, ids)
+            if ((words < 0) | (words >= b.size)).any():
+                raise RaceError(f"the layout of shared buffer `{name}` puts an element outside the buffer", s.loc)
+            clobbered = (self.holder[name][words] != ids) & (sh.wthread[ids] != NOBODY)
+            if clobbered.any():
+                i = int(np.argmax(clobbered))
+                raise RaceError(f"shared buffer `{name}`: element {int(ids[i])} was overwritten by element "
+                                f"{int(self.holder[name][words][i])}, which its layout puts in the same word", s.loc)
         if is_buffer and (sh.wthread[ids] == NOBODY).any():
             e = int(ids[sh.wthread[ids] == NOBODY][0])
             raise RaceError(f"shared buffer `{name}` element {e} is read before any thread wrote it", s.loc)
@@ -265,6 +236,12 @@ class MemInterpreter(Interpreter):
                                     f"{int(threads[i])} with no barrier between", s.loc)
         sh.wthread[ids] = threads
         sh.wphase[ids] = self.phase
+        if not tensor:
+            b = self.bufs[name]
+            words = physical(b.shape, b.swizzle, ids)
+            if ((words < 0) | (words >= b.size)).any():
+                raise RaceError(f"the layout of shared buffer `{name}` puts an element outside the buffer", s.loc)
+            self.holder[name][words] = ids
 
     @staticmethod
     def _t(t) -> str:

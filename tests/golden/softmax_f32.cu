@@ -14,24 +14,24 @@ extern "C" __global__ void __launch_bounds__(128) softmax_kernel(
     long long sz1) {
   extern __shared__ __align__(16) unsigned char tl_smem[];
   float* const s_row_max = (float*)(tl_smem + 0);
-  float r_2[4];
-  float* const s_v = (float*)(tl_smem + 16);
+  float r_2[8];
+  float* const s_v = (float*)(tl_smem + 128);
   float r_4[1];
-  float* const s_denom = (float*)(tl_smem + 2064);
-  float r_7[4];
-  float r_v_1[4];
-  float* const s_9 = (float*)(tl_smem + 2080);
-  float r_10[4];
-  float* const s_11 = (float*)(tl_smem + 2096);
+  float* const s_denom = (float*)(tl_smem + 4224);
+  float r_7[8];
+  float r_v_1[8];
+  float* const s_9 = (float*)(tl_smem + 4352);
+  float r_10[8];
+  float* const s_11 = (float*)(tl_smem + 4480);
   float r_12[1];
-  float r_14[4];
-  float r_v_2[4];
-  float* const s_16 = (float*)(tl_smem + 4144);
-  float r_17[4];
-  float r_18[4];
-  float* const s_19 = (float*)(tl_smem + 4160);
-  float r_20[4];
-  float r_21[4];
+  float r_14[8];
+  float r_v_2[8];
+  float* const s_16 = (float*)(tl_smem + 8576);
+  float r_17[8];
+  float r_18[8];
+  float* const s_19 = (float*)(tl_smem + 8704);
+  float r_20[8];
+  float r_21[8];
   const int tid = threadIdx.x;
   long long pid = blockIdx.x;
   const long long id_m = pid % sz0; pid /= sz0;
@@ -39,7 +39,7 @@ extern "C" __global__ void __launch_bounds__(128) softmax_kernel(
   #pragma unroll
   for (int j = 0; j < 1; ++j) {
     const int e = tid + j * 128;
-    if (e < 4) {
+    if (e < 32) {
       const int i0 = e;
       s_row_max[e] = __int_as_float(0xff800000);
     }
@@ -48,21 +48,21 @@ extern "C" __global__ void __launch_bounds__(128) softmax_kernel(
   for (long long id_n = 0; id_n < sz1; ++id_n) {
 #line 32 "tests/kernels.py"
     #pragma unroll
-    for (int j = 0; j < 4; ++j) {
+    for (int j = 0; j < 8; ++j) {
       const int e = tid + j * 128;
-      const int i0 = e / 128;
-      const int i1 = (e) % 128;
-      r_2[j] = (((id_m * 4 + i0) < x_n0 && (id_n * 128 + i1) < x_n1) ? (float)x[(id_m * 4 + i0) * x_s0 + (id_n * 128 + i1) * x_s1] : __int_as_float(0xff800000));
+      const int i0 = e / 32;
+      const int i1 = (e) % 32;
+      r_2[j] = (((id_m * 32 + i0) < x_n0 && (id_n * 32 + i1) < x_n1) ? (float)x[(id_m * 32 + i0) * x_s0 + (id_n * 32 + i1) * x_s1] : __int_as_float(0xff800000));
     }
 #line 32 "tests/kernels.py"
     __syncthreads();
 #line 32 "tests/kernels.py"
     #pragma unroll
-    for (int j = 0; j < 4; ++j) {
+    for (int j = 0; j < 8; ++j) {
       const int e = tid + j * 128;
-      const int i0 = e / 128;
-      const int i1 = (e) % 128;
-      s_v[e] = r_2[j];
+      const int i0 = e / 32;
+      const int i1 = (e) % 32;
+      s_v[(i0) * 32 + ((i1) ^ ((i0) % 32))] = r_2[j];
     }
 #line 33 "tests/kernels.py"
     __syncthreads();
@@ -70,10 +70,10 @@ extern "C" __global__ void __launch_bounds__(128) softmax_kernel(
     #pragma unroll
     for (int j = 0; j < 1; ++j) {
       const int e = tid + j * 128;
-      if (e < 4) {
+      if (e < 32) {
         const int i0 = e;
-        float best = s_v[i0 * 128 + 0];
-        for (int r = 1; r < 128; ++r) best = tl_max(best, (float)s_v[i0 * 128 + r]);
+        float best = s_v[(i0) * 32 + ((0) ^ ((i0) % 32))];
+        for (int r = 1; r < 32; ++r) best = tl_max(best, (float)s_v[(i0) * 32 + ((r) ^ ((i0) % 32))]);
         r_4[j] = best;
       }
     }
@@ -81,7 +81,7 @@ extern "C" __global__ void __launch_bounds__(128) softmax_kernel(
     #pragma unroll
     for (int j = 0; j < 1; ++j) {
       const int e = tid + j * 128;
-      if (e < 4) {
+      if (e < 32) {
         const int i0 = e;
         s_row_max[e] = ((float)tl_max(s_row_max[i0], r_4[j]));
       }
@@ -91,7 +91,7 @@ extern "C" __global__ void __launch_bounds__(128) softmax_kernel(
   #pragma unroll
   for (int j = 0; j < 1; ++j) {
     const int e = tid + j * 128;
-    if (e < 4) {
+    if (e < 32) {
       const int i0 = e;
       s_denom[e] = 0.0f;
     }
@@ -100,18 +100,18 @@ extern "C" __global__ void __launch_bounds__(128) softmax_kernel(
   for (long long id_n = 0; id_n < sz1; ++id_n) {
 #line 36 "tests/kernels.py"
     #pragma unroll
-    for (int j = 0; j < 4; ++j) {
+    for (int j = 0; j < 8; ++j) {
       const int e = tid + j * 128;
-      const int i0 = e / 128;
-      const int i1 = (e) % 128;
-      r_7[j] = (((id_m * 4 + i0) < x_n0 && (id_n * 128 + i1) < x_n1) ? (float)x[(id_m * 4 + i0) * x_s0 + (id_n * 128 + i1) * x_s1] : __int_as_float(0xff800000));
+      const int i0 = e / 32;
+      const int i1 = (e) % 32;
+      r_7[j] = (((id_m * 32 + i0) < x_n0 && (id_n * 32 + i1) < x_n1) ? (float)x[(id_m * 32 + i0) * x_s0 + (id_n * 32 + i1) * x_s1] : __int_as_float(0xff800000));
     }
 #line 36 "tests/kernels.py"
     #pragma unroll
-    for (int j = 0; j < 4; ++j) {
+    for (int j = 0; j < 8; ++j) {
       const int e = tid + j * 128;
-      const int i0 = e / 128;
-      const int i1 = (e) % 128;
+      const int i0 = e / 32;
+      const int i1 = (e) % 32;
       r_v_1[j] = r_7[j];
     }
 #line 37 "tests/kernels.py"
@@ -120,7 +120,7 @@ extern "C" __global__ void __launch_bounds__(128) softmax_kernel(
     #pragma unroll
     for (int j = 0; j < 1; ++j) {
       const int e = tid + j * 128;
-      if (e < 4) {
+      if (e < 32) {
         const int i0 = e;
         const int i1 = (e) % 1;
         s_9[e] = s_row_max[i0];
@@ -130,19 +130,19 @@ extern "C" __global__ void __launch_bounds__(128) softmax_kernel(
     __syncthreads();
 #line 37 "tests/kernels.py"
     #pragma unroll
-    for (int j = 0; j < 4; ++j) {
+    for (int j = 0; j < 8; ++j) {
       const int e = tid + j * 128;
-      const int i0 = e / 128;
-      const int i1 = (e) % 128;
+      const int i0 = e / 32;
+      const int i1 = (e) % 32;
       r_10[j] = ((float)(r_v_1[j] - s_9[i0 + 0]));
     }
 #line 37 "tests/kernels.py"
     #pragma unroll
-    for (int j = 0; j < 4; ++j) {
+    for (int j = 0; j < 8; ++j) {
       const int e = tid + j * 128;
-      const int i0 = e / 128;
-      const int i1 = (e) % 128;
-      s_11[e] = ((float)exp(r_10[j]));
+      const int i0 = e / 32;
+      const int i1 = (e) % 32;
+      s_11[(i0) * 32 + ((i1) ^ ((i0) % 32))] = ((float)exp(r_10[j]));
     }
 #line 37 "tests/kernels.py"
     __syncthreads();
@@ -150,10 +150,10 @@ extern "C" __global__ void __launch_bounds__(128) softmax_kernel(
     #pragma unroll
     for (int j = 0; j < 1; ++j) {
       const int e = tid + j * 128;
-      if (e < 4) {
+      if (e < 32) {
         const int i0 = e;
         float acc = 0;
-        for (int r = 0; r < 128; ++r) acc += (float)s_11[i0 * 128 + r];
+        for (int r = 0; r < 32; ++r) acc += (float)s_11[(i0) * 32 + ((r) ^ ((i0) % 32))];
         r_12[j] = ((float)acc);
       }
     }
@@ -161,7 +161,7 @@ extern "C" __global__ void __launch_bounds__(128) softmax_kernel(
     #pragma unroll
     for (int j = 0; j < 1; ++j) {
       const int e = tid + j * 128;
-      if (e < 4) {
+      if (e < 32) {
         const int i0 = e;
         s_denom[e] = ((float)(s_denom[i0] + r_12[j]));
       }
@@ -171,18 +171,18 @@ extern "C" __global__ void __launch_bounds__(128) softmax_kernel(
   for (long long id_n = 0; id_n < sz1; ++id_n) {
 #line 39 "tests/kernels.py"
     #pragma unroll
-    for (int j = 0; j < 4; ++j) {
+    for (int j = 0; j < 8; ++j) {
       const int e = tid + j * 128;
-      const int i0 = e / 128;
-      const int i1 = (e) % 128;
-      r_14[j] = (((id_m * 4 + i0) < x_n0 && (id_n * 128 + i1) < x_n1) ? (float)x[(id_m * 4 + i0) * x_s0 + (id_n * 128 + i1) * x_s1] : __int_as_float(0xff800000));
+      const int i0 = e / 32;
+      const int i1 = (e) % 32;
+      r_14[j] = (((id_m * 32 + i0) < x_n0 && (id_n * 32 + i1) < x_n1) ? (float)x[(id_m * 32 + i0) * x_s0 + (id_n * 32 + i1) * x_s1] : __int_as_float(0xff800000));
     }
 #line 39 "tests/kernels.py"
     #pragma unroll
-    for (int j = 0; j < 4; ++j) {
+    for (int j = 0; j < 8; ++j) {
       const int e = tid + j * 128;
-      const int i0 = e / 128;
-      const int i1 = (e) % 128;
+      const int i0 = e / 32;
+      const int i1 = (e) % 32;
       r_v_2[j] = r_14[j];
     }
 #line 40 "tests/kernels.py"
@@ -191,7 +191,7 @@ extern "C" __global__ void __launch_bounds__(128) softmax_kernel(
     #pragma unroll
     for (int j = 0; j < 1; ++j) {
       const int e = tid + j * 128;
-      if (e < 4) {
+      if (e < 32) {
         const int i0 = e;
         const int i1 = (e) % 1;
         s_16[e] = s_row_max[i0];
@@ -201,25 +201,25 @@ extern "C" __global__ void __launch_bounds__(128) softmax_kernel(
     __syncthreads();
 #line 40 "tests/kernels.py"
     #pragma unroll
-    for (int j = 0; j < 4; ++j) {
+    for (int j = 0; j < 8; ++j) {
       const int e = tid + j * 128;
-      const int i0 = e / 128;
-      const int i1 = (e) % 128;
+      const int i0 = e / 32;
+      const int i1 = (e) % 32;
       r_17[j] = ((float)(r_v_2[j] - s_16[i0 + 0]));
     }
 #line 40 "tests/kernels.py"
     #pragma unroll
-    for (int j = 0; j < 4; ++j) {
+    for (int j = 0; j < 8; ++j) {
       const int e = tid + j * 128;
-      const int i0 = e / 128;
-      const int i1 = (e) % 128;
+      const int i0 = e / 32;
+      const int i1 = (e) % 32;
       r_18[j] = ((float)exp(r_17[j]));
     }
 #line 40 "tests/kernels.py"
     #pragma unroll
     for (int j = 0; j < 1; ++j) {
       const int e = tid + j * 128;
-      if (e < 4) {
+      if (e < 32) {
         const int i0 = e;
         const int i1 = (e) % 1;
         s_19[e] = s_denom[i0];
@@ -229,27 +229,27 @@ extern "C" __global__ void __launch_bounds__(128) softmax_kernel(
     __syncthreads();
 #line 40 "tests/kernels.py"
     #pragma unroll
-    for (int j = 0; j < 4; ++j) {
+    for (int j = 0; j < 8; ++j) {
       const int e = tid + j * 128;
-      const int i0 = e / 128;
-      const int i1 = (e) % 128;
+      const int i0 = e / 32;
+      const int i1 = (e) % 32;
       r_20[j] = ((float)(r_18[j] / s_19[i0 + 0]));
     }
 #line 40 "tests/kernels.py"
     #pragma unroll
-    for (int j = 0; j < 4; ++j) {
+    for (int j = 0; j < 8; ++j) {
       const int e = tid + j * 128;
-      const int i0 = e / 128;
-      const int i1 = (e) % 128;
+      const int i0 = e / 32;
+      const int i1 = (e) % 32;
       r_21[j] = r_20[j];
     }
 #line 40 "tests/kernels.py"
     #pragma unroll
-    for (int j = 0; j < 4; ++j) {
+    for (int j = 0; j < 8; ++j) {
       const int e = tid + j * 128;
-      const int i0 = e / 128;
-      const int i1 = (e) % 128;
-      if ((id_m * 4 + i0) < out_n0 && (id_n * 128 + i1) < out_n1) out[(id_m * 4 + i0) * out_s0 + (id_n * 128 + i1) * out_s1] = r_21[j];
+      const int i0 = e / 32;
+      const int i1 = (e) % 32;
+      if ((id_m * 32 + i0) < out_n0 && (id_n * 32 + i1) < out_n1) out[(id_m * 32 + i0) * out_s0 + (id_n * 32 + i1) * out_s1] = r_21[j];
     }
   }
 }

@@ -3,6 +3,9 @@ and the interpreter share about a statement's accesses."""
 
 from __future__ import annotations
 
+from math import prod
+
+import numpy as np
 import sympy
 
 from tilelang.ir import nodes as ir
@@ -59,3 +62,52 @@ def natural_reads(stmt, out_shape: tuple[int, ...], shape_of) -> dict[str, bool]
         ok = cyclic and elementwise and tuple(shape_of(ir.Var(n))) == tuple(out_shape)
         out[n] = out.get(n, True) and ok
     return out
+
+
+def read_ids(value, out_shape, buf_shapes: dict) -> list:
+    """(variable, flat element ids it reads) per buffer operand of a statement computing (or
+    storing) `out_shape`: ids are shaped out_shape + (k,), the k elements that output element
+    reads (k > 1 for reductions and matrix products)."""
+    out = []
+    if isinstance(value, ir.Op):
+        for pos, a in enumerate(value.args):
+            if isinstance(a, ir.Var) and a.name in buf_shapes:
+                out.append((a.name, op_read_ids(value, pos, buf_shapes[a.name], out_shape)))
+        return out
+    # a Load or a Store: index tiles are placed along their axes; mask / other / value broadcast
+    axis, rank = 0, len(out_shape)
+    for it in value.index:
+        if isinstance(it, ir.TileIndex):
+            axis += 1
+            continue
+        v = it.value
+        if isinstance(v, ir.Var) and v.name in buf_shapes:
+            shp = buf_shapes[v.name]
+            ids = np.arange(prod(shp)).reshape((1,) * axis + shp + (1,) * (rank - axis - len(shp)))
+            out.append((v.name, np.broadcast_to(ids, out_shape)[..., None]))
+            axis += len(shp)
+    extra = [value.other, value.mask] if isinstance(value, ir.Load) else [value.value, value.mask]
+    for v in extra:
+        if isinstance(v, ir.Var) and v.name in buf_shapes:
+            shp = buf_shapes[v.name]
+            out.append((v.name, np.broadcast_to(np.arange(prod(shp)).reshape(shp), out_shape)[..., None]))
+    return out
+
+
+def op_read_ids(op: ir.Op, pos: int, shape, out_shape) -> np.ndarray:
+    ids = np.arange(prod(shape)).reshape(shape)
+    name, kind = op.name, OPS[op.name].kind
+    if kind in ELEMENTWISE_KINDS or name in ELEMENTWISE_OPS or name == "broadcast_to":
+        return np.broadcast_to(ids, out_shape)[..., None]
+    if name == "expand_dims":
+        return np.expand_dims(ids, op.attr("axis"))[..., None]
+    if name == "trans":
+        return ids.T[..., None]
+    if kind == "reduce":
+        return np.moveaxis(ids, op.attr("axis") % len(shape), -1)
+    if name == "dot":
+        m, n = out_shape
+        if pos == 0:
+            return np.broadcast_to(ids[:, None, :], (m, n, shape[1]))
+        return np.broadcast_to(ids.T[None, :, :], (m, n, shape[0]))
+    raise ValueError(f"no read pattern for op `{name}`")

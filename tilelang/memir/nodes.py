@@ -45,6 +45,8 @@ class Buffer:
     space: str
     dtype: str
     shape: tuple[int, ...]
+    # Shared 2-D buffers only: an XOR swizzle (q, p) chosen by passes/swizzle.py (see layout.py).
+    swizzle: tuple[int, int] | None = None
 
     @property
     def size(self) -> int:

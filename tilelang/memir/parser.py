@@ -16,7 +16,8 @@ from . import nodes as M
 
 _EXTRA = r"""
 memkernel: "memkernel" "@" NAME "(" [param ("," param)*] ")" "threads" INT where? config? loc? "{" buffer* mstmt* "}"
-buffer: BUFSPACE VAR ":" value_type
+buffer: BUFSPACE VAR ":" value_type swizzle?
+swizzle: "swizzle" "(" INT "," INT ")"
 ?mstmt: compute | put | barrier | mloop
 compute: VAR "=" expr "map" MAPKIND loc?
 put: STOREKIND VAR "[" index "]" "," value access_tail "map" MAPKIND loc?
@@ -39,9 +40,12 @@ _STMTS = (M.Compute, M.Put, M.Barrier, ir.TileLoop)
 
 @v_args(inline=True)
 class _BuildMem(_Build):
-    def buffer(self, space, var, vtype):
+    def buffer(self, space, var, vtype, swizzle=None):
         shape = tuple(int(d) for d in vtype.shape)
-        return M.Buffer(str(var)[1:], str(space), vtype.dtype, shape)
+        return M.Buffer(str(var)[1:], str(space), vtype.dtype, shape, swizzle)
+
+    def swizzle(self, q, p):
+        return (int(q), int(p))
 
     def compute(self, var, expr, kind, loc=None):
         return M.Compute(str(var)[1:], expr, str(kind), loc)
@@ -62,7 +66,7 @@ class _BuildMem(_Build):
         params = tuple(r for r in rest if isinstance(r, ir.Param))
         tagged = dict(r for r in rest if isinstance(r, tuple) and len(r) == 2 and isinstance(r[0], str))
         loc = next((r for r in rest if isinstance(r, Loc)), None)
-        threads = next(int(r) for r in rest if isinstance(r, Token))
+        threads = next(int(r) for r in rest if isinstance(r, Token) and r.type == "INT")
         buffers = tuple(r for r in rest if isinstance(r, M.Buffer))
         body = tuple(r for r in rest if isinstance(r, _STMTS))
         return M.MemKernel(str(name), params, threads, buffers, body, tagged.get("where", ()),

@@ -46,7 +46,8 @@ def print_memkernel(k: M.MemKernel) -> str:
     out.append("{")
     for b in k.buffers:
         dims = "[" + ", ".join(map(str, b.shape)) + "]" if b.shape else ""
-        out.append(f"  {b.space} %{b.name}: {b.dtype}{dims}")
+        swz = f" swizzle({b.swizzle[0]}, {b.swizzle[1]})" if b.swizzle else ""
+        out.append(f"  {b.space} %{b.name}: {b.dtype}{dims}{swz}")
     _print_stmts(k.body, 1, out)
     out.append("}")
     return "\n".join(out) + "\n"

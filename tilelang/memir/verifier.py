@@ -23,6 +23,13 @@ def verify_memkernel(k: M.MemKernel) -> None:
             raise VerifierError(f"buffer %{b.name} is declared twice", k.loc)
         if b.space not in M.SPACES:
             raise VerifierError(f"buffer %{b.name} has unknown space {b.space!r}", k.loc)
+        if b.swizzle is not None:
+            from .layout import prove_bijective
+
+            if b.space != "shared" or len(b.shape) != 2:
+                raise VerifierError(f"buffer %{b.name}: only 2-D shared buffers can be swizzled", k.loc)
+            if not prove_bijective(b.shape, b.swizzle):
+                raise VerifierError(f"buffer %{b.name}: swizzle{b.swizzle} maps two elements to one word", k.loc)
         bufs[b.name] = b
     params = {p.name: p for p in k.params}
     clash = set(bufs) & set(params)
