@@ -239,3 +239,29 @@ def test_sim_kmeans_and_moe(run):
     out = poisoned((9, 11), torch.float32)
     run(K.moe_expert_rows_kernel, xs, rows, w, out)
     assert_close(out, xs.double()[rows.long()] @ w.double(), "f32", 20)
+
+
+# ---- stdlib convolution kernels, called through the normal path with the two runners registered ------
+
+@pytest.fixture
+def lower_backends(monkeypatch):
+    from tilelang import backend as backends
+    from tilelang.backends.cuda.emu import EmuBackend
+    from tilelang.backends.cuda.sim import MemorySimBackend
+
+    backends._load_builtin_backends()
+    monkeypatch.setitem(backends._REGISTRY, "cuda-sim", MemorySimBackend())
+    monkeypatch.setitem(backends._REGISTRY, "cuda-emu", EmuBackend())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["cuda-sim", "cuda-emu"])
+@pytest.mark.parametrize("algorithm,stride,padding", [("direct", 2, 1), ("winograd", 1, 1)])
+def test_stdlib_conv(lower_backends, backend, algorithm, stride, padding):
+    from tilelang.stdlib.conv import conv2d
+
+    torch.manual_seed(3)
+    x, w = torch.randn(1, 3, 9, 11), torch.randn(4, 3, 3, 3)
+    y = conv2d(x, w, padding=padding, stride=stride, algorithm=algorithm, backend=backend)
+    expected = torch.nn.functional.conv2d(x.double(), w.double(), padding=padding, stride=stride)
+    assert_close(y, expected, "f32", 27 * (8 if algorithm == "winograd" else 1))

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from tilelang.backend import Backend
 from tilelang.errors import BackendError
 from tilelang.runtime import cache
 
@@ -134,24 +135,48 @@ def build(mk):
     return rendered, fn
 
 
+class EmuBackend(Backend):
+    """The CUDA backend's generated code, emulated on CPU tensors (tests register it by name when
+    they want kernels called through the normal path; never registered by default)."""
+
+    name = "cuda-emu"
+    devices = ("cpu",)
+    default_on = ()
+    default_parallel_tile = 64
+    default_sequential_tile = 32
+
+    def compile(self, kernel, key):
+        return self.compile_with(kernel, key, None)
+
+    def compile_with(self, kernel, key, config):
+        from tilelang.config import Config
+
+        from . import memory_program
+
+        rendered, fn = build(memory_program(kernel, config or Config()))
+
+        def launch(args: dict, sizes: dict, grid: int):
+            values, types = pack_arguments(rendered, args, sizes)
+            boxes = [t(v) for v, t in zip(values, types)]
+            argv = (ctypes.c_void_p * len(boxes))(*[ctypes.cast(ctypes.pointer(b), ctypes.c_void_p) for b in boxes])
+            fn(grid, argv)
+
+        launch.rendered = rendered
+        return launch
+
+
 def run_emulated(kernel, *args, config=None):
     """Call a @tl.tile kernel on CPU tensors through the CUDA backend's generated source, emulated."""
     from tilelang.config import Config
     from tilelang.runtime.launch import bind_arguments, bind_sizes, grid_size
 
-    from . import CudaBackend, memory_program
-
+    be = EmuBackend()
     config = config or Config()
     bound, signature, _ = bind_arguments(kernel, args)
-    final = kernel.final_ir(signature, config, CudaBackend())
-    mk = memory_program(final, config)
-    rendered, fn = build(mk)
+    final = kernel.final_ir(signature, config, be)
+    launch = be.compile_with(final, "", config)
     sizes = bind_sizes(kernel, final, bound)
     grid = grid_size(final, sizes)
-    if grid == 0:
-        return rendered
-    values, types = pack_arguments(rendered, bound, sizes)
-    boxes = [t(v) for v, t in zip(values, types)]
-    argv = (ctypes.c_void_p * len(boxes))(*[ctypes.cast(ctypes.pointer(b), ctypes.c_void_p) for b in boxes])
-    fn(grid, argv)
-    return rendered
+    if grid:
+        launch(bound, sizes, grid)
+    return launch.rendered
