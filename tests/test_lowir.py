@@ -265,3 +265,80 @@ def test_stdlib_conv(lower_backends, backend, algorithm, stride, padding):
     y = conv2d(x, w, padding=padding, stride=stride, algorithm=algorithm, backend=backend)
     expected = torch.nn.functional.conv2d(x.double(), w.double(), padding=padding, stride=stride)
     assert_close(y, expected, "f32", 27 * (8 if algorithm == "winograd" else 1))
+
+
+# ---- every op of the registry, through both runners, against the reference interpreter -----------------
+
+@pytest.fixture(scope="module")
+def lowered_backends():
+    """Registers the two runners by name for this module's tests only."""
+    from tilelang import backend as backends
+    from tilelang.backends.cuda.emu import EmuBackend
+    from tilelang.backends.cuda.sim import MemorySimBackend
+
+    backends._load_builtin_backends()
+    added = {"cuda-sim": MemorySimBackend(), "cuda-emu": EmuBackend()}
+    backends._REGISTRY.update(added)
+    yield
+    for name in added:
+        backends._REGISTRY.pop(name, None)
+
+
+def _against_reference(kernel, inputs, outputs, config, backend, dtype):
+    from test_cpu_backend import TOL
+
+    res = []
+    for be in (backend, "reference"):
+        outs = [o.clone() for o in outputs]
+        kernel(*inputs, *outs, config=config, backend=be)
+        res.append(outs)
+    for got, ref in zip(*res):
+        if got.dtype in (torch.bool, torch.int32):
+            assert torch.equal(got, ref)
+        else:
+            rtol, atol = TOL[dtype]
+            torch.testing.assert_close(got.double(), ref.double(), rtol=rtol, atol=atol, equal_nan=True)
+    return res[0]
+
+
+SMALL = st.sampled_from([1, 5, 17, 33])
+
+
+def test_the_op_kernels_cover_every_op():
+    from test_cpu_backend import COVERS
+    from tilelang.ir.ops import OPS
+
+    assert set(OPS) <= set().union(*COVERS.values())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["cuda-sim", "cuda-emu"])
+@pytest.mark.parametrize("dtype", ["f32", "f16", "bf16"])
+@settings(max_examples=2)
+@given(n=SMALL, seed=st.integers(0, 1000))
+def test_every_op(lowered_backends, backend, dtype, n, seed):
+    from test_cpu_backend import binary_kernel, float_unary_kernel, int_kernel, reduce_kernel, shape_ops_kernel
+
+    dt = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}[dtype]
+    g = torch.Generator().manual_seed(seed)
+    x = (torch.randn(n, generator=g) * 3).to(dt)
+    _against_reference(float_unary_kernel, [x], [poisoned((13, n), dt)], tl.Config(BLOCK_N=16), backend, dtype)
+    a = torch.randn(n, 7, generator=g).to(dt)
+    b = torch.where(torch.rand(n, 7, generator=g) < 0.2, a.float(), torch.randn(n, 7, generator=g)).to(dt)
+    a[0, 0] = float("nan")
+    _against_reference(binary_kernel, [a, b], [poisoned((6, n, 7), dt), torch.zeros(8, n, 7, dtype=torch.bool)],
+                       tl.Config(BLOCK_M=16, BLOCK_N=8), backend, dtype)
+    r = torch.randn(n, 37, generator=g).to(dt)
+    gm, gn = -(-n // 16), -(-37 // 32)
+    _against_reference(reduce_kernel, [r], [poisoned((3, n, gn), torch.float32), poisoned((3, gm, 37), torch.float32),
+                                            poisoned((2, n, gn), torch.int32), poisoned((2, gm, 37), torch.int32)],
+                       tl.Config(BLOCK_M=16, BLOCK_N=32), backend, dtype)
+    if dtype == "f32":
+        xi = torch.randint(-1000, 1000, (n,), generator=g, dtype=torch.int32)
+        yi = torch.randint(-9, 9, (n,), generator=g, dtype=torch.int32)
+        yi[yi == 0] = 3
+        _against_reference(int_kernel, [xi, yi], [poisoned((10, n), torch.int32)], tl.Config(BLOCK_N=16), backend, dtype)
+        s = torch.randn(n, 11, generator=g)
+        outs = [poisoned((11, n), torch.float32), poisoned((n, 11), torch.float32), poisoned((n, 11), torch.float32)]
+        got = _against_reference(shape_ops_kernel, [s], outs, tl.Config(BLOCK_M=16, BLOCK_N=8), backend, dtype)
+        assert torch.equal(got[0], 2 * s.T)
