@@ -71,9 +71,12 @@ def make_launcher(rendered, cubin: bytes):
     from cuda.bindings import driver as cu
     import torch
 
-    torch.cuda.init()
     _check(cu.cuInit(0), "cuInit")
-    torch.cuda.current_device()  # makes torch's primary context current on this thread
+    index = torch.cuda.current_device()
+    torch.zeros(1, device=f"cuda:{index}")  # makes torch create the device's primary context
+    device = _check(cu.cuDeviceGet(index), "cuDeviceGet")
+    ctx = _check(cu.cuDevicePrimaryCtxRetain(device), "cuDevicePrimaryCtxRetain")  # the context torch uses
+    _check(cu.cuCtxSetCurrent(ctx), "cuCtxSetCurrent")
     module = _check(cu.cuModuleLoadData(cubin), "cuModuleLoadData")
     fn = _check(cu.cuModuleGetFunction(module, rendered.entry.encode()), "cuModuleGetFunction")
     if rendered.shared_bytes > 48 * 1024:
@@ -82,13 +85,14 @@ def make_launcher(rendered, cubin: bytes):
 
     def launch(args: dict, sizes: dict, grid: int):
         for name, a in args.items():
-            if isinstance(a, torch.Tensor) and a.device.type != "cuda":
-                raise LaunchError(f"backend 'cuda' needs CUDA tensors; `{name}` is on {a.device}")
+            if isinstance(a, torch.Tensor) and (a.device.type != "cuda" or a.device.index != index):
+                raise LaunchError(f"backend 'cuda' compiled this kernel for cuda:{index}; `{name}` is on {a.device}")
         params = pack_arguments(rendered, args, sizes)
-        stream = cu.CUstream(torch.cuda.current_stream().cuda_stream)
+        _check(cu.cuCtxSetCurrent(ctx), "cuCtxSetCurrent")  # the calling thread may not have it current
+        stream = cu.CUstream(torch.cuda.current_stream(index).cuda_stream)
         _check(cu.cuLaunchKernel(fn, grid, 1, 1, rendered.threads, 1, 1, rendered.shared_bytes, stream,
                                  params, 0), "cuLaunchKernel")
 
-    launch.module = module  # keeps the module alive as long as the launcher
+    launch.module, launch.context = module, ctx  # kept alive as long as the launcher
     launch.source = rendered.source
     return launch
