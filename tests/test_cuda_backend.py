@@ -191,3 +191,12 @@ def test_cli_prints_the_memory_level_and_reads_it_back(tmp_path):
     wrong = subprocess.run([sys.executable, "-m", "tilelang.cli", "ir", "stdlib/gemm.py::matmul_kernel", "--dtype",
                             "f16", "--after", "lower_memory"], cwd=REPO, capture_output=True, text=True)
     assert wrong.returncode == 1 and "the steps are" in wrong.stderr
+
+
+def test_too_much_shared_memory_is_a_located_backend_error():
+    from tilelang.errors import BackendError
+
+    with pytest.raises(BackendError, match="bytes of shared memory") as e:
+        rendered(K.softmax_kernel, {n: ArgSpec("tensor", "f32", 2) for n in ("x", "out")},
+                 tl.Config(BLOCK_M=256, BLOCK_N=256))
+    assert "kernels.py" in str(e.value)
