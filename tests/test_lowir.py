@@ -342,3 +342,33 @@ def test_every_op(lowered_backends, backend, dtype, n, seed):
         outs = [poisoned((11, n), torch.float32), poisoned((n, 11), torch.float32), poisoned((n, 11), torch.float32)]
         got = _against_reference(shape_ops_kernel, [s], outs, tl.Config(BLOCK_M=16, BLOCK_N=8), backend, dtype)
         assert torch.equal(got[0], 2 * s.T)
+
+
+# ---- random kernels: whatever the reference runs, the memory level computes alike --------------------
+
+@settings(max_examples=60)
+@given(src=__import__("test_frontend_fuzz").kernels())
+def test_random_kernels_lower_and_run_like_the_reference(lowered_backends, tmp_path_factory, src):
+    import importlib.util
+    import warnings
+
+    path = tmp_path_factory.mktemp("fuzz") / "fuzz_kernel.py"
+    path.write_text(src)
+    spec = importlib.util.spec_from_file_location(f"memfuzz_{abs(hash(src))}", path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            spec.loader.exec_module(module)
+    except SyntaxError:
+        return
+    x, y = torch.randn(5, 7), torch.randn(5, 7)
+    cfg = tl.Config(BLOCK_M=4, BLOCK_N=8)
+    ref = poisoned((5, 7), torch.float32)
+    try:
+        module.fuzz(x, y, ref, 0.5, config=cfg, backend="reference")
+    except tl.TileLangError:
+        return  # the kernel is wrong, and that is reported elsewhere
+    got = poisoned((5, 7), torch.float32)
+    module.fuzz(x, y, got, 0.5, config=cfg, backend="cuda-sim")
+    torch.testing.assert_close(got, ref, rtol=1e-6, atol=1e-6, equal_nan=True, msg=lambda m: f"{m}\n{src}")
