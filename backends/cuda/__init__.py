@@ -8,6 +8,7 @@ the PTX and the cubin side by side; that part runs on any machine with nvcc (or 
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from tilelang.backend import Backend, register
@@ -73,10 +74,10 @@ class CudaBackend(Backend):
 
         arch = device_arch()
         _, rendered = _lower_and_render(kernel, config)
-        entry_key = f"{key}-{arch}-{cache.toolchain_versions()}-{toolchain_version()}"
-        import hashlib
-
-        entry_key = hashlib.sha256(entry_key.encode()).hexdigest()[:32]
+        # The generated source carries everything the binary depends on (the IR, the Config's
+        # num_warps, layouts); add the architecture and the compilers.
+        parts = (key, rendered.source, arch, cache.toolchain_versions(), toolchain_version())
+        entry_key = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
         hit = cache.lookup("cuda", entry_key, ("kernel.cubin",))
         if hit is None:
             ptx, cubin = compile_cuda(rendered.source, arch, kernel.name)

@@ -114,6 +114,7 @@ def _nvrtc(source: str, arch: str, name: str) -> tuple[str, bytes]:
     return ptx.decode().rstrip("\0"), bytes(cubin)
 
 
+@functools.cache
 def toolchain_version() -> str:
     nvcc = find_nvcc()
     if nvcc:
