@@ -166,7 +166,10 @@ class CFamilyRenderer:
             if v.name in self.replicated:
                 return f"u_{b.name}"
             return f"r_{b.name}[j]"  # natural read: the verifier guarantees the element is this thread's
-        return f"s_{b.name}[{self.shared_word(b, idx or [])}]"
+        word = self.shared_word(b, idx or [])
+        if b.ring is not None:  # the stage of the current tile of the ring's loop
+            word = f"(int)(id_{b.ring[0]} % {b.ring[1]}) * {b.size} + {word}"
+        return f"s_{b.name}[{word}]"
 
     def shared_word(self, b: M.Buffer, idx: list[str]) -> str:
         """The word of shared buffer b holding element idx, through its layout (memir/layout.py)."""
@@ -260,12 +263,14 @@ class CFamilyRenderer:
 
     # ---- global memory --------------------------------------------------------------------------------
 
-    def access(self, tensor: str, index, bounds, mask, I: list[str]) -> tuple[str, str]:
-        """(element offset, in-range-and-mask condition) of a tensor access at element I."""
+    def access(self, tensor: str, index, bounds, mask, I: list[str], tile_ids=None) -> tuple[str, str]:
+        """(element offset, in-range-and-mask condition) of a tensor access at element I; `tile_ids`
+        overrides the current id of some tiles (an async copy reads a later tile)."""
         offs, conds, axis = [], [], 0
         for d, it in enumerate(index):
             if isinstance(it, ir.TileIndex):
-                g = f"(id_{it.tile} * {self.blocks[it.tile]} + {I[axis]})"
+                tid = (tile_ids or {}).get(it.tile, f"id_{it.tile}")
+                g = f"({tid} * {self.blocks[it.tile]} + {I[axis]})"
                 axis += 1
                 if bounds is None or bounds[d]:
                     conds.append(f"{g} < {tensor}_n{d}")
@@ -374,6 +379,15 @@ class CFamilyRenderer:
         if isinstance(s, M.Barrier):
             self.emit(self.barrier)
             return
+        if isinstance(s, M.Commit):
+            self.emit("tl_cp_commit();")
+            return
+        if isinstance(s, M.Wait):
+            self.emit(f"tl_cp_wait<{s.pending}>();")
+            return
+        if isinstance(s, M.AsyncCopy):
+            self.async_copy(s)
+            return
         if isinstance(s, M.Put):
             shape = self._store_shape(s.store)
             self.distributed(shape, lambda I: self.put_lines(s.store, I))
@@ -391,6 +405,34 @@ class CFamilyRenderer:
             v = self.value_expr(s.value, out, I)
             self.emit(f"{self.target(out, I)} = {v};")
         self.distributed(out.shape, body)
+
+    def async_copy(self, s: M.AsyncCopy):
+        """cp.async of each owned element (4 bytes; zero-filled where the element is past the edge)."""
+        b = self.bufs[s.out]
+        tile, stages = b.ring
+        src = f"(id_{tile} + {s.ahead})"
+        cond = f"{src} < {self.size_slot(self._tile_var(tile).count)}"
+        if s.first:
+            cond = f"id_{tile} == 0 && {cond}"
+        self.emit(f"if ({cond}) {{")
+        self.indent += 1
+
+        def body(I):
+            off, ok = self.access(s.load.tensor, s.load.index, s.load.bounds, None, I, {tile: src})
+            self.emit(f"const bool ok = {ok};")
+            self.emit(f"tl_cp_async4(&s_{b.name}[(int)({src} % {stages}) * {b.size} + e], "
+                      f"ok ? (const void*)&{s.load.tensor}[{off}] : (const void*){s.load.tensor}, ok);")
+        self.distributed(b.shape, body)
+        self.indent -= 1
+        self.emit("}")
+
+    def _tile_var(self, name: str) -> ir.TileVar:
+        for s in M.walk(self.mk.body):
+            if isinstance(s, ir.TileLoop):
+                for t in s.tiles:
+                    if t.name == name:
+                        return t
+        raise KeyError(name)
 
     def _store_shape(self, st: ir.Store):
         shape = []
@@ -418,7 +460,8 @@ class CFamilyRenderer:
             if b.space == "shared":
                 offset = -(-offset // 16) * 16
                 decls.append(f"{ct}* const s_{b.name} = ({ct}*)(tl_smem + {offset});")
-                offset += b.size * STORAGE_BITS["f32" if b.dtype in ("f16", "bf16") else b.dtype] // 8
+                stages = b.ring[1] if b.ring else 1
+                offset += stages * b.size * STORAGE_BITS["f32" if b.dtype in ("f16", "bf16") else b.dtype] // 8
             elif b.name in self.replicated:
                 decls.append(f"{ct} u_{b.name};")
             else:

@@ -200,3 +200,12 @@ def test_too_much_shared_memory_is_a_located_backend_error():
         rendered(K.softmax_kernel, {n: ArgSpec("tensor", "f32", 2) for n in ("x", "out")},
                  tl.Config(BLOCK_M=256, BLOCK_N=256))
     assert "kernels.py" in str(e.value)
+
+
+@needs_compiler
+def test_pipelined_f32_gemm_ptx_has_cp_async():
+    r = rendered(matmul_kernel, {n: ArgSpec("tensor", "f32", 2) for n in "abc"},
+                 tl.Config(BLOCK_M=16, BLOCK_N=16, BLOCK_K=16, num_stages=3))
+    ptx, cubin = compile_cuda(r.source, "sm_80", "gemm_pipelined")
+    assert "cp.async.ca.shared.global" in ptx and "cp.async.commit_group" in ptx
+    assert "cp.async.wait_group 1" in ptx and cubin[:4] == b"\x7fELF"

@@ -16,6 +16,7 @@ from tilelang.errors import BackendError
 from tilelang.ir import nodes as ir
 from tilelang.memir.verifier import verify_memkernel
 from tilelang.passes.lower_memory import lower_to_memory
+from tilelang.passes.pipeline import pipeline_async
 from tilelang.passes.swizzle import layout_proofs, swizzle_shared
 from tilelang.runtime import cache
 
@@ -30,6 +31,9 @@ def memory_program(kernel: ir.Kernel, config, observe=None):
     mk = lower_to_memory(kernel, threads=threads)
     if observe:
         observe("lower_memory", mk)
+    mk = pipeline_async(mk, config.num_stages if config is not None else 2)
+    if observe:
+        observe("pipeline", mk)
     mk = swizzle_shared(mk)
     verify_memkernel(mk)
     if observe:

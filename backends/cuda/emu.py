@@ -61,6 +61,18 @@ inline __nv_bfloat16 __float2bfloat16_rn(float x) {
 template <typename T> T atomicAdd(T* p, T v) { std::lock_guard<std::mutex> g(tl_emu_atomic_lock); T o = *p; *p = o + v; return o; }
 inline __half atomicAdd(__half* p, __half v) { std::lock_guard<std::mutex> g(tl_emu_atomic_lock); __half o = *p; *p = __float2half_rn(__half2float(o) + __half2float(v)); return o; }
 inline __nv_bfloat16 atomicAdd(__nv_bfloat16* p, __nv_bfloat16 v) { std::lock_guard<std::mutex> g(tl_emu_atomic_lock); __nv_bfloat16 o = *p; *p = __float2bfloat16_rn(__bfloat162float(o) + __bfloat162float(v)); return o; }
+// cp.async: each thread queues its copies; wait_group<N> performs all but the newest N groups.
+struct tl_cp { void* dst; const void* src; bool ok; };
+static thread_local std::vector<std::vector<tl_cp>> tl_cp_groups;
+static thread_local std::vector<tl_cp> tl_cp_open;
+inline void tl_cp_async4(void* dst, const void* src, bool ok) { tl_cp_open.push_back({dst, src, ok}); }
+inline void tl_cp_commit() { tl_cp_groups.push_back(tl_cp_open); tl_cp_open.clear(); }
+template <int N> void tl_cp_wait() {
+  while ((int)tl_cp_groups.size() > N) {
+    for (auto& c : tl_cp_groups.front()) { if (c.ok) memcpy(c.dst, c.src, 4); else memset(c.dst, 0, 4); }
+    tl_cp_groups.erase(tl_cp_groups.begin());
+  }
+}
 template <typename T> T atomicMax(T* p, T v) { std::lock_guard<std::mutex> g(tl_emu_atomic_lock); T o = *p; if (v > o) *p = v; return o; }
 template <typename T> T atomicMin(T* p, T v) { std::lock_guard<std::mutex> g(tl_emu_atomic_lock); T o = *p; if (v < o) *p = v; return o; }
 template <typename T, typename U> T atomicCAS(T* p, U cmp, U v) { std::lock_guard<std::mutex> g(tl_emu_atomic_lock); T o = *p; if (o == (T)cmp) *p = (T)v; return o; }
@@ -96,7 +108,7 @@ extern "C" int tl_launch(long long grid, void** argv) {{
     std::vector<std::thread> ts;
     for (unsigned t = 0; t < {rendered.threads}; ++t)
       ts.emplace_back([&, t] {{
-        threadIdx = {{t, 0, 0}}; blockIdx = {{(unsigned)b, 0, 0}};
+        threadIdx = {{t, 0, 0}}; blockIdx = {{(unsigned)b, 0, 0}}; tl_cp_groups.clear(); tl_cp_open.clear();
         tl_emu_smem = smem.data(); tl_emu_barrier = &bar;
         {call};
       }});

@@ -10,6 +10,7 @@ import numpy as np
 from tilelang.backend import Backend
 from tilelang.ir import nodes as ir
 from tilelang.passes.lower_memory import lower_to_memory
+from tilelang.passes.pipeline import pipeline_async
 from tilelang.passes.swizzle import swizzle_shared
 from tilelang.backends.reference import to_numpy
 from tilelang.backends.reference.meminterp import run_memory
@@ -26,7 +27,8 @@ class MemorySimBackend(Backend):
         self.threads = threads
 
     def compile_with(self, kernel: ir.Kernel, key: str, config):
-        mk = swizzle_shared(lower_to_memory(kernel, threads=self.threads or 32 * config.num_warps))
+        mk = lower_to_memory(kernel, threads=self.threads or 32 * config.num_warps)
+        mk = swizzle_shared(pipeline_async(mk, config.num_stages))
         return self.launcher(mk)
 
     def compile(self, kernel: ir.Kernel, key: str):

@@ -51,6 +51,14 @@ def _poison(dtype: str, shape):
     return np.full(shape, -0x5EED, dtype=NUMPY_STORAGE[dtype])
 
 
+def _stored_shape(b: M.Buffer):
+    return ((b.ring[1],) if b.ring else ()) + b.shape
+
+
+def _stored_size(b: M.Buffer) -> int:
+    return b.size * (b.ring[1] if b.ring else 1)
+
+
 class _Shadow:
     """Per-element access history of one shared buffer or tensor, for the current program."""
 
@@ -82,16 +90,20 @@ class MemInterpreter(Interpreter):
 
         for ids in itertools.product(*(range(self.tile_count(t)) for t in grid.tiles)):
             env = {n: as_dtype(v, self.dtypes[n]) for n, v in scalars.items()}
-            env.update({b.name: _poison(b.dtype, b.shape) for b in self.kernel.buffers})
-            self.shadows = {b.name: _Shadow(b.size) for b in self.kernel.buffers if b.space == "shared"}
+            env.update({b.name: _poison(b.dtype, _stored_shape(b)) for b in self.kernel.buffers})
+            self.shadows = {b.name: _Shadow(_stored_size(b)) for b in self.kernel.buffers if b.space == "shared"}
             self.shadows.update({n: _Shadow(self.args[n].size) for n in self.shapes})
             # Which logical element each shared word holds: a layout that maps two elements to one
             # word shows up when the first is read back after the second overwrote it.
-            self.holder = {b.name: np.full(b.size, NOBODY, dtype=np.int64)
+            self.holder = {b.name: np.full(_stored_size(b), NOBODY, dtype=np.int64)
                            for b in self.kernel.buffers if b.space == "shared"}
+            # Async copies: elements whose copy is in flight, and the committed / open groups.
+            self.inflight = {b.name: np.zeros(_stored_size(b), dtype=bool) for b in self.kernel.buffers if b.ring}
+            self.groups, self.open_group = [], []
             self.owner = {b.name: np.full(b.size, NOBODY, dtype=np.int64)
                           for b in self.kernel.buffers if b.space == "local"}
             self.phase = 0
+            self.env_ring = env
             self.block(grid.body, env, {t.name: (t, i) for t, i in zip(grid.tiles, ids)})
 
     def block(self, stmts, env, tiles):
@@ -103,14 +115,23 @@ class MemInterpreter(Interpreter):
                 self.phase += 1
             elif isinstance(s, M.Compute):
                 try:
-                    self.compute(s, env, tiles)
+                    self.compute(s, env, self.stage_view(env, tiles), tiles)
                 except (RaceError, ReferenceError_):
                     raise
                 except (ValueError, IndexError, TypeError, FloatingPointError) as e:
                     raise ReferenceError_(f"the memory-level interpreter failed on this statement: {e}",
                                           s.loc) from None
             elif isinstance(s, M.Put):
-                self.put(s, env, tiles)
+                self.put(s, self.stage_view(env, tiles), tiles)
+            elif isinstance(s, M.AsyncCopy):
+                self.async_copy(s, env, tiles)
+            elif isinstance(s, M.Commit):
+                self.groups.append(self.open_group)
+                self.open_group = []
+            elif isinstance(s, M.Wait):
+                while len(self.groups) > s.pending:
+                    for name, ids, threads, data in self.groups.pop(0):
+                        self.land(name, ids, threads, data)
 
     def reader_threads(self, shape, map_: str):
         from math import prod
@@ -119,20 +140,56 @@ class MemInterpreter(Interpreter):
             return np.full(shape, MANY, dtype=np.int64)
         return (np.arange(prod(shape), dtype=np.int64) % self.threads).reshape(shape)
 
-    def compute(self, s: M.Compute, env, tiles):
+    def stage(self, b: M.Buffer, tiles) -> int:
+        """The ring stage a statement inside the ring's loop reads: tile id % stages."""
+        return tiles[b.ring[0]][1] % b.ring[1] if b.ring[0] in tiles else 0
+
+    def stage_view(self, env, tiles):
+        rings = [b for b in self.kernel.buffers if b.ring]
+        if not rings:
+            return env
+        return dict(env, **{b.name: env[b.name][self.stage(b, tiles)] for b in rings})
+
+    def async_copy(self, s: M.AsyncCopy, env, tiles):
+        b = self.bufs[s.out]
+        tv, i = tiles[b.ring[0]]
+        if s.first and i != 0:
+            return
+        src = i + s.ahead
+        if src >= self.tile_count(tv):
+            return
+        shifted = dict(tiles, **{b.ring[0]: (tv, src)})
+        data = self.load(s.load, env, shifted, s.loc)
+        ids = (src % b.ring[1]) * b.size + np.arange(b.size)
+        threads = self.reader_threads(b.shape, "cyclic").reshape(-1)
+        # Issuing counts as the write for ordering against readers of the stage: the copy may land
+        # any time until the wait, so no other thread may still be reading the stage.
+        self.write_elems(b.name, ids, threads, s)
+        self.inflight[b.name][ids] = True
+        self.open_group.append((b.name, ids, threads, np.asarray(data).reshape(-1)))
+
+    def land(self, name, ids, threads, data):
+        """A retired copy becomes its thread's write, in the current barrier phase."""
+        self.env_ring[name].reshape(-1)[ids] = data
+        self.inflight[name][ids] = False
+        sh = self.shadows[name]
+        sh.wthread[ids] = threads
+        sh.wphase[ids] = self.phase
+
+    def compute(self, s: M.Compute, env, view, tiles):
         buf = self.bufs[s.out]
         who = self.reader_threads(buf.shape, s.map)
         value = s.value
         if isinstance(value, ir.Load):
-            idx, ok, shape = self.access(value.tensor, value.index, value.mask, env, tiles, s.loc)
-            self.check_reads(value, buf.shape, who, s)
+            idx, ok, shape = self.access(value.tensor, value.index, value.mask, view, tiles, s.loc)
+            self.check_reads(value, buf.shape, who, s, tiles)
             flat = np.ravel_multi_index(idx, self.args[value.tensor].shape) if self.args[value.tensor].size else None
             if flat is not None:
                 self.read_elems(value.tensor, flat[ok], np.broadcast_to(who, shape)[ok], s)
-            result = self.load(value, env, tiles, s.loc)
+            result = self.load(value, view, tiles, s.loc)
         else:
-            self.check_reads(value, buf.shape, who, s)
-            result = self.assign(ir.Assign(s.out, ValueType(buf.dtype, buf.shape), value, s.loc), env, tiles)
+            self.check_reads(value, buf.shape, who, s, tiles)
+            result = self.assign(ir.Assign(s.out, ValueType(buf.dtype, buf.shape), value, s.loc), view, tiles)
         self.write_buffer(buf, who, s)
         env[s.out] = np.array(np.broadcast_to(result, buf.shape), dtype=env[s.out].dtype)
 
@@ -140,7 +197,7 @@ class MemInterpreter(Interpreter):
         st = s.store
         idx, ok, shape = self.access(st.tensor, st.index, st.mask, env, tiles, st.loc)
         who = self.reader_threads(shape, s.map)
-        self.check_reads(st, shape, who, s)
+        self.check_reads(st, shape, who, s, tiles)
         arr = self.args[st.tensor]
         if arr.size and st.atomic is None:
             flat = np.ravel_multi_index(idx, arr.shape)[ok]
@@ -149,10 +206,16 @@ class MemInterpreter(Interpreter):
 
     # ---- access checks ----------------------------------------------------------------------------
 
-    def check_reads(self, value, out_shape, who, s):
+    def check_reads(self, value, out_shape, who, s, tiles=None):
         for name, ids in self.read_ids(value, out_shape):
             if name not in self.bufs:
                 continue  # a scalar parameter: every thread has it
+            b = self.bufs[name]
+            if b.ring:
+                ids = ids + self.stage(b, tiles or {}) * b.size
+                if self.inflight[name][ids.reshape(-1)].any():
+                    raise RaceError(f"shared buffer `{name}` is read before its async copy arrived (no wait "
+                                    "retired that copy's group)", s.loc)
             threads = np.broadcast_to(who.reshape(who.shape + (1,) * (ids.ndim - who.ndim)), ids.shape)
             self.read_elems(name, ids.reshape(-1), threads.reshape(-1), s)
 
@@ -178,7 +241,7 @@ class MemInterpreter(Interpreter):
         if is_buffer:
             b = self.bufs[name]
             words = physical(b.shape, b.swizzle, ids)
-            if ((words < 0) | (words >= b.size)).any():
+            if ((words < 0) | (words >= _stored_size(b))).any():
                 raise RaceError(f"the layout of shared buffer `{name}` puts an element outside the buffer", s.loc)
             clobbered = (self.holder[name][words] != ids) & (sh.wthread[ids] != NOBODY)
             if clobbered.any():
@@ -239,7 +302,7 @@ class MemInterpreter(Interpreter):
         if not tensor:
             b = self.bufs[name]
             words = physical(b.shape, b.swizzle, ids)
-            if ((words < 0) | (words >= b.size)).any():
+            if ((words < 0) | (words >= _stored_size(b))).any():
                 raise RaceError(f"the layout of shared buffer `{name}` puts an element outside the buffer", s.loc)
             self.holder[name][words] = ids
 

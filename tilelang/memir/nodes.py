@@ -47,6 +47,9 @@ class Buffer:
     shape: tuple[int, ...]
     # Shared 2-D buffers only: an XOR swizzle (q, p) chosen by passes/swizzle.py (see layout.py).
     swizzle: tuple[int, int] | None = None
+    # A ring of `stages` copies filled by AsyncCopy (passes/pipeline.py): (tile, stages). A read
+    # inside the tile loop reads the copy of tile id % stages.
+    ring: tuple[str, int] | None = None
 
     @property
     def size(self) -> int:
@@ -80,7 +83,36 @@ class Barrier:
     loc: Loc = field(default=None, compare=False)
 
 
-MemStmt = Union[Compute, Put, Barrier, ir.TileLoop]
+@dataclass(frozen=True, slots=True)
+class AsyncCopy:
+    """Start copying tile (id + ahead) of the ring's tile loop, as `load` reads it, into ring buffer
+    `out`'s stage (id + ahead) % stages; nothing when that tile is past the end, or when `first`
+    and this is not the loop's first iteration. Each thread's copies land (become its writes) at
+    the `Wait` that retires their group (cp.async on sm_80)."""
+
+    out: str
+    load: ir.Load
+    ahead: int
+    first: bool = False
+    loc: Loc = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """Close this thread's current group of async copies."""
+
+    loc: Loc = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """Wait until at most `pending` of this thread's committed groups are still in flight."""
+
+    pending: int
+    loc: Loc = field(default=None, compare=False)
+
+
+MemStmt = Union[Compute, Put, Barrier, AsyncCopy, Commit, Wait, ir.TileLoop]
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,9 +16,14 @@ from . import nodes as M
 
 _EXTRA = r"""
 memkernel: "memkernel" "@" NAME "(" [param ("," param)*] ")" "threads" INT where? config? loc? "{" buffer* mstmt* "}"
-buffer: BUFSPACE VAR ":" value_type swizzle?
+buffer: BUFSPACE VAR ":" value_type swizzle? ring?
 swizzle: "swizzle" "(" INT "," INT ")"
-?mstmt: compute | put | barrier | mloop
+ring: "ring" "(" NAME "," INT ")"
+?mstmt: compute | put | barrier | asynccopy | commit | wait | mloop
+asynccopy: VAR "=" "async" "ahead" INT FIRST? load loc?
+FIRST.2: /first(?![A-Za-z0-9_])/
+commit: "commit" loc?
+wait: "wait" INT loc?
 compute: VAR "=" expr "map" MAPKIND loc?
 put: STOREKIND VAR "[" index "]" "," value access_tail "map" MAPKIND loc?
 barrier: "barrier" loc?
@@ -35,14 +40,31 @@ def _parser() -> Lark:
     return Lark(grammar, parser="lalr", propagate_positions=False)
 
 
-_STMTS = (M.Compute, M.Put, M.Barrier, ir.TileLoop)
+_STMTS = (M.Compute, M.Put, M.Barrier, M.AsyncCopy, M.Commit, M.Wait, ir.TileLoop)
 
 
 @v_args(inline=True)
 class _BuildMem(_Build):
-    def buffer(self, space, var, vtype, swizzle=None):
+    def buffer(self, space, var, vtype, *rest):
         shape = tuple(int(d) for d in vtype.shape)
-        return M.Buffer(str(var)[1:], str(space), vtype.dtype, shape, swizzle)
+        swz = next((r for r in rest if isinstance(r, tuple) and isinstance(r[0], int)), None)
+        ring = next((r for r in rest if isinstance(r, tuple) and isinstance(r[0], str)), None)
+        return M.Buffer(str(var)[1:], str(space), vtype.dtype, shape, swz, ring)
+
+    def ring(self, tile, stages):
+        return (str(tile), int(stages))
+
+    def asynccopy(self, var, ahead, *rest):
+        first = any(isinstance(r, Token) and r.type == "FIRST" for r in rest)
+        load = next(r for r in rest if isinstance(r, ir.Load))
+        loc = next((r for r in rest if isinstance(r, Loc)), None)
+        return M.AsyncCopy(str(var)[1:], load, int(ahead), first, loc)
+
+    def commit(self, loc=None):
+        return M.Commit(loc)
+
+    def wait(self, n, loc=None):
+        return M.Wait(int(n), loc)
 
     def swizzle(self, q, p):
         return (int(q), int(p))

@@ -22,6 +22,13 @@ def _print_stmts(stmts, indent: int, out: list[str]):
                        f"{fmt_access_tail(None, st.mask, st.bounds)} map {s.map}{fmt_loc(st.loc)}")
         elif isinstance(s, M.Barrier):
             out.append(f"{pad}barrier{fmt_loc(s.loc)}")
+        elif isinstance(s, M.AsyncCopy):
+            first = " first" if s.first else ""
+            out.append(f"{pad}%{s.out} = async ahead {s.ahead}{first} {fmt_expr(s.load)}{fmt_loc(s.loc)}")
+        elif isinstance(s, M.Commit):
+            out.append(f"{pad}commit{fmt_loc(s.loc)}")
+        elif isinstance(s, M.Wait):
+            out.append(f"{pad}wait {s.pending}{fmt_loc(s.loc)}")
         elif isinstance(s, ir.TileLoop):
             tiles = ", ".join(f"{t.name} in {format_expr(t.extent)} by {format_expr(t.block)}" for t in s.tiles)
             kind = "parallel" if s.parallel else "seq"
@@ -47,6 +54,7 @@ def print_memkernel(k: M.MemKernel) -> str:
     for b in k.buffers:
         dims = "[" + ", ".join(map(str, b.shape)) + "]" if b.shape else ""
         swz = f" swizzle({b.swizzle[0]}, {b.swizzle[1]})" if b.swizzle else ""
+        swz += f" ring({b.ring[0]}, {b.ring[1]})" if b.ring else ""
         out.append(f"  {b.space} %{b.name}: {b.dtype}{dims}{swz}")
     _print_stmts(k.body, 1, out)
     out.append("}")

@@ -26,10 +26,12 @@ def verify_memkernel(k: M.MemKernel) -> None:
         if b.swizzle is not None:
             from .layout import prove_bijective
 
-            if b.space != "shared" or len(b.shape) != 2:
+            if b.space != "shared" or len(b.shape) != 2 or b.ring is not None:
                 raise VerifierError(f"buffer %{b.name}: only 2-D shared buffers can be swizzled", k.loc)
             if not prove_bijective(b.shape, b.swizzle):
                 raise VerifierError(f"buffer %{b.name}: swizzle{b.swizzle} maps two elements to one word", k.loc)
+        if b.ring is not None and (b.space != "shared" or b.ring[1] < 2):
+            raise VerifierError(f"buffer %{b.name}: a ring is a shared buffer of at least 2 stages", k.loc)
         bufs[b.name] = b
     params = {p.name: p for p in k.params}
     clash = set(bufs) & set(params)
@@ -62,7 +64,30 @@ def verify_memkernel(k: M.MemKernel) -> None:
                     raise VerifierError("a parallel tile loop inside another loop", s.loc)
                 check(s.body, dict(blocks, **{t.name: t.block for t in s.tiles}))
                 continue
-            if isinstance(s, M.Barrier):
+            if isinstance(s, (M.Barrier, M.Commit)):
+                continue
+            if isinstance(s, M.Wait):
+                if s.pending < 0:
+                    raise VerifierError("wait needs a pending count >= 0", s.loc)
+                continue
+            if isinstance(s, M.AsyncCopy):
+                b = bufs.get(s.out)
+                if b is None or b.ring is None or b.space != "shared":
+                    raise VerifierError(f"async copy into %{s.out}, which is not a shared ring buffer", s.loc)
+                if b.ring[0] not in blocks or not 0 <= s.ahead < b.ring[1]:
+                    raise VerifierError(f"async copy into %{s.out}: tile `{b.ring[0]}` must enclose it and "
+                                        f"ahead must be below the {b.ring[1]} stages", s.loc)
+                if s.load.mask is not None or (s.load.other is not None and s.load.other != ir.Const(0.0, "f32")
+                                               and getattr(s.load.other, "value", None) != 0):
+                    raise VerifierError("an async copy zero-fills past the edge: it takes no mask and no other", s.loc)
+                if any(isinstance(it, ir.ValueIndex) and isinstance(it.value, ir.Var) and it.value.name in bufs
+                       for it in s.load.index):
+                    raise VerifierError("an async copy's indices are tiles, constants or scalar parameters", s.loc)
+                _check_index(s.load.index, blocks, vtype)
+                want = access_shape(s.load.index, blocks, shape_of)
+                if want != b.shape or params[s.load.tensor].type.dtype != b.dtype:
+                    raise VerifierError(f"async copy of {want} {params[s.load.tensor].type.dtype} into %{s.out} "
+                                        f"({b.dtype}{list(b.shape)})", s.loc)
                 continue
             if s.map not in M.MAPS:
                 raise VerifierError(f"unknown thread map {s.map!r}", s.loc)
