@@ -221,7 +221,7 @@ def test_sim_attention(run):
     BH, S, D = 2, 19, 16
     q, k, v = (torch.randn(BH, S, D) for _ in range(3))
     o = poisoned((BH, S, D), torch.float32)
-    run(K.attention_kernel, q, k, v, o, 0.25, config=tl.Config(BLOCK_M=8, BLOCK_N=8, BLOCK_D=16))
+    run(K.attention_kernel, q, k, v, o, 0.25, config=tl.Config(BLOCK_M=8, BLOCK_N=8))
     s = (q.double() @ k.double().transpose(1, 2)) * 0.25
     s = s.masked_fill(torch.ones(S, S, dtype=torch.bool).triu(1), float("-inf"))
     assert_close(o, torch.softmax(s, -1) @ v.double(), "f32", S)
@@ -231,7 +231,7 @@ def test_sim_kmeans_and_moe(run):
     torch.manual_seed(2)
     x, cen = torch.randn(21, 8), torch.randn(13, 8)
     assign = poisoned((21,), torch.int32)
-    run(K.kmeans_assign_kernel, x, cen, assign, config=tl.Config(BLOCK_P=16, BLOCK_D=8, BLOCK_C=8))
+    run(K.kmeans_assign_kernel, x, cen, assign, config=tl.Config(BLOCK_P=16, BLOCK_C=8))
     d = (cen.double() ** 2).sum(1)[None, :] - 2 * x.double() @ cen.double().T
     assert torch.equal(assign.long(), d.argmin(1))
     xs, w = torch.randn(15, 20), torch.randn(20, 11)

@@ -64,7 +64,7 @@ def run_simulated(kernel, *args, config=None, threads: int | None = None):
     be = MemorySimBackend(threads)
     bound, signature, _ = bind_arguments(kernel, args)
     config = config or Config()
-    final = kernel.final_ir(signature, config, be)
+    final = kernel.final_ir(signature, config, be, kernel.specialized_sizes(signature, bound))
     launch = be.compile_with(final, "", config)
     sizes = bind_sizes(kernel, final, bound)
     grid = grid_size(final, sizes)
