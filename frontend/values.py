@@ -75,3 +75,10 @@ class BoundMethod:
 
     receiver: Any
     name: str
+
+
+@dataclass(frozen=True)
+class ValueTuple:
+    """Several IR values returned by one call (`values, indices = tl.topk(x, k, axis)`)."""
+
+    items: tuple[IRValue, ...]

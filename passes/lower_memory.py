@@ -27,7 +27,21 @@ from tilelang.memir import nodes as M
 from tilelang.memir.verifier import verify_memkernel
 from tilelang.memir.access import access_shape, concrete, is_elementwise, natural_reads
 
+from tilelang.ir.ops import OPS
+
 from .context import PassContext
+
+# Ops the explicit-memory level and its renderers implement beyond those with a "c" template
+# (statements and index arithmetic written by the renderer itself). Anything else is refused with
+# a located error rather than mis-lowered: scans, sort/top-k, random numbers and shifts are not
+# lowered yet.
+LOWERED_OPS = frozenset({"argmax", "argmin", "broadcast_to", "cast", "dot", "expand_dims", "full", "max", "min",
+                         "size", "sum", "tile_id", "tile_index", "tile_start", "trans"})
+LOWERED_DTYPES = frozenset({"bool", "i8", "i32", "i64", "f16", "bf16", "f32", "f64"})
+
+
+def supported_op(name: str) -> bool:
+    return name in LOWERED_OPS or "c" in OPS[name].templates
 
 
 def _rename_values(value, env):
@@ -103,6 +117,12 @@ class _Lowering:
                                            "give the new value another name", s.loc)
                 out.append(ir.TileLoop(s.tiles, tuple(new_body), s.parallel, s.loc))
             elif isinstance(s, ir.Assign):
+                if isinstance(s.value, ir.Op) and not supported_op(s.value.name):
+                    raise BackendError(f"the explicit-memory level (cuda backend) does not lower `{s.value.name}` "
+                                       "yet", s.loc)
+                if s.type.dtype not in LOWERED_DTYPES:
+                    raise BackendError(f"the explicit-memory level (cuda backend) does not handle {s.type.dtype} "
+                                       "values yet", s.loc)
                 value = _rename_values(s.value, self.lookup(s.loc))
                 buf = self.buffer_for(s.name, s.type, s.loc)
                 reads = M.operand_names(value)

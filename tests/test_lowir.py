@@ -15,6 +15,7 @@ from tilelang.backends.cuda.emu import run_emulated
 from tilelang.backends.cuda.sim import run_simulated
 from tilelang.backends.reference.meminterp import RaceError, run_memory
 from tilelang.errors import VerifierError
+from tilelang.frontend.lower import ArgSpec
 from tilelang.ir import nodes as ir
 from tilelang.memir import nodes as M
 from tilelang.memir.parser import parse_memkernel
@@ -304,11 +305,24 @@ def _against_reference(kernel, inputs, outputs, config, backend, dtype):
 SMALL = st.sampled_from([1, 5, 17, 33])
 
 
-def test_the_op_kernels_cover_every_op():
+def test_every_op_is_lowered_or_refused_with_a_located_error():
     from test_cpu_backend import COVERS
+    from test_scans_sort import scans_kernel
+    from tilelang.errors import BackendError
     from tilelang.ir.ops import OPS
+    from tilelang.passes.lower_memory import supported_op
 
-    assert set(OPS) <= set().union(*COVERS.values())
+    # test_every_op below runs the kernels of these families through both runners.
+    tested = set().union(*(COVERS[k] for k in ("float_unary", "binary", "int", "reduce", "shape_ops", "gemm")))
+    assert {n for n in OPS if supported_op(n)} <= tested
+    assert {n for n in OPS if not supported_op(n)} == {"cumsum", "cumprod", "cummax", "cummin", "sort", "topk",
+                                                         "topk_index", "rand", "randint", "shl", "shr"}
+    sig = {n: ArgSpec("tensor", "f32", 2) for n in ("x", "csum", "cprod", "cmax", "cmin")}
+    k = run_pipeline(scans_kernel.lower(sig, scans_kernel.assumptions({"N": 8}) and {"N": 8}),
+                     PassContext(config=tl.Config()))
+    with pytest.raises(BackendError, match="does not lower `cum") as e:
+        lower_to_memory(k, threads=32)
+    assert e.value.loc is not None and e.value.loc.line > 0
 
 
 @pytest.mark.slow

@@ -14,16 +14,20 @@ one environment.
 
 from .api import TileKernel, tile
 from .config import Config
-from .dsl import (abs, argmax, argmin, bfloat16, bool_, broadcast_to, cast, cdiv, ceil, cos, dot, exp, exp2,
-                  float16, float32, float64, floor, full, int8, int32, int64, load, log, log2, max, maximum, min,
-                  minimum, rsqrt, sigmoid, sin, sqrt, store, sum, trans, where, zeros, DType)
+from .dsl import (abs, argmax, argmin, atomic_add, atomic_max, atomic_min, bfloat16, bool_, broadcast_to, cast,
+                  cdiv, ceil, cos, cummax, cummin, cumprod, cumsum, dot, exp, exp2, float16, float32, float64, floor,
+                  full, int8, int32, int64, load, log, log2, max, maximum, min, minimum, rand, randint, rsqrt,
+                  sigmoid, sin, sort, sqrt, store, sum, topk, trans, uint8, uint16, uint32, uint64, where, zeros,
+                  DType)
 from .errors import TileLangError
 from .version import __version__
 
 __all__ = [
     "tile", "TileKernel", "Config", "TileLangError", "DType", "__version__",
-    "bool_", "int8", "int32", "int64", "float16", "bfloat16", "float32", "float64",
+    "bool_", "int8", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16", "bfloat16", "float32", "float64",
     "zeros", "full", "load", "store", "where", "maximum", "minimum", "dot", "trans", "cast", "broadcast_to",
     "sum", "max", "min", "argmax", "argmin", "exp", "exp2", "log", "log2", "sqrt", "rsqrt", "sin", "cos",
     "sigmoid", "floor", "ceil", "abs", "cdiv",
+    "atomic_add", "atomic_max", "atomic_min", "cumsum", "cumprod", "cummax", "cummin", "sort", "topk",
+    "rand", "randint",
 ]
