@@ -80,6 +80,10 @@ class MemInterpreter(Interpreter):
         self.var_dtypes.update({b.name: b.dtype for b in kernel.buffers})
         self.bufs = {b.name: b for b in kernel.buffers}
         self.threads = kernel.threads
+        # The reference's checks between programs (one program stores what another reads or stores).
+        self.stored = {s.store.tensor for s in M.walk(kernel.body) if isinstance(s, M.Put)}
+        self.writer, self.reader = {}, {}
+        self.program = 0
 
     # ---- execution ------------------------------------------------------------------------------
 
@@ -88,7 +92,8 @@ class MemInterpreter(Interpreter):
         scalars = {p.name: self.args[p.name] for p in self.kernel.params if not p.is_tensor}
         from .interp import as_dtype
 
-        for ids in itertools.product(*(range(self.tile_count(t)) for t in grid.tiles)):
+        for program, ids in enumerate(itertools.product(*(range(self.tile_count(t)) for t in grid.tiles))):
+            self.program = program
             env = {n: as_dtype(v, self.dtypes[n]) for n, v in scalars.items()}
             env.update({b.name: _poison(b.dtype, _stored_shape(b)) for b in self.kernel.buffers})
             self.shadows = {b.name: _Shadow(_stored_size(b)) for b in self.kernel.buffers if b.space == "shared"}

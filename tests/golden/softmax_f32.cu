@@ -11,25 +11,31 @@ extern "C" __global__ void __launch_bounds__(128) softmax_kernel(
     long long out_s0,
     long long out_s1,
     long long sz0,
-    long long sz1) {
+    long long sz1,
+    long long sz2) {
   extern __shared__ __align__(16) unsigned char tl_smem[];
   float* const s_row_max = (float*)(tl_smem + 0);
   float r_2[8];
-  float* const s_v = (float*)(tl_smem + 128);
+  float r_v[8];
+  int r_1_pad[1];
+  int u_2_pad;
+  bool* const s_3_pad = (bool*)(tl_smem + 128);
+  bool* const s_4_pad = (bool*)(tl_smem + 160);
+  float* const s_5_pad = (float*)(tl_smem + 192);
   float r_4[1];
-  float* const s_denom = (float*)(tl_smem + 4224);
+  float* const s_denom = (float*)(tl_smem + 4288);
   float r_7[8];
   float r_v_1[8];
-  float* const s_9 = (float*)(tl_smem + 4352);
+  float* const s_9 = (float*)(tl_smem + 4416);
   float r_10[8];
-  float* const s_11 = (float*)(tl_smem + 4480);
+  float* const s_11 = (float*)(tl_smem + 4544);
   float r_12[1];
   float r_14[8];
   float r_v_2[8];
-  float* const s_16 = (float*)(tl_smem + 8576);
+  float* const s_16 = (float*)(tl_smem + 8640);
   float r_17[8];
   float r_18[8];
-  float* const s_19 = (float*)(tl_smem + 8704);
+  float* const s_19 = (float*)(tl_smem + 8768);
   float r_20[8];
   float r_21[8];
   const int tid = threadIdx.x;
@@ -55,14 +61,56 @@ extern "C" __global__ void __launch_bounds__(128) softmax_kernel(
       r_2[j] = (((id_m * 32 + i0) < x_n0 && (id_n * 32 + i1) < x_n1) ? (float)x[(id_m * 32 + i0) * x_s0 + (id_n * 32 + i1) * x_s1] : __int_as_float(0xff800000));
     }
 #line 32 "tests/kernels.py"
-    __syncthreads();
-#line 32 "tests/kernels.py"
     #pragma unroll
     for (int j = 0; j < 8; ++j) {
       const int e = tid + j * 128;
       const int i0 = e / 32;
       const int i1 = (e) % 32;
-      s_v[(i0) * 32 + ((i1) ^ ((i0) % 32))] = r_2[j];
+      r_v[j] = r_2[j];
+    }
+#line 33 "tests/kernels.py"
+    #pragma unroll
+    for (int j = 0; j < 1; ++j) {
+      const int e = tid + j * 128;
+      if (e < 32) {
+        const int i0 = e;
+        r_1_pad[j] = ((int)(id_n * 32 + i0));
+      }
+    }
+#line 33 "tests/kernels.py"
+    {
+      u_2_pad = ((int)sz2);
+    }
+#line 33 "tests/kernels.py"
+    #pragma unroll
+    for (int j = 0; j < 1; ++j) {
+      const int e = tid + j * 128;
+      if (e < 32) {
+        const int i0 = e;
+        s_3_pad[e] = (r_1_pad[j] < u_2_pad);
+      }
+    }
+#line 33 "tests/kernels.py"
+    __syncthreads();
+#line 33 "tests/kernels.py"
+    #pragma unroll
+    for (int j = 0; j < 1; ++j) {
+      const int e = tid + j * 128;
+      if (e < 32) {
+        const int i0 = e / 32;
+        const int i1 = (e) % 32;
+        s_4_pad[e] = s_3_pad[i1];
+      }
+    }
+#line 33 "tests/kernels.py"
+    __syncthreads();
+#line 33 "tests/kernels.py"
+    #pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      const int e = tid + j * 128;
+      const int i0 = e / 32;
+      const int i1 = (e) % 32;
+      s_5_pad[(i0) * 32 + ((i1) ^ ((i0) % 32))] = ((float)(s_4_pad[0 * 32 + i1] ? r_v[j] : __int_as_float(0xff800000)));
     }
 #line 33 "tests/kernels.py"
     __syncthreads();
@@ -72,8 +120,8 @@ extern "C" __global__ void __launch_bounds__(128) softmax_kernel(
       const int e = tid + j * 128;
       if (e < 32) {
         const int i0 = e;
-        float best = s_v[(i0) * 32 + ((0) ^ ((i0) % 32))];
-        for (int r = 1; r < 32; ++r) best = tl_max(best, (float)s_v[(i0) * 32 + ((r) ^ ((i0) % 32))]);
+        float best = s_5_pad[(i0) * 32 + ((0) ^ ((i0) % 32))];
+        for (int r = 1; r < 32; ++r) best = tl_max(best, (float)s_5_pad[(i0) * 32 + ((r) ^ ((i0) % 32))]);
         r_4[j] = best;
       }
     }
