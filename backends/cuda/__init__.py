@@ -111,7 +111,7 @@ class CudaBackend(Backend):
                 "threads_per_block": rendered.threads, "dynamic_shared_bytes": rendered.shared_bytes,
                 "arguments": [{"kind": a.kind, "of": a.of, "dim": a.dim, "dtype": a.dtype} for a in rendered.args],
                 "grid": {"dims": 1, "programs": "product of the grid tile counts"},
-                "toolchain": toolchain_version(),
+                "toolchain": {"cuda": toolchain_version()},
                 # The swizzle pass's proof: each 2-D shared buffer's layout is a bijection, and the
                 # worst bank-conflict degree of every access pattern, every warp instruction enumerated.
                 "shared_layouts": [p.to_dict() for p in layout_proofs(mk)]}
