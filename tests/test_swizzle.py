@@ -75,7 +75,8 @@ def test_gemm_operands_need_no_swizzle_for_the_simt_dot():
 
 def test_a_non_bijective_layout_is_rejected_and_caught_by_the_interpreter():
     mk = memory(K.softmax_kernel, F32x2, tl.Config(BLOCK_M=64, BLOCK_N=32))
-    bad = dataclasses.replace(mk, buffers=tuple(dataclasses.replace(b, swizzle=(1, 64)) if b.name == "v" else b
+    target = next(b.name for b in mk.buffers if b.space == "shared" and b.shape == (64, 32))
+    bad = dataclasses.replace(mk, buffers=tuple(dataclasses.replace(b, swizzle=(1, 64)) if b.name == target else b
                                                 for b in mk.buffers))
     with pytest.raises(VerifierError, match="maps two elements to one word"):
         verify_memkernel(bad)
