@@ -340,7 +340,18 @@ class Lowerer:
             after[k] = self.scope.names.get(k, v)
         self.scope.names = after
         self.tile_names = saved_tiles
-        self.emit(ir.TileLoop(tiles, tuple(body), parallel, self.loc(s)))
+        self.emit(ir.TileLoop(tiles, tuple(body), parallel, self.loc(s), self._order(call, parallel)))
+
+    def _order(self, call: ast.Call, parallel: bool) -> str:
+        """`order="grouped"` on the launch grid: programs in grouped order (GROUP_M from the Config)."""
+        kw = next((k for k in call.keywords if k.arg == "order"), None)
+        if kw is None:
+            return "row"
+        if not (isinstance(kw.value, ast.Constant) and kw.value.value in ir.PROGRAM_ORDERS):
+            self.fail(kw.value, f"order= is one of {', '.join(repr(o) for o in ir.PROGRAM_ORDERS)}")
+        if not parallel and kw.value.value != "row":
+            self.fail(kw.value, "order= applies to the launch grid (the outermost tile loop) only")
+        return kw.value.value
 
     def whole_tile(self, dim: sympy.Expr, node) -> ir.TileVar:
         """The implicit tile spanning all of tensor dimension `dim` (for `x[m, :]` and `tl.zeros([m, D])`)."""
@@ -365,9 +376,10 @@ class Lowerer:
 
     def _blocks(self, call: ast.Call, names: list[str], extents: list[sympy.Expr]) -> list[sympy.Expr]:
         block_kw = next((k for k in call.keywords if k.arg == "block"), None)
-        other = [k.arg for k in call.keywords if k.arg != "block"]
+        other = [k.arg for k in call.keywords if k.arg not in ("block", "order")]
         if other:
-            self.fail(call, f"tl.tile got unexpected keyword(s) {', '.join(other)}; only `block=` is accepted")
+            self.fail(call, f"tl.tile got unexpected keyword(s) {', '.join(other)}; only `block=` and `order=` "
+                            "are accepted")
         default = [dim_symbol(f"BLOCK_{n.upper()}") for n in names]
         if block_kw is None:
             return default

@@ -51,7 +51,7 @@ def mask(kernel: ir.Kernel, ctx: PassContext) -> ir.Kernel:
         for s in stmts:
             if isinstance(s, ir.TileLoop):
                 inner = dict(tiles, **{t.name: t for t in s.tiles})
-                out.append(ir.TileLoop(s.tiles, tuple(visit(s.body, inner)), s.parallel, s.loc))
+                out.append(ir.TileLoop(s.tiles, tuple(visit(s.body, inner)), s.parallel, s.loc, s.order, s.group))
             elif isinstance(s, ir.Assign) and isinstance(s.value, ir.Load):
                 ld = s.value
                 out.append(ir.Assign(s.name, s.type, ir.Load(ld.tensor, ld.index, ld.other, ld.mask,

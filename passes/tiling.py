@@ -100,7 +100,7 @@ def substitute_values(kernel: ir.Kernel, subs: dict) -> ir.Kernel:
             return ir.Assign(s.name, s.type, ir.Op("size", s.value.args, attrs), s.loc)
         if isinstance(s, ir.TileLoop):
             tiles = tuple(ir.TileVar(t.name, t.extent.subs(subs), t.block) for t in s.tiles)
-            return ir.TileLoop(tiles, s.body, s.parallel, s.loc)
+            return ir.TileLoop(tiles, s.body, s.parallel, s.loc, s.order, s.group)
         return s
 
     return ir.Kernel(kernel.name, kernel.params, ir.map_body(kernel.body, fix), kernel.assumptions,
@@ -131,7 +131,7 @@ def substitute_sizes(kernel: ir.Kernel, subs: dict, config=None) -> ir.Kernel:
             return ir.Assign(s.name, st(s.type), s.value, s.loc)
         if isinstance(s, ir.TileLoop):
             tiles = tuple(ir.TileVar(t.name, sx(t.extent), sx(t.block)) for t in s.tiles)
-            return ir.TileLoop(tiles, s.body, s.parallel, s.loc)
+            return ir.TileLoop(tiles, s.body, s.parallel, s.loc, s.order, s.group)
         return s
 
     return ir.Kernel(kernel.name, kernel.params, ir.map_body(kernel.body, fix), kernel.assumptions,

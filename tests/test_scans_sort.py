@@ -244,12 +244,9 @@ def test_sort_ir_text_round_trips():
     k = sort_kernel.lower({"x": t2, "asc": t2, "desc": t2, "top_v": t2, "top_i": ArgSpec("tensor", "i32", 2)},
                           whole)
     k2 = scans_kernel.lower({n: t2 for n in ("x", "csum", "cprod", "cmax", "cmin")}, whole)
-    for kk in (k2, run_pipeline(k2, PassContext(pow2_tiles=True))):
+    # (sort_kernel loads with other=nan: NaN constants compare equal, see ir.Const)
+    for kk in (k, k2, run_pipeline(k, PassContext(pow2_tiles=True)), run_pipeline(k2, PassContext(pow2_tiles=True))):
         assert parse(print_kernel(kk)) == kk
-    # sort_kernel loads with other=nan, and nan != nan: compare its text form instead
-    for kk in (k, run_pipeline(k, PassContext(pow2_tiles=True))):
-        text = print_kernel(kk)
-        assert "topk_index" in text and print_kernel(parse(text)) == text
 
 
 # ---- the soundness checker: a scan or sort along a grid-tiled axis is per tile ------------------

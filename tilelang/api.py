@@ -13,19 +13,22 @@ from .ir import nodes as ir
 from .runtime.freevars import free_value_watcher, tensor_uses
 
 
-def tile(fn=None, /, *, divisible_by: dict[str, int] | None = None, configs: list[Config] | None = None):
+def tile(fn=None, /, *, divisible_by: dict[str, int] | None = None, configs: list[Config] | None = None,
+         autotune: bool = False):
     """Decorate a kernel: `@tl.tile` or `@tl.tile(divisible_by={"K": 16})`.
 
     Inside a kernel, `tl.tile(...)` is a tile loop instead: `for m, n in tl.tile([M, N]):`.
     `divisible_by` promises that size symbols are multiples of the given ints (checked at every
-    call); the masking pass uses it to drop bounds checks.
+    call); the masking pass uses it to drop bounds checks. `autotune=True`: the first call of each
+    shape class with no tuning-database entry sweeps `configs` (or the space derived from the
+    kernel) and stores the winner (see tilelang.autotune).
     """
     if fn is not None and callable(fn) and not isinstance(fn, (list, tuple)):
-        return TileKernel(fn, divisible_by=divisible_by or {}, configs=configs)
+        return TileKernel(fn, divisible_by=divisible_by or {}, configs=configs, autotune=autotune)
     if fn is not None:
         raise TileLangError("tl.tile([...]) is a tile loop: use it as `for m in tl.tile(M):` inside a "
                             "@tl.tile kernel")
-    return functools.partial(tile, divisible_by=divisible_by, configs=configs)
+    return functools.partial(tile, divisible_by=divisible_by, configs=configs, autotune=autotune)
 
 
 class TileKernel:
@@ -33,7 +36,7 @@ class TileKernel:
 
     __tilelang_kernel__ = True
 
-    def __init__(self, fn, divisible_by: dict[str, int], configs):
+    def __init__(self, fn, divisible_by: dict[str, int], configs, autotune: bool = False):
         from tilelang.frontend.source import parse_function
 
         self.fn = fn
@@ -42,6 +45,7 @@ class TileKernel:
         self.param_names = [a.arg for a in self.src.tree.args.args]
         self.divisible_by = dict(divisible_by)
         self.configs = list(configs or [])
+        self.autotune = bool(autotune)
         for k, v in self.divisible_by.items():
             if type(v) is not int or v <= 0:
                 raise TileLangError(f"divisible_by[{k!r}] must be a positive int, got {v!r}", self.loc)
@@ -152,6 +156,11 @@ class TileKernel:
                                         self.loc) from e
 
     def _call(self, args: tuple, config, backend_name):
+        if config is None and (self.autotune or not self.configs) and (backend_name is None or type(backend_name) is str):
+            # the tuning database's winner for these shapes (or a sweep now, or hardware defaults)
+            from tilelang.autotune.hook import config_for_args
+
+            config = config_for_args(self, args, backend_name)
         key = self._call_key(args, config, backend_name)
         runner = self._compiled.get(key)
         if runner is None:

@@ -1,5 +1,5 @@
-"""The `tilelang` command: compile kernels ahead of time, print their IR and compile report, search
-Winograd points."""
+"""The `tilelang` command: compile kernels ahead of time, print their IR and compile report, tune
+them, search Winograd points."""
 
 from __future__ import annotations
 
@@ -256,11 +256,22 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=EPILOG_IR, formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(i)
     i.add_argument("--backend", default="triton", help="backend whose defaults (tile sizes) apply (default: triton)")
-    i.add_argument("--after", help="print only the IR after this step (frontend, tiling, masking, soundness; "
-                                   "lower_memory, pipeline, swizzle with --backend cuda)")
+    i.add_argument("--after", help="print only the IR after this step (frontend, tiling, masking, "
+                                   "program_order, soundness; lower_memory, pipeline, swizzle with --backend cuda)")
     i.add_argument("--source", action="store_true", help="also print the generated Triton source")
     i.add_argument("--parse", metavar="FILE.tir", help="parse and verify a textual IR file instead")
     i.set_defaults(func=cmd_ir)
+
+    from tilelang.autotune import cli as tcli
+
+    t = sub.add_parser("tune", help="autotune a kernel: sweep configs, store the winner",
+                       description="Sweep the configs of FILE.py::KERNEL (the space derived from the kernel, or "
+                                   "--config ones) on random inputs of the given sizes; every config's output is "
+                                   "checked against the first config's. Prints the ranked table, writes tune.json "
+                                   "and tune.png to -o DIR and stores each result and the winner in the tuning "
+                                   "database.", epilog=tcli.EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    tcli.add_arguments(t)
+    t.set_defaults(func=tcli.run)
 
     r = sub.add_parser("report", help="explain a kernel: tile sizes, every mask, every soundness check",
                        description="For FILE.py::KERNEL, print the final tile sizes and where each came from, "

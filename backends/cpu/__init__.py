@@ -26,7 +26,6 @@ from tilelang.errors import BackendError, TileLangError
 from tilelang.ir import nodes as ir
 from tilelang.runtime.sizecode import NoIntegerForm, py_int_code, size_evaluator
 from tilelang.ir.dtypes import storage_bytes
-from tilelang.ir.types import size_subs
 
 from . import jit
 from .loopir import Program
@@ -86,11 +85,11 @@ def _check_stack(prog: Program, kernel: ir.Kernel):
                            f"(now {tiles}), e.g. a smaller Config block beside a whole dimension", kernel.loc)
 
 
-def llvm_ir(prog: Program) -> tuple[str, str]:
+def llvm_ir(prog: Program, microkernel: str = "") -> tuple[str, str]:
     from .codegen import generate
 
     triple, layout = jit.triple_and_layout()
-    return generate(prog, triple, layout)
+    return generate(prog, triple, layout, microkernel)
 
 
 def abi_description(prog: Program, entry: str) -> dict:
@@ -106,12 +105,15 @@ def abi_description(prog: Program, entry: str) -> dict:
     }
 
 
-def _host_key(key: str) -> str:
+def _host_key(key: str, microkernel: str = "") -> str:
     import llvmlite.binding as llvm
 
+    from tilelang.autotune.hardware import host_isa
+
+    isa = host_isa()
     h = hashlib.sha256()
-    for part in (key, llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten(),
-                 os.environ.get("TILELANG_CPU_MICROKERNEL", ""), "cpu-backend-v1"):
+    for part in (key, llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten(), isa.cpu, isa.features,
+                 os.environ.get("TILELANG_CPU_MICROKERNEL", ""), microkernel, "cpu-backend-v1"):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:32]
@@ -168,8 +170,9 @@ class Launcher:
     """Runs a compiled kernel: packs the argument slots, then runs the grid inline (small launches) or
     split over the cores (the rest)."""
 
-    def __init__(self, prog: Program, addr: int, work=sympy.Integer(1 << 30)):
+    def __init__(self, prog: Program, addr: int, work=sympy.Integer(1 << 30), threads: int = 0):
         self.prog = prog
+        self.threads = threads  # 0: TILELANG_NUM_THREADS or every core
         self.fn = _FN(addr)
         self.nslots = len(prog.arg_layout())
         env = {"array": array.array, "f64_bits": _f64_bits, "not_on_cpu": _not_on_cpu, "max": max, "min": min}
@@ -195,7 +198,7 @@ class Launcher:
     def __call__(self, args: dict, sizes: dict, grid: int):
         buf, work = self.pack(args, sizes)  # buf stays alive until this call returns
         ptr = buf.buffer_info()[0]
-        n = 1 if work < INLINE_BELOW_POINTS else min(num_threads(), grid)
+        n = 1 if work < INLINE_BELOW_POINTS else min(self.threads or num_threads(), grid)
         if n <= 1:
             self.fn(ptr, 0, grid)
             return
@@ -223,19 +226,25 @@ class CpuBackend(Backend):
         return True, ""
 
     def compile(self, kernel: ir.Kernel, key: str):
+        return self.compile_with(kernel, key, None)
+
+    def compile_with(self, kernel: ir.Kernel, key: str, config) -> Launcher:
+        """Compile with the Config's cpu settings: `microkernel` (GEMM register block) and
+        `num_threads` (0: all cores)."""
+        microkernel = getattr(config, "microkernel", "") or ""
         try:
             prog = to_program(kernel)
-            hkey = _host_key(key)
+            hkey = _host_key(key, microkernel)
             holder = {}
 
             def build():
-                text, entry = llvm_ir(prog)
+                text, entry = llvm_ir(prog, microkernel)
                 holder["entry"] = entry
                 return text
 
             entry = f"tl_{prog.name}"
             addr = jit.compile_cached(hkey, prog.name, entry, build, abi_description(prog, entry))
-            return Launcher(prog, addr, iteration_points(kernel.body))
+            return Launcher(prog, addr, iteration_points(kernel.body), getattr(config, "num_threads", 0) or 0)
         except TileLangError:
             raise
         except Exception as e:  # an LLVM failure is reported, not dumped as a traceback
@@ -247,7 +256,7 @@ class CpuBackend(Backend):
             raise BackendError(f"cpu backend: unknown target {target!r} (use 'cpu': the host CPU)")
         try:
             prog = to_program(kernel)
-            text, entry = llvm_ir(prog)
+            text, entry = llvm_ir(prog, getattr(config, "microkernel", "") or "")
             ll, obj, asm = jit.compile_artifacts(text)
         except TileLangError:
             raise

@@ -21,7 +21,10 @@ from .codegen_ops import OpsCodegen
 from .llvm_ops import I32, I64, Ops, buf_type, const, mem_type, reg_type
 from .microkernel import emit_dot
 
-PREFER_512 = '"prefer-vector-width"="512" "min-legal-vector-width"="512" "no-trapping-math"="true"'
+
+
+def vector_attrs(bits: int) -> str:
+    return f'"prefer-vector-width"="{bits}" "min-legal-vector-width"="{bits}" "no-trapping-math"="true"'
 
 
 def c64(v: int) -> ir.Constant:
@@ -29,8 +32,13 @@ def c64(v: int) -> ir.Constant:
 
 
 class Codegen(OpsCodegen):
-    def __init__(self, prog: L.Program, triple: str = "", data_layout: str = ""):
+    def __init__(self, prog: L.Program, triple: str = "", data_layout: str = "", microkernel: str = ""):
+        from tilelang.autotune.hardware import host_isa
+
         self.p = prog
+        self.isa = host_isa()
+        self.vl = self.isa.lanes_f32  # f32 lanes per vector register
+        self.microkernel = microkernel  # "MRxNV" from the Config, "" = chosen for the ISA
         self.m = ir.Module(name=prog.name)
         if triple:
             self.m.triple = triple
@@ -122,9 +130,25 @@ class Codegen(OpsCodegen):
         # grid: program ids [begin, end), the last grid tile varying fastest
         with self.loop(begin, end, "pid") as pid:
             rest = pid
-            for t in reversed(p.grid):
+            grid = list(p.grid)
+            if p.grid_group:
+                # grouped program order (tilelang/ir/program_order.py): bands of G rows of the
+                # first grid tile, down a column of the band before the next column
+                g = c64(p.grid_group)
+                cols = c64(1)
+                for t in grid[1:]:
+                    cols = b.mul(cols, self.slots[t.count_slot])
+                width = b.mul(g, cols)
+                first = b.mul(b.sdiv(pid, width), g)
+                left = b.sub(self.slots[grid[0].count_slot], first)
+                rows = b.select(b.icmp_signed("<", left, g), left, g)
+                within = b.srem(pid, width)
+                row = b.add(first, b.srem(within, rows))
+                self.tiles[grid[0].name] = (row, b.mul(row, c64(grid[0].block)))
+                rest, grid = b.sdiv(within, rows), grid[1:]
+            for t in reversed(grid):
                 cnt = self.slots[t.count_slot]
-                tid = b.srem(rest, cnt) if t is not p.grid[0] else rest
+                tid = b.srem(rest, cnt) if t is not grid[0] else rest
                 rest = b.sdiv(rest, cnt)
                 self.tiles[t.name] = (tid, b.mul(tid, c64(t.block)))
             self.stmts(p.body)
@@ -134,13 +158,13 @@ class Codegen(OpsCodegen):
     def module_text(self) -> str:
         text = str(self.build())
         text = text.replace(f'define void @"{self.entry_name}"(', f'define void @"{self.entry_name}"(', 1)
-        # function attributes llvmlite cannot spell: prefer 512-bit vectors (AVX-512)
+        # function attributes llvmlite cannot spell: prefer the ISA's full vector width
         lines = []
         for line in text.splitlines():
             if line.startswith("define ") and line.rstrip().endswith("{"):
                 line = line.rstrip()[:-1] + "#0 {"
             lines.append(line)
-        return "\n".join(lines) + f"\nattributes #0 = {{ nounwind {PREFER_512} }}\n"
+        return "\n".join(lines) + f"\nattributes #0 = {{ nounwind {vector_attrs(32 * self.vl)} }}\n"
 
     # ---- statements -------------------------------------------------------------------------------
 
@@ -502,7 +526,7 @@ def _reads_list(e):
     return []
 
 
-def generate(prog: L.Program, triple: str = "", data_layout: str = "") -> tuple[str, str]:
+def generate(prog: L.Program, triple: str = "", data_layout: str = "", microkernel: str = "") -> tuple[str, str]:
     """(LLVM IR text, entry symbol)."""
-    cg = Codegen(prog, triple, data_layout)
+    cg = Codegen(prog, triple, data_layout, microkernel)
     return cg.module_text(), cg.entry_name

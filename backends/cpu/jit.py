@@ -25,17 +25,27 @@ _lock = threading.Lock()
 _engines: dict[str, tuple] = {}  # key -> (engine, address)
 
 
-@functools.cache
 def target_machine():
+    """The host CPU's target machine, or an AVX2-only one under TILELANG_CPU_ISA=avx2."""
+    from tilelang.autotune.hardware import host_isa
+
+    isa = host_isa()
+    return _target_machine(isa.cpu, isa.features)
+
+
+@functools.cache
+def _target_machine(cpu: str, features: str):
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
     target = llvm.Target.from_default_triple()
-    return target.create_target_machine(cpu=llvm.get_host_cpu_name(),
-                                        features=llvm.get_host_cpu_features().flatten(), opt=3)
+    return target.create_target_machine(cpu=cpu, features=features, opt=3)
 
 
 def host_description() -> str:
-    return f"{llvm.get_process_triple()} cpu={llvm.get_host_cpu_name()}"
+    from tilelang.autotune.hardware import host_isa
+
+    isa = host_isa()
+    return f"{llvm.get_process_triple()} cpu={isa.cpu} isa={isa.name}"
 
 
 def triple_and_layout() -> tuple[str, str]:

@@ -263,6 +263,7 @@ class Program:
     grid: tuple[TileInfo, ...]
     body: tuple[Stmt, ...]
     buffers: tuple[Buf, ...]
+    grid_group: int = 0  # 0: row-major program order; G: grouped, G rows per band (ir/program_order.py)
 
     def arg_layout(self) -> list[tuple[str, str]]:
         """The int64 argument array, slot by slot: (what, of)."""

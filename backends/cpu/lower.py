@@ -386,8 +386,11 @@ class Lowerer:
         body = self.block(grid.body)
         tensors = tuple(L.TensorArg(p.name, p.type.dtype, p.type.rank) for p in self.kernel.params if p.is_tensor)
         scalars = tuple((p.name, p.type.dtype) for p in self.kernel.params if not p.is_tensor)
+        from tilelang.ir.program_order import DEFAULT_GROUP
+
+        group = (grid.group or DEFAULT_GROUP) if grid.order == "grouped" and len(gtiles) >= 2 else 0
         return L.Program(self.kernel.name, tensors, scalars, tuple(self.slots), gtiles, tuple(body),
-                         tuple(self.bufs.values()))
+                         tuple(self.bufs.values()), group)
 
 
 def lower(kernel: ir.Kernel) -> L.Program:

@@ -1,13 +1,15 @@
 """The tile matrix product: out[BM, BN] (+)= a[BM, BK] @ b[BK, BN] on local row-major buffers.
 
-f32 with BN a multiple of 16 takes a register-blocked microkernel: a block of MR rows x NV vectors
-of 16 columns of `out` lives in zmm registers for the whole BK loop (phi nodes, so LLVM keeps them
-there); each k step loads NV vectors of a row of b and broadcasts MR elements of a, one FMA per
-(row, vector). Column panels of b (BK x 16*NV) are the outer loop so a panel stays in L1 while the
-row blocks sweep over it. Other dtypes and shapes take a plain i-k-j loop that LLVM vectorizes.
+f32 with BN a multiple of the vector length VL (16 lanes on AVX-512, 8 on AVX2) takes a
+register-blocked microkernel: a block of MR rows x NV vectors of VL columns of `out` lives in
+vector registers for the whole BK loop (phi nodes, so LLVM keeps them there); each k step loads NV
+vectors of a row of b and broadcasts MR elements of a, one FMA per (row, vector). Column panels of
+b (BK x VL*NV) are the outer loop so a panel stays in L1 while the row blocks sweep over it. Other
+dtypes and shapes take a plain i-k-j loop that LLVM vectorizes.
 
-MR x NV defaults to what fits 32 zmm registers best for BN; TILELANG_CPU_MICROKERNEL=MRxNV
-overrides it (for tuning).
+MR x NV defaults to what fits the ISA's register file (32 zmm or 16 ymm, see
+tilelang.autotune.hardware.microkernel_shape); a Config's `microkernel="6x4"` or
+TILELANG_CPU_MICROKERNEL=MRxNV overrides it (the environment wins).
 """
 
 from __future__ import annotations
@@ -19,19 +21,17 @@ from llvmlite import ir
 from . import loopir as L
 from .llvm_ops import F32, I64, declare_intrinsic
 
-VL = 16  # f32 lanes in a zmm register
+def choose_block(bm: int, bn: int, requested: str = "", isa=None) -> tuple[int, int]:
+    """(MR, NV) for a BM x BN tile: TILELANG_CPU_MICROKERNEL, else `requested` ("6x4"), else the
+    block that fits the ISA's registers. A requested block larger than the tile is clipped to it."""
+    from tilelang.autotune.hardware import host_isa, microkernel_shape
 
-
-def choose_block(bm: int, bn: int) -> tuple[int, int]:
-    env = os.environ.get("TILELANG_CPU_MICROKERNEL")
-    if env:
-        mr, nv = (int(x) for x in env.lower().split("x"))
-        return mr, nv
-    nvec = bn // VL
-    for nv, mr in ((4, 6), (3, 8), (2, 12)):
-        if nvec % nv == 0:
-            return min(mr, bm), nv
-    return min(12, bm), 2 if nvec >= 2 else 1
+    isa = isa or host_isa()
+    text = os.environ.get("TILELANG_CPU_MICROKERNEL") or requested
+    if text:
+        mr, nv = (int(x) for x in text.lower().split("x"))
+        return max(1, min(mr, bm)), max(1, min(nv, bn // isa.lanes_f32))
+    return microkernel_shape(bm, bn, isa)
 
 
 def emit_dot(cg, s: L.Dot):
@@ -39,7 +39,7 @@ def emit_dot(cg, s: L.Dot):
     bm, bk = a.shape
     bn = b_.shape[1]
     if out.dtype == "f32" and a.dtype in ("f32", "f16", "bf16") and b_.dtype in ("f32", "f16", "bf16") \
-            and bn % VL == 0:
+            and bn % cg.vl == 0:
         return _microkernel(cg, s, bm, bn, bk)
     return _generic(cg, s, bm, bn, bk)
 
@@ -71,8 +71,9 @@ def _generic(cg, s, bm, bn, bk):
 
 def _microkernel(cg, s, bm, bn, bk):
     b = cg.b
+    VL = cg.vl
     vty = ir.VectorType(F32, VL)
-    mr, nv = choose_block(bm, bn)
+    mr, nv = choose_block(bm, bn, cg.microkernel, cg.isa)
     nvec = bn // VL
     fma = declare_intrinsic(cg.m, "llvm.fma", [vty], [vty] * 3)
 

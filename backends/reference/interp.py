@@ -90,8 +90,15 @@ class Interpreter:
         grid = self.kernel.grid_loop
         base_env = {p.name: as_dtype(self.args[p.name], p.type.dtype)
                     for p in self.kernel.params if not p.is_tensor}
-        for program, ids in enumerate(itertools.product(*(range(self.tile_count(t)) for t in grid.tiles))):
-            self.program = program
+        from tilelang.ir.program_order import tile_ids
+
+        counts = tuple(self.tile_count(t) for t in grid.tiles)
+        total = 1
+        for c in counts:
+            total *= c
+        for pid in range(total):  # in launch order: program `pid` computes the tile the order maps it to
+            ids = tile_ids(pid, counts, grid.order, grid.group)
+            self.program = pid
             env = dict(base_env)
             tiles = {t.name: (t, i) for t, i in zip(grid.tiles, ids)}
             self.block(grid.body, env, tiles)

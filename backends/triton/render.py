@@ -111,7 +111,8 @@ class Renderer:
         self.types: dict[str, ValueType] = {}
         self.tensors = {p.name: p.type for p in kernel.params if p.is_tensor}
         self.reserved = set(keyword.kwlist) | {"tl", "triton", "pid", "_floordiv", "_mod", "_cdiv", "_shl", "_shr",
-                                               "_max_combine", "_min_combine", "_philox_randint", "_philox_rand"}
+                                               "_max_combine", "_min_combine", "_philox_randint", "_philox_rand",
+                                               "tl_grp_width", "tl_grp_first", "tl_grp_rows", "tl_grp_rest"}
         self.helpers: list[str] = []  # generated @triton.jit helpers (sort / top-k), placed before the kernel
         self.args = self._args()
         self.reserved |= {a.name for a in self.args}
@@ -185,11 +186,26 @@ class Renderer:
             self.emit(1, f'"""tilelang kernel `{self.k.name}` from {os.path.basename(loc.file)}:{loc.line}."""')
         grid = self.k.grid_loop
         self.emit(1, "pid = tl.program_id(0)", grid.loc)
-        # Row-major split of the program id over the grid tiles (last tile varies fastest).
         rest = "pid"
-        for i, t in reversed(list(enumerate(grid.tiles))):
+        tiles = list(enumerate(grid.tiles))
+        if grid.order == "grouped" and len(grid.tiles) >= 2:
+            # Grouped order (tilelang/ir/program_order.py): bands of GROUP_M rows of the first tile,
+            # down a column of the band before the next column.
+            from tilelang.ir.program_order import DEFAULT_GROUP
+
+            g = grid.group or DEFAULT_GROUP
+            first = grid.tiles[0]
+            cols = " * ".join(f"({size_py(t.count)})" for t in grid.tiles[1:])
+            self.emit(1, f"tl_grp_width = {g} * {cols}", grid.loc)
+            self.emit(1, f"tl_grp_first = (pid // tl_grp_width) * {g}", grid.loc)
+            self.emit(1, f"tl_grp_rows = tl.minimum(({size_py(first.count)}) - tl_grp_first, {g})", grid.loc)
+            self.emit(1, f"{first.name}_id = tl_grp_first + (pid % tl_grp_width) % tl_grp_rows", grid.loc)
+            self.emit(1, "tl_grp_rest = (pid % tl_grp_width) // tl_grp_rows", grid.loc)
+            rest, tiles = "tl_grp_rest", tiles[1:]
+        # Row-major split of the program id over the grid tiles (last tile varies fastest).
+        for i, t in reversed(tiles):
             count = size_py(t.count)
-            if i == 0:
+            if i == tiles[0][0]:
                 self.emit(1, f"{t.name}_id = {rest}", grid.loc)
             else:
                 self.emit(1, f"{t.name}_id = {rest} % {count}", grid.loc)

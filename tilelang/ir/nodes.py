@@ -12,6 +12,7 @@ sequence. A `TileVar` `m` over extent `M` with block `BLOCK_M` stands for the in
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -32,6 +33,12 @@ class Var:
 class Const:
     value: Any  # int, float or bool
     dtype: str
+
+    def __post_init__(self):
+        # Every NaN constant is the one object math.nan, so two NaN constants compare equal (dataclass
+        # equality compares value tuples, where an object equals itself) and parse(print(k)) == k.
+        if isinstance(self.value, float) and self.value != self.value:
+            object.__setattr__(self, "value", math.nan)
 
 
 Value = Union[Var, Const]
@@ -139,12 +146,21 @@ class TileVar:
         return sympy.ceiling(self.extent / self.block)
 
 
+PROGRAM_ORDERS = ("row", "grouped")
+
+
 @dataclass(frozen=True, slots=True)
 class TileLoop:
     tiles: tuple[TileVar, ...]
     body: tuple["Stmt", ...]
     parallel: bool
     loc: Loc = field(compare=False)
+    # How the launch index maps to the grid loop's tiles (parallel loops only; see
+    # tilelang/ir/program_order.py): "row" (row-major, the last tile fastest) or "grouped" (GROUP_M
+    # rows of the first tile per group, so programs that run together share operand tiles in L2).
+    # `group` is GROUP_M; 0 until the program_order pass binds it.
+    order: str = "row"
+    group: int = 0
 
 
 Stmt = Union[Assign, Store, TileLoop]
@@ -206,7 +222,7 @@ def map_body(stmts, fn):
     out = []
     for s in stmts:
         if isinstance(s, TileLoop):
-            s = TileLoop(s.tiles, tuple(map_body(s.body, fn)), s.parallel, s.loc)
+            s = TileLoop(s.tiles, tuple(map_body(s.body, fn)), s.parallel, s.loc, s.order, s.group)
         out.append(fn(s))
     return tuple(out)
 

@@ -170,11 +170,15 @@ class _Build(Transformer):
     def tilevar(self, name, extent, block):
         return ir.TileVar(str(name), extent, block)
 
+    def order(self, group=None):
+        return ("order", "grouped", int(group) if group is not None else 0)
+
     def loop(self, kind, *rest):
         tiles = tuple(r for r in rest if isinstance(r, ir.TileVar))
         loc = next((r for r in rest if isinstance(r, Loc)), None)
         body = tuple(r for r in rest if isinstance(r, (ir.Assign, ir.Store, ir.TileLoop)))
-        return ir.TileLoop(tiles, body, str(kind) == "parallel", loc)
+        order = next((r for r in rest if isinstance(r, tuple) and r[:1] == ("order",)), ("order", "row", 0))
+        return ir.TileLoop(tiles, body, str(kind) == "parallel", loc, order[1], order[2])
 
     # kernel
     def param(self, var, ptype):

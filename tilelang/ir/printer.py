@@ -89,6 +89,8 @@ def print_stmts(stmts, indent: int, out: list[str]):
         elif isinstance(s, ir.TileLoop):
             tiles = ", ".join(f"{t.name} in {format_expr(t.extent)} by {format_expr(t.block)}" for t in s.tiles)
             kind = "parallel" if s.parallel else "seq"
+            if s.order != "row":
+                kind += f" {s.order}" + (f" {s.group}" if s.group else "")
             out.append(f"{pad}tile {kind} ({tiles}){fmt_loc(s.loc)} {{")
             print_stmts(s.body, indent + 1, out)
             out.append(f"{pad}}}")

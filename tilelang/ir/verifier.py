@@ -76,6 +76,15 @@ def verify(kernel: ir.Kernel) -> ir.Kernel:
                     inner_tiles[t.name] = t
                 if s.parallel and tiles:
                     raise VerifierError("only the outermost tile loop may be parallel", s.loc)
+                if s.order not in ir.PROGRAM_ORDERS:
+                    raise VerifierError(f"unknown program order {s.order!r} (use one of "
+                                        f"{', '.join(ir.PROGRAM_ORDERS)})", s.loc)
+                if s.order != "row" and not s.parallel:
+                    raise VerifierError("a program order applies to the launch grid (the parallel loop) only",
+                                        s.loc)
+                if type(s.group) is not int or s.group < 0 or (s.group and s.order == "row"):
+                    raise VerifierError(f"group size {s.group!r} needs order grouped and must be a positive int",
+                                        s.loc)
                 visit(s.body, inner_tiles, local)
             elif isinstance(s, ir.Assign):
                 if isinstance(s.value, ir.Load):
