@@ -27,6 +27,7 @@ from tilelang.stdlib import matmul_kernel
 
 import kernels as K
 from conftest import assert_close, poisoned
+from test_cpu_backend import TOL, binary_kernel, float_unary_kernel, int_kernel, reduce_kernel, shape_ops_kernel
 from test_ir_text import signatures
 
 
@@ -286,8 +287,6 @@ def lowered_backends():
 
 
 def _against_reference(kernel, inputs, outputs, config, backend, dtype):
-    from test_cpu_backend import TOL
-
     res = []
     for be in (backend, "reference"):
         outs = [o.clone() for o in outputs]
@@ -331,8 +330,6 @@ def test_every_op_is_lowered_or_refused_with_a_located_error():
 @settings(max_examples=2)
 @given(n=SMALL, seed=st.integers(0, 1000))
 def test_every_op(lowered_backends, backend, dtype, n, seed):
-    from test_cpu_backend import binary_kernel, float_unary_kernel, int_kernel, reduce_kernel, shape_ops_kernel
-
     dt = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}[dtype]
     g = torch.Generator().manual_seed(seed)
     x = (torch.randn(n, generator=g) * 3).to(dt)
