@@ -283,5 +283,27 @@ declare("tile_start", "first global index of tile attr `tile`", 0, _scalar_i32, 
 declare("tile_id", "position of tile attr `tile` in its loop", 0, _scalar_i32, None)
 declare("size", "the value of size expression attr `expr` (a tensor dimension)", 0, _scalar_i32, None)
 
+# ---- C-family templates (cuda; hip and ascend renderers share them) ------------------------------
+# Operands arrive already converted to the C type of the op's computation (the result dtype for
+# arithmetic, the promoted dtype for comparisons; f16/bf16 compute in float and are rounded by the
+# renderer), so one spelling serves every dtype. `tl_*` helpers live in the renderer's prelude.
+# Ops without a "c" entry (cast, full, tile_index, reductions, dot, shape ops) are statements or
+# index arithmetic that the renderer writes itself.
+_C_TEMPLATES = {
+    "add": "({0} + {1})", "sub": "({0} - {1})", "mul": "({0} * {1})", "truediv": "({0} / {1})",
+    "floordiv": "tl_floordiv({0}, {1})", "mod": "tl_mod({0}, {1})",
+    "maximum": "tl_max({0}, {1})", "minimum": "tl_min({0}, {1})",
+    "and": "({0} & {1})", "or": "({0} | {1})", "xor": "({0} ^ {1})",
+    "lt": "({0} < {1})", "le": "({0} <= {1})", "gt": "({0} > {1})", "ge": "({0} >= {1})",
+    "eq": "({0} == {1})", "ne": "({0} != {1})",
+    "neg": "(-{0})", "not": "tl_not({0})", "abs": "tl_abs({0})",
+    "exp": "exp({0})", "exp2": "exp2({0})", "log": "log({0})", "log2": "log2({0})", "sqrt": "sqrt({0})",
+    "rsqrt": "tl_rsqrt({0})", "sin": "sin({0})", "cos": "cos({0})", "sigmoid": "tl_sigmoid({0})",
+    "floor": "floor({0})", "ceil": "ceil({0})",
+    "where": "({0} ? {1} : {2})", "copy": "{0}",
+}
+for _n, _t in _C_TEMPLATES.items():
+    OPS[_n].templates["c"] = _t
+
 # Op families kept in their own modules (they declare into OPS on import).
 from . import ops_bits, ops_random, ops_scan  # noqa: E402,F401
