@@ -75,3 +75,10 @@ class BoundMethod:
 
     receiver: Any
     name: str
+
+
+@dataclass(frozen=True)
+class TupleValue:
+    """Several values returned by a @tl.func helper (`return a, b`)."""
+
+    items: tuple

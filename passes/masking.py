@@ -4,6 +4,10 @@ A tile index over extent E with block B touches indices [0, ceil(E/B)*B) of a di
 No check is needed when sympy proves ceil(E/B)*B <= D, i.e. (in the cases we prove) E % B == 0
 and E == D, using the kernel's assumptions (`eq`: a concrete size; `div`: a known divisor).
 Value indices (scalars, gathers) are the user's responsibility and never get an automatic check.
+
+A runtime-bounded tile (`for n in tl.tile(lo, hi)`) starts at a launch-time offset, so nothing is
+proved about it: its accesses always keep the tensor-edge check. Its own `< hi` limit is part of
+the tile's meaning (every backend applies it), not a check this pass can drop.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ def facts(kernel: ir.Kernel) -> dict:
 
 
 def needs_check(tile: ir.TileVar, dim: sympy.Expr, subs: dict) -> bool:
+    if tile.is_runtime:
+        return True
     extent, size, block = (sympy.sympify(x).subs(subs) for x in (tile.extent, dim, tile.block))
     divides = sympy.simplify(sympy.Mod(extent, block)) == 0
     same = sympy.simplify(extent - size) == 0
@@ -52,6 +58,8 @@ def mask(kernel: ir.Kernel, ctx: PassContext) -> ir.Kernel:
             if isinstance(s, ir.TileLoop):
                 inner = dict(tiles, **{t.name: t for t in s.tiles})
                 out.append(ir.TileLoop(s.tiles, tuple(visit(s.body, inner)), s.parallel, s.loc))
+            elif isinstance(s, ir.If):
+                out.append(ir.If(s.cond, tuple(visit(s.then, tiles)), tuple(visit(s.orelse, tiles)), s.loc))
             elif isinstance(s, ir.Assign) and isinstance(s.value, ir.Load):
                 ld = s.value
                 out.append(ir.Assign(s.name, s.type, ir.Load(ld.tensor, ld.index, ld.other, ld.mask,

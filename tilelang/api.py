@@ -27,6 +27,34 @@ def tile(fn=None, /, *, divisible_by: dict[str, int] | None = None, configs: lis
     return functools.partial(tile, divisible_by=divisible_by, configs=configs)
 
 
+def func(fn):
+    """Decorate a helper that kernels call: `@tl.func`. Calls are inlined while the kernel is lowered,
+    so a helper takes and returns anything a kernel expression can be (tile values, scalars, sizes,
+    tile variables, tensors) and may itself call helpers (not recursively)."""
+    if not callable(fn):
+        raise TileLangError("@tl.func decorates a function: `@tl.func` then `def helper(x): ...`")
+    return TileFunc(fn)
+
+
+class TileFunc:
+    """A `@tl.func` helper: inlined where a kernel calls it (frontend/funcs.py)."""
+
+    def __init__(self, fn):
+        from tilelang.frontend.source import parse_function
+
+        self.fn = fn
+        self.src = parse_function(fn)
+        self.name = self.src.name
+        functools.update_wrapper(self, fn)
+
+    def __repr__(self) -> str:
+        return f"<tilelang func {self.name} at {self.src.loc(self.src.tree)}>"
+
+    def __call__(self, *args, **kwargs):
+        raise TileLangError(f"@tl.func `{self.name}` can only be called inside a @tl.tile kernel (or another "
+                            "@tl.func); it is inlined there")
+
+
 class TileKernel:
     """A kernel: call it with torch tensors and scalars; `.ir()` / `.source()` show what it becomes."""
 
@@ -62,11 +90,12 @@ class TileKernel:
         out += [ir.Assumption(k, "eq", v) for k, v in sorted((extra or {}).items())]
         return tuple(out)
 
-    def lower(self, signature, fixed_sizes: dict[str, int] | None = None) -> ir.Kernel:
-        """The kernel's IR for a signature (param -> ArgSpec), before any pass."""
+    def lower(self, signature, fixed_sizes: dict[str, int] | None = None, config: Config | None = None) -> ir.Kernel:
+        """The kernel's IR for a signature (param -> ArgSpec), before any pass. The Config's tile sizes
+        decide compile-time `if`s and `tl.static_range` bounds that depend on them."""
         from tilelang.frontend.lower import lower
 
-        kernel = lower(self.src, signature, self.assumptions(fixed_sizes))
+        kernel = lower(self.src, signature, self.assumptions(fixed_sizes), dict(config.tiles) if config else None)
         known = set(ir.size_symbols(kernel)) | set(ir.block_symbols(kernel))
         for k in list(self.divisible_by) + list(fixed_sizes or {}):
             if k not in known:
@@ -84,7 +113,7 @@ class TileKernel:
                           default_parallel_tile=backend.default_parallel_tile,
                           default_sequential_tile=backend.default_sequential_tile,
                           pow2_tiles=backend.pow2_tiles)
-        return run_pipeline(self.lower(signature, fixed_sizes), ctx, observe)
+        return run_pipeline(self.lower(signature, fixed_sizes, config), ctx, observe)
 
     def compile(self, signature, config: Config | None, backend: backends.Backend,
                 fixed_sizes: dict[str, int] | None = None):

@@ -92,3 +92,8 @@ floor = _builtin("floor", "floor(x)")
 ceil = _builtin("ceil", "ceil(x)")
 abs = _builtin("abs", "abs(x)")
 cdiv = _builtin("cdiv", "cdiv(a, b): ceiling division of sizes.")
+arange = _builtin("arange", "arange(start, end): the 1-D i32 tile [start, start+1, ..., end-1]; compile-time ints.")
+reshape = _builtin("reshape", "reshape(x, shape): the same elements (row-major order) in a new compile-time "
+                              "shape; the element count must match (also x.reshape(shape)).")
+static_range = _builtin("static_range", "static_range(stop) / static_range(start, stop[, step]): a loop "
+                                        "unrolled at compile time; bounds are ints, fixed sizes or tile sizes.")

@@ -121,13 +121,27 @@ ATOMIC_KINDS = ("add", "max", "min")
 
 @dataclass(frozen=True, slots=True)
 class TileVar:
+    """A tile loop variable. With `lo`/`hi` (i32 scalar operands; then `extent` is None) it is a
+    runtime-bounded tile: tile i covers `max(lo, 0) + i*block + arange(block)` for i in
+    range(ceil((hi - max(lo, 0)) / block)) (no tiles when hi <= lo), and positions at or past `hi`
+    are not real, like positions past a tensor's edge: loads yield the fill value, stores skip them.
+    """
+
     name: str
-    extent: sympy.Expr
+    extent: sympy.Expr | None
     block: sympy.Expr
+    lo: Value | None = None
+    hi: Value | None = None
+
+    @property
+    def is_runtime(self) -> bool:
+        return self.hi is not None
 
     @property
     def count(self) -> sympy.Expr:
-        """Number of tiles: ceil(extent / block)."""
+        """Number of tiles: ceil(extent / block) (static tiles only)."""
+        if self.is_runtime:
+            raise ValueError(f"tile `{self.name}` has runtime bounds; its tile count is not a size")
         return sympy.ceiling(self.extent / self.block)
 
 
@@ -139,7 +153,18 @@ class TileLoop:
     loc: Loc = field(compare=False)
 
 
-Stmt = Union[Assign, Store, TileLoop]
+@dataclass(frozen=True, slots=True)
+class If:
+    """Run `then` when the bool scalar `cond` is true, else `orelse`. Names assigned in both branches
+    (with one type) are defined after it; names assigned in only one branch are local to it."""
+
+    cond: Value
+    then: tuple["Stmt", ...]
+    orelse: tuple["Stmt", ...]
+    loc: Loc = field(compare=False)
+
+
+Stmt = Union[Assign, Store, TileLoop, If]
 
 
 # ---- kernel -----------------------------------------------------------------------------------
@@ -191,6 +216,9 @@ def walk(stmts) -> "iter[Stmt]":
         yield s
         if isinstance(s, TileLoop):
             yield from walk(s.body)
+        elif isinstance(s, If):
+            yield from walk(s.then)
+            yield from walk(s.orelse)
 
 
 def map_body(stmts, fn):
@@ -199,6 +227,8 @@ def map_body(stmts, fn):
     for s in stmts:
         if isinstance(s, TileLoop):
             s = TileLoop(s.tiles, tuple(map_body(s.body, fn)), s.parallel, s.loc)
+        elif isinstance(s, If):
+            s = If(s.cond, tuple(map_body(s.then, fn)), tuple(map_body(s.orelse, fn)), s.loc)
         out.append(fn(s))
     return tuple(out)
 
