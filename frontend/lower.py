@@ -29,9 +29,10 @@ from .values import (BoundMethod, DTypeValue, IRValue, Literal, PyObject, Size, 
 class ArgSpec:
     """What a kernel is specialized on for one parameter."""
 
-    kind: str  # 'tensor' | 'scalar'
+    kind: str  # 'tensor' | 'scalar' | 'const' (a compile-time constant: `value`, no IR parameter)
     dtype: str
     rank: int = 0
+    value: Any = None
 
 
 _BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "truediv", ast.FloorDiv: "floordiv",
@@ -111,6 +112,9 @@ class Lowerer:
             if spec is None:
                 raise TileLangError(f"no argument given for parameter `{a.arg}`", self.loc(a))
             loc = self.loc(a)
+            if spec.kind == "const":  # a constant parameter: a Python value while lowering
+                self.scope.names[a.arg] = Literal(spec.value)
+                continue
             if spec.kind == "tensor":
                 names = unpacks.get(a.arg)
                 if names is not None and len(names) != spec.rank:

@@ -154,3 +154,15 @@ def shapes_kernel(x, out_s, out_r, out_a):
         out_r[m, tl.arange(0, 8)] = tl.sum(r, axis=1)
         cols = tl.arange(4, 12)
         out_a[m, tl.arange(0, 8)] = x[m, cols] + t.reshape([m, 16])[:, 0:8]
+
+
+@tl.tile(constants=("lower",))
+def triangle(x, out, lower):
+    """`lower` is a constant parameter: each value compiles its own kernel with one branch."""
+    M, N = x.shape
+    for m, n in tl.tile([M, N]):
+        if lower:
+            keep = m.index[:, None] >= n.index[None, :]
+        else:
+            keep = m.index[:, None] <= n.index[None, :]
+        out[m, n] = tl.where(keep, x[m, n], 0.0)

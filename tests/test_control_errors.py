@@ -48,3 +48,18 @@ def test_helpers_cannot_be_called_from_python():
 def test_static_range_outside_a_loop_is_explained():
     with pytest.raises(tl.TileLangError, match="only be used inside a @tl.tile kernel"):
         tl.static_range(3)
+
+
+def test_constant_parameter_takes_a_python_number():
+    import control_kernels as K
+
+    with pytest.raises(tl.TileLangError, match="is a constant parameter"):
+        K.triangle(torch.zeros(4, 4), torch.zeros(4, 4), torch.ones(1), backend="reference")
+
+
+def test_constants_must_name_parameters():
+    def k(x, out):
+        pass
+
+    with pytest.raises(tl.TileLangError, match="not a parameter"):
+        tl.tile(constants=("causal",))(k)

@@ -59,6 +59,26 @@ def test_compile_time_if_emits_no_ir_for_the_branch_not_taken():
         assert ops.count("mul") >= 3 + 2  # three unrolled products and powers
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@settings(max_examples=3)
+@given(M=SIZES, N=SIZES, seed=st.integers(0, 1000))
+def test_constant_parameter_selects_a_branch(backend, M, N, seed):
+    x = torch.randn(M, N, generator=torch.Generator().manual_seed(seed))
+    for lower in (True, False):
+        out = poisoned((M, N), torch.float32)
+        K.triangle(x, out, lower, config=tl.Config(BLOCK_M=16, BLOCK_N=16), backend=backend)
+        want = torch.tril(x.double()) if lower else torch.triu(x.double())
+        assert_close(out, want, "f32")
+
+
+def test_constant_parameter_is_not_an_ir_parameter():
+    sig = {"x": ArgSpec("tensor", "f32", 2), "out": ArgSpec("tensor", "f32", 2), "lower": ArgSpec("const", "bool", 0, True)}
+    k = final(K.triangle, sig)
+    assert [p.name for p in k.params] == ["x", "out"] and not stmts_of(k, ir.If)
+    ops = [s.value.name for s in stmts_of(k, ir.Assign) if isinstance(s.value, ir.Op)]
+    assert "ge" in ops and "le" not in ops
+
+
 # ---- runtime if -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("backend", BACKENDS)

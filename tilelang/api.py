@@ -12,19 +12,23 @@ from .ir import dtypes
 from .ir import nodes as ir
 
 
-def tile(fn=None, /, *, divisible_by: dict[str, int] | None = None, configs: list[Config] | None = None):
+def tile(fn=None, /, *, divisible_by: dict[str, int] | None = None, configs: list[Config] | None = None,
+         constants: tuple[str, ...] | list[str] = ()):
     """Decorate a kernel: `@tl.tile` or `@tl.tile(divisible_by={"K": 16})`.
+
+    `constants` names scalar parameters whose values are compile-time constants: the kernel is
+    specialized (and cached) per value, and `if causal:` on one lowers only the branch taken.
 
     Inside a kernel, `tl.tile(...)` is a tile loop instead: `for m, n in tl.tile([M, N]):`.
     `divisible_by` promises that size symbols are multiples of the given ints (checked at every
     call); the masking pass uses it to drop bounds checks.
     """
     if fn is not None and callable(fn) and not isinstance(fn, (list, tuple)):
-        return TileKernel(fn, divisible_by=divisible_by or {}, configs=configs)
+        return TileKernel(fn, divisible_by=divisible_by or {}, configs=configs, constants=constants)
     if fn is not None:
         raise TileLangError("tl.tile([...]) is a tile loop: use it as `for m in tl.tile(M):` inside a "
                             "@tl.tile kernel")
-    return functools.partial(tile, divisible_by=divisible_by, configs=configs)
+    return functools.partial(tile, divisible_by=divisible_by, configs=configs, constants=constants)
 
 
 def func(fn):
@@ -60,7 +64,7 @@ class TileKernel:
 
     __tilelang_kernel__ = True
 
-    def __init__(self, fn, divisible_by: dict[str, int], configs):
+    def __init__(self, fn, divisible_by: dict[str, int], configs, constants=()):
         from tilelang.frontend.source import parse_function
 
         self.fn = fn
@@ -68,6 +72,11 @@ class TileKernel:
         self.name = self.src.name
         self.param_names = [a.arg for a in self.src.tree.args.args]
         self.divisible_by = dict(divisible_by)
+        self.constants = tuple(constants)
+        for c in self.constants:
+            if c not in self.param_names:
+                raise TileLangError(f"constants names `{c}`, which is not a parameter of `{self.name}` (its "
+                                    f"parameters: {', '.join(self.param_names)})", self.loc)
         self.configs = list(configs or [])
         for k, v in self.divisible_by.items():
             if type(v) is not int or v <= 0:
@@ -180,6 +189,9 @@ def kernel_signature_from_options(kernel: TileKernel, dtype_opts: dict[str, str]
         if norm is None:
             raise TileLangError(f"unknown dtype {dt!r} for `{name}`; use one of {', '.join(dtypes.DTYPES)}")
         rank = ranks.get(name, len(unpacks[name]) if name in unpacks else None)
+        if name in kernel.constants:
+            raise TileLangError(f"`{name}` is a constant parameter of `{kernel.name}`; ahead-of-time compilation "
+                                "does not take constant values yet (call the kernel instead)")
         if rank is None and _is_scalar_param(kernel, name):
             sig[name] = ArgSpec("scalar", norm)
             continue

@@ -27,7 +27,12 @@ def bind_arguments(kernel, args):
                           f"got {len(args)}", kernel.loc)
     bound, sig, devices = {}, {}, {}
     for name, a in zip(names, args):
-        if isinstance(a, torch.Tensor):
+        if name in getattr(kernel, "constants", ()):
+            if type(a) not in (bool, int, float):
+                raise LaunchError(f"`{name}` is a constant parameter: pass a Python bool, int or float, got "
+                                  f"{type(a).__name__}", kernel.loc)
+            sig[name] = ArgSpec("const", type(a).__name__, 0, a)
+        elif isinstance(a, torch.Tensor):
             dt = dtypes.from_torch(a.dtype)
             if dt is None:
                 raise LaunchError(f"argument `{name}` has dtype {a.dtype}, which tilelang does not support "
