@@ -166,3 +166,25 @@ def triangle(x, out, lower):
         else:
             keep = m.index[:, None] <= n.index[None, :]
         out[m, n] = tl.where(keep, x[m, n], 0.0)
+
+
+@tl.tile
+def nested_control(x, bounds, out):
+    """A runtime loop inside a runtime `if`, an `elif` chain inside the loop, bounds from a tensor."""
+    M, N = x.shape
+    for m in tl.tile(M):
+        lo = bounds[0]
+        hi = bounds[1]
+        acc = tl.zeros([m], tl.float32)
+        if hi > lo:
+            for n in tl.tile(lo, hi):
+                part = tl.sum(x[m, n], axis=1)
+                if n.id % 2 == 0:
+                    acc += part
+                elif n.id % 3 == 0:
+                    acc -= part
+                else:
+                    acc = acc + 2.0 * part
+        else:
+            acc = acc - 1.0
+        out[m] = acc

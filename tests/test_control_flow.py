@@ -128,6 +128,26 @@ def test_varlen_cu_seqlens(backend, dtype, lengths, D, seed):
     assert_close(out, want, dtype, reduction_len=max(lengths))
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@settings(max_examples=6)
+@given(M=SIZES, N=SIZES, lo=st.integers(-10, 60), hi=st.integers(-5, 80), seed=st.integers(0, 1000))
+def test_nested_runtime_control(backend, M, N, lo, hi, seed):
+    x = torch.randn(M, N, generator=torch.Generator().manual_seed(seed))
+    out = poisoned((M,), torch.float32)
+    K.nested_control(x, torch.tensor([lo, hi], dtype=torch.int32), out, config=tl.Config(BLOCK_M=16, BLOCK_N=8),
+                     backend=backend)
+    a = x.double()
+    want = torch.zeros(M, dtype=torch.float64)
+    if hi > lo:
+        start = max(lo, 0)
+        for i, b in enumerate(range(start, hi, 8)):
+            part = a[:, b:min(b + 8, hi, N)].sum(1)
+            want += part if i % 2 == 0 else (-part if i % 3 == 0 else 2 * part)
+    else:
+        want -= 1
+    assert_close(out, want, "f32", reduction_len=N)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 @settings(max_examples=4)
@@ -200,6 +220,7 @@ SIGS = {
     "causal_attention": {"q": ("f32", 2), "k": ("f32", 2), "v": ("f32", 2), "out": ("f32", 2),
                          "scale": ("f32", 0)},
     "uses_helpers": {"x": ("f32", 2), "out": ("f32", 1), "totals": ("f32", 1)},
+    "nested_control": {"x": ("f32", 2), "bounds": ("i32", 1), "out": ("f32", 1)},
     "shapes_kernel": {"x": ("f32", 2), "out_s": ("f32", 2), "out_r": ("f32", 2), "out_a": ("f32", 2)},
 }
 
@@ -217,7 +238,7 @@ def test_text_form_round_trips(name):
 
 # ---- the generated Triton source is valid for real GPUs, not only for the interpreter -----------------
 
-GPU_CASES = ["causal_attention", "varlen_mean", "scalar_branches", "branch_in_loop", "shapes_kernel"]
+GPU_CASES = ["causal_attention", "varlen_mean", "scalar_branches", "nested_control", "shapes_kernel"]
 
 
 @pytest.mark.slow
