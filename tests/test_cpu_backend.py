@@ -138,6 +138,7 @@ COVERS = {
     "reduce": {"sum", "max", "min", "argmax", "argmin", "where", "lt", "and", "expand_dims", "tile_index", "size"},
     "shape_ops": {"trans", "broadcast_to", "full", "expand_dims", "sum", "cast", "tile_index", "size", "copy"},
     "gemm": {"dot", "full", "add", "cast"},
+    "shapes_kernel": {"arange", "reshape", "slice", "mul", "sum", "add"},  # in tests/control_kernels.py
 }
 
 
@@ -162,6 +163,8 @@ def test_every_op_is_covered_and_lowered():
                                    torch.empty(2, 1, 8, dtype=torch.int32)))
     seen |= ops_of(shape_ops_kernel, (x, torch.empty(8, 8), torch.empty(8, 8), torch.empty(8, 8)))
     seen |= ops_of(matmul_kernel, (x, x, torch.empty(8, 8)))
+    import control_kernels
+    seen |= ops_of(control_kernels.shapes_kernel, (torch.randn(8, 16),) + tuple(torch.empty(8, 8) for _ in range(3)))
     assert set(OPS) <= seen, f"not exercised: {sorted(set(OPS) - seen)}"
 
 
