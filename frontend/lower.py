@@ -42,8 +42,8 @@ _UNARY_BUILTINS = {"exp", "exp2", "log", "log2", "sqrt", "rsqrt", "sin", "cos", 
 _REDUCTIONS = {"sum", "max", "min", "argmax", "argmin"}
 _TILE_ATTRS = {"index": "tile_index", "start": "tile_start", "id": "tile_id"}
 
-ALLOWED = ("tile loops `for m, n in tl.tile([M, N])`, assignments, `+=`-style updates, tensor loads and "
-           "stores by indexing, and expressions on tiles")
+ALLOWED = ("tile loops `for m, n in tl.tile([M, N])` / `tl.tile(lo, hi)`, `tl.static_range` loops, `if`, "
+           "assignments, `+=`-style updates, tensor loads and stores by indexing, and expressions on tiles")
 
 
 def shape_unpacks(tree: ast.FunctionDef) -> dict[str, list[str | None]]:

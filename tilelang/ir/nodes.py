@@ -221,6 +221,19 @@ def walk(stmts) -> "iter[Stmt]":
             yield from walk(s.orelse)
 
 
+def walk_guarded(stmts, guards: tuple = ()) -> "iter[tuple[Stmt, tuple[Value, ...]]]":
+    """Like `walk`, with each statement's guards: the `If` conditions and runtime loop bounds
+    (`lo`, `hi`) that decide whether it runs (its control dependences), outermost first."""
+    for s in stmts:
+        yield s, guards
+        if isinstance(s, TileLoop):
+            inner = guards + tuple(v for t in s.tiles if t.is_runtime for v in (t.lo, t.hi))
+            yield from walk_guarded(s.body, inner)
+        elif isinstance(s, If):
+            yield from walk_guarded(s.then, guards + (s.cond,))
+            yield from walk_guarded(s.orelse, guards + (s.cond,))
+
+
 def map_body(stmts, fn):
     """Rebuild a statement tree with `fn(stmt) -> stmt` applied bottom-up (loops rebuilt first)."""
     out = []
