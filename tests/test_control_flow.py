@@ -254,3 +254,17 @@ def test_control_flow_compiles_for_gpu(tmp_path, name, target):
     info = be.write_aot(k, target, tmp_path, "test")
     data = (tmp_path / info["files"][1]).read_bytes()
     assert data[:4] == b"\x7fELF" and info["symbol"].encode() in data
+
+
+def test_walk_guarded_lists_control_dependences():
+    sig = {p: ArgSpec("tensor", dt, r) for p, (dt, r) in SIGS["nested_control"].items()}
+    k = K.nested_control.lower(sig)
+    guards = {id(s): g for s, g in ir.walk_guarded(k.body)}
+    (store,) = stmts_of(k, ir.Store)
+    assert guards[id(store)] == ()
+    ifs = stmts_of(k, ir.If)
+    outer, inner, innermost = ifs[0], ifs[1], ifs[2]
+    (loop,) = [s for s in stmts_of(k, ir.TileLoop) if not s.parallel]
+    (t,) = loop.tiles
+    deepest = innermost.then[-1]
+    assert guards[id(deepest)] == (outer.cond, t.lo, t.hi, inner.cond, innermost.cond)
