@@ -268,3 +268,9 @@ def test_walk_guarded_lists_control_dependences():
     (t,) = loop.tiles
     deepest = innermost.then[-1]
     assert guards[id(deepest)] == (outer.cond, t.lo, t.hi, inner.cond, innermost.cond)
+
+
+def test_fixed_size_decides_a_size_comparison_at_compile_time():
+    sig = {p: ArgSpec("tensor", dt, r) if r else ArgSpec("scalar", dt) for p, (dt, r) in SIGS["scalar_branches"].items()}
+    assert len(stmts_of(K.scalar_branches.lower(sig), ir.If)) == 3  # mode, flag, N > 40
+    assert len(stmts_of(K.scalar_branches.lower(sig, {"N": 64}), ir.If)) == 2  # --shape N=64: decided
