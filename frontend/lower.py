@@ -7,7 +7,7 @@ scalar's dtype. Everything the DSL does not accept is reported at the user's lin
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sympy
@@ -32,7 +32,7 @@ class ArgSpec:
     kind: str  # 'tensor' | 'scalar' | 'const' (a compile-time constant: `value`, no IR parameter)
     dtype: str
     rank: int = 0
-    value: Any = None
+    value: Any = field(default=None, repr=False)
 
 
 _BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "truediv", ast.FloorDiv: "floordiv",
