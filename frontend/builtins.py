@@ -55,8 +55,11 @@ def _shape(lw, node) -> tuple:
             out.append(sympy.Integer(v.value))
         elif isinstance(v, Size) and not (v.expr.free_symbols - _block_symbols(lw)):
             out.append(v.expr)
+        elif isinstance(v, Size) and isinstance(v.expr, sympy.Symbol):
+            out.append(lw.whole_tile(v.expr, it).block)  # a whole dimension, like `x[m, :]`
         else:
-            lw.fail(it, "a tile shape entry is a tile variable (its block size), m.size, or a positive int")
+            lw.fail(it, "a tile shape entry is a tile variable (its block size), m.size, a tensor dimension "
+                        "such as D (the whole dimension, as `x[m, :]`), or a positive int")
     return tuple(out)
 
 

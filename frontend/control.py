@@ -171,7 +171,11 @@ def runtime_tiles(lw, s: ast.For, call: ast.Call) -> tuple[ir.TileVar, ...]:
         lw.fail(s.target, "`tl.tile(lo, hi)` is one-dimensional: name one tile variable")
     lo, hi = _bound(lw, call.args[0]), _bound(lw, call.args[1])
     names = lw._loop_targets(s.target, 1)
-    (block,) = lw._blocks(call, names, call)
+    block_kw = next((k for k in call.keywords if k.arg == "block"), None)
+    if block_kw is not None and isinstance(lw._maybe_size(block_kw.value), Size):
+        lw.fail(block_kw.value, "the block of a runtime-bounded tile is a positive int or the name of a Config "
+                                "entry (a string), not a tensor size", TileTypeError)
+    (block,) = lw._blocks(call, names, [None])
     return (ir.TileVar(names[0], None, block, lo, hi),)
 
 

@@ -84,6 +84,9 @@ class Lowerer:
         self.tile_names: set[str] = set()
         self.body_stack: list[list[ir.Stmt]] = []
         self.scope = _Scope({}, {})
+        # Whole-dimension tiles made by `x[m, :]` (size symbol -> tile), added to the grid loop,
+        # where they are one tile each (block == extent), so the grid does not grow.
+        self.whole_tiles: dict[sympy.Expr, ir.TileVar] = {}
 
     # ---- errors -----------------------------------------------------------------------------
 
@@ -333,7 +336,7 @@ class Lowerer:
                               "`M, K = a.shape`, or positive integers")
             extents.append(v.expr)
         names = self._loop_targets(s.target, len(extents))
-        blocks = self._blocks(call, names, extents_node)
+        blocks = self._blocks(call, names, extents)
         tiles = tuple(ir.TileVar(n, e, b) for n, e, b in zip(names, extents, blocks))
         self._loop_body(s, tiles, parallel)
 
@@ -350,6 +353,8 @@ class Lowerer:
         self.block(s.body)
         self.body_stack.pop()
         self.loop_depth -= 1
+        if parallel:
+            tiles += tuple(self.whole_tiles.values())
         # Names first bound inside the loop do not exist after it (it may run zero times).
         after = {}
         for k, v in saved_names.items():
@@ -358,6 +363,20 @@ class Lowerer:
         self.tile_names = saved_tiles
         self.emit(ir.TileLoop(tiles, tuple(body), parallel, self.loc(s)))
 
+    def whole_tile(self, dim: sympy.Expr, node) -> ir.TileVar:
+        """The implicit tile spanning all of tensor dimension `dim` (for `x[m, :]` and `tl.zeros([m, D])`)."""
+        if not isinstance(dim, sympy.Symbol):
+            self.fail(node, f"`:` takes a whole dimension, which needs a size name; this dimension is "
+                            f"{format_expr(dim)}", TileTypeError)
+        t = self.whole_tiles.get(dim)
+        if t is None:
+            name = f"{dim.name}_all"
+            while name in self.tile_names or name in self.used_ir_names or any(
+                    w.name == name for w in self.whole_tiles.values()):
+                name += "_"
+            t = self.whole_tiles[dim] = ir.TileVar(name, dim, dim)
+        return t
+
     def _loop_targets(self, target, count: int) -> list[str]:
         elts = target.elts if isinstance(target, ast.Tuple) else [target]
         if len(elts) != count or not all(isinstance(e, ast.Name) for e in elts):
@@ -365,7 +384,7 @@ class Lowerer:
                               f"dimension, e.g. `for m, n in tl.tile([M, N])`")
         return [e.id for e in elts]
 
-    def _blocks(self, call: ast.Call, names: list[str], where) -> list[sympy.Expr]:
+    def _blocks(self, call: ast.Call, names: list[str], extents: list[sympy.Expr]) -> list[sympy.Expr]:
         block_kw = next((k for k in call.keywords if k.arg == "block"), None)
         other = [k.arg for k in call.keywords if k.arg != "block"]
         if other:
@@ -377,16 +396,28 @@ class Lowerer:
         if len(nodes) != len(names):
             self.fail(block_kw.value, f"block= needs {len(names)} entries, one per tile dimension")
         out = []
-        for n, d in zip(nodes, default):
+        for n, d, extent in zip(nodes, default, extents):
             if isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value.isidentifier():
                 out.append(dim_symbol(n.value))
             elif isinstance(n, ast.Constant) and type(n.value) is int and n.value > 0:
                 out.append(sympy.Integer(n.value))
             elif isinstance(n, ast.Constant) and n.value is None:
                 out.append(d)
+            elif isinstance(v := self._maybe_size(n), Size) and isinstance(v.expr, sympy.Symbol):
+                if v.expr != extent:
+                    self.fail(n, f"block={v.expr.name} names a tensor size; a size block makes one whole-dimension "
+                                 f"tile, so it must be the loop's own extent ({format_expr(extent)})")
+                out.append(v.expr)  # `block=D` over D: one whole-dimension tile
             else:
-                self.fail(n, "a block size is a positive int or the name of a Config entry (a string)")
+                self.fail(n, "a block size is a positive int, the name of a Config entry (a string), or the "
+                             "loop's own extent for one whole-dimension tile (`tl.tile(D, block=D)`)")
         return out
+
+    def _maybe_size(self, node):
+        try:
+            return self.expr(node) if isinstance(node, ast.Name) else None
+        except TileLangError:
+            return None
 
     # ---- loads and stores ------------------------------------------------------------------------
 
@@ -401,10 +432,15 @@ class Lowerer:
             self.fail(sub, f"`{p.name}` has {p.type.rank} dimension(s) but is indexed with {len(nodes)}",
                       TileTypeError)
         items, shape = [], []
-        for n in nodes:
+        for n, dim in zip(nodes, p.type.shape):
             if isinstance(n, ast.Slice):
-                self.fail(n, "slices are not supported in tensor indexing; tile the dimension with tl.tile "
-                             "and index it with the tile variable")
+                if n.lower is not None or n.upper is not None or n.step is not None:
+                    self.fail(n, "only `:` (the whole dimension) is supported in tensor indexing; tile a "
+                                 "dimension with tl.tile and index it with the tile variable")
+                t = self.whole_tile(dim, n)
+                items.append(ir.TileIndex(t.name))
+                shape.append(t.block)
+                continue
             v = self.expr(n)
             if isinstance(v, TileRef):
                 items.append(ir.TileIndex(v.var.name))

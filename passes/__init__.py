@@ -7,12 +7,16 @@ from tilelang.ir.verifier import verify
 
 from .context import PassContext
 from .masking import mask
+from .soundness import check_soundness
 from .tiling import tile
 
 # The pipeline, one named step per pass. `tilelang ir` prints the IR after each.
 PIPELINE = [
     ("tiling", tile),
     ("masking", mask),
+    # A verifier step (returns the kernel unchanged): rejects partial reductions over grid tiles,
+    # stores shared by several programs and read-modify-write races between programs.
+    ("soundness", check_soundness),
 ]
 
 

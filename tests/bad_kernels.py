@@ -109,3 +109,17 @@ def simple_copy(x, out):
     N2 = N
     for n in tl.tile(N2):
         out[n] = x[n]
+
+
+@tl.tile
+def partial_slice(x, out):
+    M, N = x.shape
+    for m in tl.tile(M):
+        out[m, :] = x[m, 1:]  # ERROR: only `:` (the whole dimension) is supported
+
+
+@tl.tile
+def block_is_another_size(x, out):
+    M, N = x.shape
+    for m in tl.tile(M, block=N):  # ERROR: must be the loop's own extent (M)
+        out[m] = x[m, 0]

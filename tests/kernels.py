@@ -92,40 +92,44 @@ def int_math_kernel(x, y, q, r):
 
 @tl.tile
 def attention_kernel(q, k, v, o, scale):
-    """Causal attention with online softmax; q, k, v, o are [batch*heads, seq, head_dim]."""
+    """Causal attention with online softmax; q, k, v, o are [batch*heads, seq, head_dim].
+
+    The head dimension is contracted by `@`, so each program needs all of it: `:` takes it whole."""
     BH, M, D = q.shape
     BH, N, D = k.shape
     BH, N, D = v.shape
     BH, M, D = o.shape
-    for bh, m, d in tl.tile([BH, M, D], block=[1, None, None]):
-        q_t = q[bh.id, m, d]
+    for bh, m in tl.tile([BH, M], block=[1, None]):
+        q_t = q[bh.id, m, :]
         row_max = tl.full([m], float("-inf"), tl.float32)
         row_sum = tl.zeros([m], tl.float32)
-        acc = tl.zeros([m, d], tl.float32)
+        acc = tl.zeros([m, D], tl.float32)
         for n in tl.tile(N):
-            s = (q_t @ k[bh.id, n, d].T) * scale
+            s = (q_t @ k[bh.id, n, :].T) * scale
             visible = (m.index[:, None] >= n.index[None, :]) & (n.index[None, :] < N)
             s = tl.where(visible, s, float("-inf"))
             new_max = tl.maximum(row_max, tl.max(s, axis=1))
             alpha = tl.exp(row_max - new_max)
             p = tl.exp(s - new_max[:, None])
             row_sum = row_sum * alpha + tl.sum(p, axis=1)
-            acc = acc * alpha[:, None] + p.to(v.dtype) @ v[bh.id, n, d]
+            acc = acc * alpha[:, None] + p.to(v.dtype) @ v[bh.id, n, :]
             row_max = new_max
-        o[bh.id, m, d] = (acc / row_sum[:, None]).to(o.dtype)
+        o[bh.id, m, :] = (acc / row_sum[:, None]).to(o.dtype)
 
 
 @tl.tile
 def kmeans_assign_kernel(x, centroids, assign):
-    """Nearest centroid per point, with a running (online) argmin over centroid tiles."""
+    """Nearest centroid per point, with a running (online) argmin over centroid tiles.
+
+    Distances contract the feature dimension, so each program takes it whole (`:`)."""
     P, D = x.shape
     C, D = centroids.shape
-    for p, d in tl.tile([P, D], block=[None, None]):
-        pts = x[p, d]
+    for p in tl.tile(P):
+        pts = x[p, :]
         best = tl.full([p], float("inf"), tl.float32)
         best_idx = tl.zeros([p], tl.int32)
         for c in tl.tile(C):
-            cen = centroids[c, d]
+            cen = centroids[c, :]
             cross = pts @ cen.T
             dist = tl.sum(cen * cen, axis=1)[None, :] - 2.0 * cross
             dist = tl.where(c.index[None, :] < C, dist, float("inf"))
@@ -135,6 +139,25 @@ def kmeans_assign_kernel(x, centroids, assign):
             best = tl.where(better, local, best)
             best_idx = tl.where(better, local_idx, best_idx)
         assign[p] = best_idx
+
+
+@tl.tile
+def softmax_rows_kernel(x, out):
+    """Row softmax in one pass: each program takes whole rows (`x[m, :]`); padding reads -inf."""
+    M, N = x.shape
+    M, N = out.shape
+    for m in tl.tile(M):
+        v = tl.load(x[m, :], other=float("-inf")).to(tl.float32)
+        e = tl.exp(v - tl.max(v, axis=1)[:, None])
+        out[m, :] = (e / tl.sum(e, axis=1)[:, None]).to(out.dtype)
+
+
+@tl.tile
+def rowsum_whole_kernel(x, out):
+    """out[m] = sum of row m, with the row taken whole by `tl.tile(N, block=N)`."""
+    M, N = x.shape
+    for m, n in tl.tile([M, N], block=[None, N]):
+        out[m] = tl.sum(x[m, n], axis=1)
 
 
 @tl.tile

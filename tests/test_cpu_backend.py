@@ -119,7 +119,8 @@ def shape_ops_kernel(x, out_t, out_b, out_s):
     for m, n in tl.tile([M, N]):
         v = x[m, n]
         out_t[n, m] = tl.trans(v) * 2.0
-        r = tl.broadcast_to(tl.sum(v, axis=1)[:, None], [m, n])
+        # (A row sum here would be partial over the grid tile n: the soundness checker rejects it.)
+        r = tl.broadcast_to((m.index[:, None] * 2).to(tl.float32), [m, n])
         out_b[m, n] = tl.cast(r, out_b.dtype) + tl.zeros([m, n], tl.float32)
         w = tl.zeros([m, n], tl.float32)
         w = (tl.full([m, n], 1.0, tl.float32) * (m.index[:, None] * N + n.index[None, :])).to(tl.float32)
@@ -136,7 +137,7 @@ COVERS = {
     "int": {"floordiv", "mod", "and", "or", "xor", "not", "abs", "sub", "maximum", "minimum", "mul", "cast",
             "gt", "tile_index", "tile_id", "tile_start"},
     "reduce": {"sum", "max", "min", "argmax", "argmin", "where", "lt", "and", "expand_dims", "tile_index", "size"},
-    "shape_ops": {"trans", "broadcast_to", "full", "expand_dims", "sum", "cast", "tile_index", "size", "copy"},
+    "shape_ops": {"trans", "broadcast_to", "full", "expand_dims", "mul", "cast", "tile_index", "size", "copy"},
     "gemm": {"dot", "full", "add", "cast"},
     "shapes_kernel": {"arange", "reshape", "slice", "mul", "sum", "add"},  # in tests/control_kernels.py
 }
@@ -253,6 +254,7 @@ def test_shape_ops(M, N):
     for c, r in zip(cpu, ref):
         _close(c, r, "f32")
     assert torch.equal(cpu[0], 2 * x.T)
+    assert torch.equal(cpu[1], (2 * torch.arange(M, dtype=torch.float32))[:, None].expand(M, N))
 
 
 # ---- kernels against torch in float64 -----------------------------------------------------------
@@ -369,7 +371,14 @@ def test_dump_llvm_to_directory(tmp_path, monkeypatch):
     c = torch.empty(64, 64)
     matmul_kernel(a, b, c, config=tl.Config(BLOCK_M=24, BLOCK_N=64, BLOCK_K=32), backend="cpu")
     asm = next((tmp_path / "dump").glob("*.s")).read_text()
-    assert "vfmadd231ps" in asm and "zmm" in asm
+    # The code is built for the host CPU, so ask the host what it has (AVX-512, AVX2 or neither).
+    import llvmlite.binding as llvm
+
+    features = llvm.get_host_cpu_features()
+    widest = "zmm" if features.get("avx512f") else "ymm" if features.get("avx2") else "xmm"
+    assert widest in asm, f"no {widest} register used on a host with {widest}-wide vectors"
+    if features.get("fma"):
+        assert "vfmadd" in asm
     assert next((tmp_path / "dump").glob("*.ll")).read_text().startswith("; ModuleID")
 
 

@@ -54,6 +54,7 @@ def test_gemm_non_contiguous_inputs(backend):
     assert_close(c, a.double() @ b.double(), "f32", reduction_len=40)
 
 
+@pytest.mark.triton_interpreter
 def test_gemm_backends_agree_bitwise_in_f32():
     """Reference and Triton interpreter compute the same tiles in the same order."""
     a, b = torch.randn(33, 50), torch.randn(50, 20)

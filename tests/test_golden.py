@@ -27,7 +27,7 @@ CASES = {
     "matmul_f16_k4096": (matmul_kernel, {"a": T2["f16"], "b": T2["f16"], "c": T2["f16"]}, tl.Config(), {"K": 4096}),
     "softmax_f32": (softmax_kernel, {"x": T2["f32"], "out": T2["f32"]}, tl.Config(BLOCK_M=4, BLOCK_N=1024), None),
     "attention_f16": (attention_kernel, {n: ArgSpec("tensor", "f16", 3) for n in "qkvo"} | {"scale": ArgSpec("scalar", "f32")},
-                      tl.Config(BLOCK_M=64, BLOCK_N=64, BLOCK_D=64), None),
+                      tl.Config(BLOCK_M=64, BLOCK_N=64), {"D": 64}),
 }
 
 

@@ -32,9 +32,9 @@ CASES = {
     "gather": (K.gather_rows_kernel, {"x": t("f16", 2), "idx": t("i32", 1), "out": t("f16", 2)}, {}),
     "int_math": (K.int_math_kernel, {n: t("i32", 1) for n in ("x", "y", "q", "r")}, {}),
     "attention": (K.attention_kernel, {n: t("f16", 3) for n in "qkvo"} | {"scale": s("f32")},
-                  {"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_D": 64}),
+                  {"BLOCK_M": 64, "BLOCK_N": 64}, {"D": 128}),
     "kmeans": (K.kmeans_assign_kernel, {"x": t("f32", 2), "centroids": t("f32", 2), "assign": t("i32", 1)},
-               {"BLOCK_D": 32}),
+               {}, {"D": 48}),
     "moe": (K.moe_expert_rows_kernel, {"x": t("bf16", 2), "rows": t("i32", 1), "w": t("bf16", 2),
                                        "out": t("bf16", 2)}, {}),
     "conv_direct": (conv_mod.conv2d_direct_kernel, {"x": t("f16", 2), "w": t("f16", 2), "y": t("f16", 3)}
@@ -53,9 +53,9 @@ CASES = {
 @pytest.mark.parametrize("target", ["triton-cuda:sm_90", "triton-hip:gfx942"])
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_kernel_compiles_for_gpu(tmp_path, name, target):
-    kernel, sig, tiles = CASES[name]
+    kernel, sig, tiles, *fixed = CASES[name]
     be = backends.get("triton")
-    final = run_pipeline(kernel.lower(sig), PassContext(config=tl.Config(tiles), target="triton", pow2_tiles=True))
+    final = run_pipeline(kernel.lower(sig, *fixed), PassContext(config=tl.Config(tiles), target="triton", pow2_tiles=True))
     info = be.write_aot(final, target, tmp_path, "test")
     binary = tmp_path / info["files"][1]
     data = binary.read_bytes()

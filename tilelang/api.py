@@ -83,6 +83,7 @@ class TileKernel:
                 raise TileLangError(f"divisible_by[{k!r}] must be a positive int, got {v!r}", self.loc)
         self._lock = threading.Lock()
         self._compiled: dict = {}
+        self._whole_dims: dict = {}  # signature -> size symbols the kernel is specialized on
         functools.update_wrapper(self, fn)
 
     @property
@@ -141,6 +142,24 @@ class TileKernel:
             self._compiled[key] = (final, launcher)
         return final, launcher
 
+    def specialized_sizes(self, signature, bound) -> dict[str, int]:
+        """Values of the sizes whole-dimension tiles span (`x[m, :]`): the kernel compiles once per value."""
+        from tilelang.runtime.launch import bind_sizes
+
+        key = tuple(sorted(signature.items()))
+        with self._lock:
+            hit = self._whole_dims.get(key)
+        if hit is None:
+            lowered = self.lower(signature)
+            hit = (lowered, tuple(ir.whole_dim_symbols(lowered)))
+            with self._lock:
+                self._whole_dims[key] = hit
+        lowered, names = hit
+        if not names:
+            return {}
+        sizes = bind_sizes(self, lowered, bound)
+        return {n: sizes[n] for n in names}
+
     # ---- calling ----------------------------------------------------------------------------------------
 
     def __call__(self, *args, config: Config | None = None, backend: str | None = None):
@@ -165,7 +184,7 @@ class TileKernel:
         if device not in be.devices:
             raise LaunchError(f"backend {be.name!r} runs tensors on {', '.join(be.devices)}, but the arguments "
                               f"are on {device}", self.loc)
-        kernel, launcher = self.compile(signature, config, be)
+        kernel, launcher = self.compile(signature, config, be, self.specialized_sizes(signature, bound))
         sizes = bind_sizes(self, kernel, bound)
         grid = grid_size(kernel, sizes)
         if grid == 0:

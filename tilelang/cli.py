@@ -1,4 +1,5 @@
-"""The `tilelang` command: compile kernels ahead of time, print their IR, search Winograd points."""
+"""The `tilelang` command: compile kernels ahead of time, print their IR and compile report, search
+Winograd points."""
 
 from __future__ import annotations
 
@@ -24,6 +25,13 @@ examples:
   tilelang ir stdlib/gemm.py::matmul_kernel --dtype f16
   tilelang ir stdlib/gemm.py::matmul_kernel --dtype f32 --shape K=512 --after masking
   tilelang ir --parse kernel.tir          # check a textual IR file: parse and verify it
+"""
+
+EPILOG_REPORT = """\
+examples:
+  tilelang report stdlib/gemm.py::matmul_kernel --dtype f16 --shape K=4096
+  tilelang report tests/kernels.py::attention_kernel --dtype f16 --dtype scale=f32 --shape D=128
+exit status: 0 when the kernel is accepted, 1 when a check fails (the report is printed either way)
 """
 
 
@@ -170,6 +178,17 @@ def cmd_ir(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from tilelang import backend as backends
+    from tilelang.report import build_report
+
+    be = backends.get(args.backend)
+    kernel, sig, config, fixed = _prepare(args, be)
+    text, accepted = build_report(kernel, sig, config, be, fixed)
+    print(text, end="")
+    return 0 if accepted else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tilelang", description="tilelang: a tile DSL compiler for Python.")
     p.add_argument("--version", action="store_true", help="print the version and exit")
@@ -192,10 +211,19 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=EPILOG_IR, formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(i)
     i.add_argument("--backend", default="triton", help="backend whose defaults (tile sizes) apply (default: triton)")
-    i.add_argument("--after", help="print only the IR after this step (frontend, tiling, masking)")
+    i.add_argument("--after", help="print only the IR after this step (frontend, tiling, masking, soundness)")
     i.add_argument("--source", action="store_true", help="also print the generated Triton source")
     i.add_argument("--parse", metavar="FILE.tir", help="parse and verify a textual IR file instead")
     i.set_defaults(func=cmd_ir)
+
+    r = sub.add_parser("report", help="explain a kernel: tile sizes, every mask, every soundness check",
+                       description="For FILE.py::KERNEL, print the final tile sizes and where each came from, "
+                                   "every bounds mask and whether it was proven away (from which assumptions), "
+                                   "and every soundness check with its outcome.",
+                       epilog=EPILOG_REPORT, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(r)
+    r.add_argument("--backend", default="triton", help="backend whose defaults (tile sizes) apply (default: triton)")
+    r.set_defaults(func=cmd_report)
 
     try:
         from tilelang.passes.winograd import cli as wcli

@@ -82,6 +82,11 @@ class ConfigError(TileLangError):
     """A Config that does not bind the tile sizes a kernel needs, or binds them badly."""
 
 
+class SoundnessError(TileLangError):
+    """A kernel whose programs would compute a partial result, overwrite each other's stores or race
+    (see passes/soundness.py for exactly what is checked)."""
+
+
 class VerifierError(TileLangError):
     """Malformed IR (from a pass bug or a hand-written .tir file)."""
 

@@ -88,7 +88,34 @@ def size_evaluator(exprs):
 def to_program(kernel: ir.Kernel) -> Program:
     from .lower import lower
 
-    return lower(kernel)
+    prog = lower(kernel)
+    _check_stack(prog, kernel)
+    return prog
+
+
+_BYTES = {"bool": 1, "i8": 1, "f64": 8, "i64": 8}  # f16/bf16 live in f32 buffers: 4 bytes like the rest
+
+
+def stack_budget() -> int:
+    """Bytes of tile buffers a program may keep on its stack: half the stack size threads get
+    (RLIMIT_STACK, which glibc also gives new threads; 8 MiB when unlimited), the rest for LLVM."""
+    import resource
+
+    soft = resource.getrlimit(resource.RLIMIT_STACK)[0]
+    return (soft if 0 < soft != resource.RLIM_INFINITY else 8 << 20) // 2
+
+
+def _check_stack(prog: Program, kernel: ir.Kernel):
+    """Tile buffers are stack arrays (static shapes, see lower.py): refuse what would overflow the
+    stack (a crash) with an error that says which tiles to shrink."""
+    need = sum(b.size * _BYTES.get(b.dtype, 4) for b in prog.buffers)
+    budget = stack_budget()
+    if need > budget:
+        tiles = ", ".join(f"{t.name}={t.block}" for s in ir.walk(kernel.body) if isinstance(s, ir.TileLoop)
+                          for t in s.tiles)
+        raise BackendError(f"cpu backend: kernel `{kernel.name}` needs {need / 2**20:.1f} MiB of tile buffers, "
+                           f"more than the {budget / 2**20:.1f} MiB of stack it may use; use smaller tiles "
+                           f"(now {tiles}), e.g. a smaller Config block beside a whole dimension", kernel.loc)
 
 
 def llvm_ir(prog: Program) -> tuple[str, str]:

@@ -138,6 +138,11 @@ class TileVar:
         return self.hi is not None
 
     @property
+    def whole(self) -> bool:
+        """One tile spanning the whole extent (`x[m, :]`, `tl.tile(D, block=D)`): block == extent."""
+        return self.block == self.extent
+
+    @property
     def count(self) -> sympy.Expr:
         """Number of tiles: ceil(extent / block) (static tiles only)."""
         if self.is_runtime:
@@ -252,9 +257,22 @@ def block_symbols(kernel: Kernel) -> list[str]:
     for s in walk(kernel.body):
         if isinstance(s, TileLoop):
             for t in s.tiles:
+                if t.whole:  # its block is a tensor size, bound when the kernel is specialized
+                    continue
                 for fs in sorted(t.block.free_symbols, key=str):
                     if fs.name not in names:
                         names.append(fs.name)
+    return names
+
+
+def whole_dim_symbols(kernel: Kernel) -> list[str]:
+    """Size symbols that whole-dimension tiles span: the kernel is compiled for their concrete values."""
+    names: list[str] = []
+    for s in walk(kernel.body):
+        if isinstance(s, TileLoop):
+            for t in s.tiles:
+                if t.whole and isinstance(t.block, sympy.Symbol) and t.block.name not in names:
+                    names.append(t.block.name)
     return names
 
 

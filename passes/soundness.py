@@ -1,0 +1,371 @@
+"""Soundness: reject kernels whose programs (the launch grid) would step on each other's results.
+
+Every program of the grid runs the same body on its own tile of each grid axis. Three mistakes make
+the answer depend on how programs are scheduled, or make it plainly wrong, with no other symptom:
+
+1. **Partial reduction.** A reduction (`tl.sum/max/min/argmax/argmin`, any op-registry op of kind
+   "reduce" or "scan" with an `axis` attr, e.g. a cumulative sum) or the contraction of `@`
+   along an axis that comes from a grid tile reduces only that program's tile of the axis. Its
+   result is tainted, and so is everything computed from it; a tainted value reaching a plain store
+   (as the value, mask or index) is an error, reported at the reduction. Allowed: atomic stores
+   (they combine the programs' partial results), and stores of a partial over tile `n` into a slot
+   per program, i.e. indexed by a scalar computed from `n.id`/`n.start` while neither the index nor
+   the value has an axis from `n` (`partials[m, n.id] = tl.sum(x[m, n], axis=1)`).
+2. **Shared store.** A store whose index does not mention some grid tile (directly, or through a
+   value computed from that tile's `.index/.start/.id`) is made by every program along that tile,
+   to the same elements.
+3. **Read-modify-write race.** A load from a tensor that the kernel also stores, at elements that
+   another program may store.
+
+A grid tile whose extent is proven (by sympy, under the kernel's `eq`/`div` assumptions and bound
+tile sizes) to fit in one tile is exempt from all three: there is only one program along it.
+
+What is proven, exactly (and what is not):
+- Axis provenance is tracked through data flow: each axis of each value remembers which tile loops'
+  indices it ranges over (through loads, `.index`, broadcasting, `[:, None]`, `.T`, `@`, values
+  carried across loop iterations). A reduction along an axis with a multi-tile grid provenance is
+  partial. Provenance is not lost through arithmetic; it is not tracked into values whose shape the
+  rules do not model (none today), which then claim no provenance.
+- A store "mentions" a grid tile when an index item is that tile, or is a value whose computation
+  reads that tile's `.index/.start/.id` (also through a load: a gather/scatter by an index tensor).
+  Mentioning is not injectivity: `out[n.id * 0]` mentions `n`. A scatter through data-dependent
+  indices (`out[idx[g], d]`) is allowed and is undefined where indices collide (as torch's
+  `index_put_` and Triton's stores); write it with an atomic store when they may collide.
+- A load is race-free against a store to the same tensor when, for every multi-tile grid tile `t`,
+  some dimension is indexed by `t` itself (or by `t.id`/`t.start`) in both: programs that differ
+  along `t` then touch disjoint elements. This is a proof. Anything else is rejected, even when
+  the elements happen not to overlap.
+- Masks are not looked at: a store masked so that only one program writes is still rejected.
+- Atomic stores (`Store.atomic`) are exempt from rule 2 but not from rule 3.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy
+
+from tilelang.errors import SoundnessError
+from tilelang.ir import nodes as ir
+from tilelang.ir.ops import OPS
+from tilelang.ir.types import format_expr
+
+from .context import PassContext
+from .masking import facts
+
+Axes = tuple[frozenset, ...]  # per value axis: the names of the tile loops it ranges over
+
+REDUCTIONS = ("sum", "max", "min", "argmax", "argmin")
+# Op-registry kinds whose result at one position depends on the whole `axis` attr: reductions, and
+# scans / sorts (declare those with kind="scan" and they are checked the same way).
+AXIS_KINDS = ("reduce", "scan")
+# Ops whose result axes line up with their operands' axes (numpy broadcasting, right-aligned).
+_ELEMENTWISE_MISC = ("where", "cast", "copy", "broadcast_to")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One check on one statement: `ok` or not, and a sentence saying why."""
+
+    check: str  # 'reduction' | 'store' | 'race'
+    ok: bool
+    message: str
+    loc: object
+
+
+@dataclass(frozen=True)
+class GridTile:
+    var: ir.TileVar
+    single: bool  # proven to have one tile: one program along it
+    why: str  # the proof or the reason there is none
+
+
+def grid_tiles(kernel: ir.Kernel) -> dict[str, GridTile]:
+    """Each grid tile and whether sympy proves block >= extent under the kernel's assumptions."""
+    subs = facts(kernel)
+    out = {}
+    for t in kernel.grid_loop.tiles:
+        extent, block = (sympy.sympify(x).subs(subs) for x in (t.extent, t.block))
+        slack = sympy.simplify(block - extent)
+        single = bool(slack.is_nonnegative) or slack == 0
+        shown = f"{t.name}: block {format_expr(t.block)}, extent {format_expr(t.extent)}"
+        if single:
+            why = f"{shown}: one tile (block >= extent{_under(kernel)})"
+        else:
+            why = f"{shown}: not proven to be one tile"
+        out[t.name] = GridTile(t, single, why)
+    return out
+
+
+def _under(kernel: ir.Kernel) -> str:
+    if not kernel.assumptions:
+        return ""
+    shown = ", ".join(f"{a.symbol} == {a.value}" if a.kind == "eq" else f"{a.symbol} % {a.value} == 0"
+                      for a in kernel.assumptions)
+    return f", given {shown}"
+
+
+def _line(loc) -> str:
+    return str(loc.line) if loc is not None else "?"
+
+
+def _bcast(*axes: Axes) -> Axes:
+    """Axis provenance of a broadcast result: right-aligned union."""
+    rank = max((len(a) for a in axes), default=0)
+    out = []
+    for i in range(rank):
+        acc = frozenset()
+        for a in axes:
+            j = i - (rank - len(a))
+            if j >= 0:
+                acc |= a[j]
+        out.append(acc)
+    return tuple(out)
+
+
+class _Analysis:
+    def __init__(self, kernel: ir.Kernel):
+        self.kernel = kernel
+        self.grid = grid_tiles(kernel)
+        self.multi = {n for n, g in self.grid.items() if not g.single}
+        self.axes: dict[str, Axes] = {}
+        self.deps: dict[str, frozenset] = {}  # tiles whose position the value's content depends on
+        self.defs: dict[str, list[ir.Assign]] = {}
+        self.findings: dict[tuple, Finding] = {}
+        self.stores: list[ir.Store] = []
+        # Partial reductions (statement id -> (statement, description, grid tile)); which values carry
+        # them (var -> statement ids); and the first plain / atomic store each one reaches.
+        self.partial: dict[int, tuple] = {}
+        self.taint: dict[str, frozenset] = {}
+        self.plain_uses: dict[int, ir.Store] = {}
+        self.atomic_uses: dict[int, ir.Store] = {}
+        self.slot_uses: dict[int, ir.Store] = {}
+        self.loads: list[tuple[ir.Load, object]] = []
+        for s in ir.walk(kernel.body):
+            if isinstance(s, ir.Assign):
+                self.defs.setdefault(s.name, []).append(s)
+
+    # ---- data flow ----------------------------------------------------------------------------
+
+    def value(self, v) -> tuple[Axes, frozenset]:
+        if isinstance(v, ir.Var):
+            return self.axes.get(v.name, ()), self.deps.get(v.name, frozenset())
+        return (), frozenset()
+
+    def index_axes(self, index) -> tuple[Axes, frozenset]:
+        axes, deps = [], frozenset()
+        for it in index:
+            if isinstance(it, ir.TileIndex):
+                axes.append(frozenset({it.tile}))
+                deps |= {it.tile}
+            else:
+                a, d = self.value(it.value)
+                axes.extend(a)
+                deps |= d.union(*a)
+        return tuple(axes), deps
+
+    def assign(self, s: ir.Assign) -> bool:
+        """Update the facts for `s`; True when they grew (loop-carried values need a fixpoint)."""
+        e = s.value
+        operands = [it.value for it in e.index if isinstance(it, ir.ValueIndex)] + [e.other, e.mask] \
+            if isinstance(e, ir.Load) else list(e.args)
+        old_taint = self.taint.get(s.name, frozenset())
+        self.taint[s.name] = old_taint.union(*(self.taint.get(v.name, ()) for v in operands
+                                               if isinstance(v, ir.Var)))
+        if isinstance(e, ir.Load):
+            axes, deps = self.index_axes(e.index)
+            for extra in (e.other, e.mask):
+                if extra is not None:
+                    deps |= self.value(extra)[1]
+            self.loads.append((e, s.loc))
+        else:
+            args = [self.value(a) for a in e.args]
+            deps = frozenset().union(*(d for _, d in args)) if args else frozenset()
+            axes = self.op_axes(s, e, [a for a, _ in args])
+            if e.name in ("tile_index", "tile_start", "tile_id"):
+                deps |= {e.attr("tile")}
+        if len(axes) != s.type.rank:  # shapes the rules above do not model: no provenance claimed
+            axes = tuple(frozenset() for _ in s.type.shape)
+        old_a, old_d = self.axes.get(s.name), self.deps.get(s.name, frozenset())
+        if old_a is not None and len(old_a) == len(axes):
+            axes = tuple(x | y for x, y in zip(old_a, axes))
+        deps |= old_d
+        grew = (axes, deps) != (old_a, old_d) or self.taint[s.name] != old_taint
+        self.axes[s.name], self.deps[s.name] = axes, deps
+        return grew
+
+    def op_axes(self, s: ir.Assign, e: ir.Op, args: list[Axes]) -> Axes:
+        name = e.name
+        if name == "tile_index":
+            return (frozenset({e.attr("tile")}),)
+        kind = OPS[name].kind if name in OPS else None
+        if (name in REDUCTIONS or kind in AXIS_KINDS) and args and e.attr("axis") is not None:
+            a = args[0]
+            axis = e.attr("axis") % max(1, len(a))
+            self.check_reduction(s, f"`{name}` along axis {axis}", a[axis] if a else frozenset())
+            # A reduction drops the axis; a scan or sort along it keeps the shape.
+            return a[:axis] + a[axis + 1:] if kind == "reduce" or name in REDUCTIONS else a
+        if name == "dot":
+            a, b = args
+            if len(a) == 2 and len(b) == 2:
+                self.check_reduction(s, "the contraction of `@`", a[1] | b[0])
+                return (a[0], b[1])
+            return ()
+        if name == "trans":
+            return tuple(reversed(args[0]))
+        if name == "expand_dims":
+            ax = e.attr("axis")
+            return args[0][:ax] + (frozenset(),) + args[0][ax:]
+        if name == "full":
+            return tuple(frozenset() for _ in s.type.shape)
+        return _bcast(*args)
+
+    # ---- the three checks ---------------------------------------------------------------------
+
+    def record(self, key, finding: Finding):
+        old = self.findings.get(key)
+        if old is None or (old.ok and not finding.ok):
+            self.findings[key] = finding
+
+    def check_reduction(self, s: ir.Assign, what: str, origin: frozenset):
+        """Note a reduction; one over a multi-program grid tile taints its result (a partial value)."""
+        bad = sorted(origin & self.multi)
+        if not bad:
+            shown = ", ".join(sorted(origin)) or "no tile"
+            self.record(("reduction", id(s)), Finding("reduction", True, f"{what} ranges over {shown}: not split "
+                                                                         f"across programs", s.loc))
+            return
+        self.partial[id(s)] = (s, what, self.grid[bad[0]].var)
+        self.taint[s.name] = self.taint.get(s.name, frozenset()) | {id(s)}
+
+    def judge_reductions(self):
+        """A partial reduction is an error once its value reaches a plain store; an atomic store combines
+        the programs' partial results, so it may take them."""
+        for rid, (s, what, t) in self.partial.items():
+            plain = self.plain_uses.get(rid)
+            if plain is None:
+                atomic, slot = self.atomic_uses.get(rid), self.slot_uses.get(rid)
+                how = (f"combined across programs by the atomic store at line {_line(atomic.loc)}" if atomic
+                       else f"stored in a slot per program (indexed by `{t.name}`'s id/start) at line "
+                            f"{_line(slot.loc)}" if slot else "its value is never stored")
+                self.record(("reduction", id(s)), Finding("reduction", True, (
+                    f"{what} is partial over grid tile `{t.name}`: {how}"), s.loc))
+                continue
+            self.record(("reduction", id(s)), Finding("reduction", False, (
+                f"{what} reduces over grid tile `{t.name}` (extent {format_expr(t.extent)}, block "
+                f"{format_expr(t.block)}), but each program holds only one tile of it, so the value stored at "
+                f"line {_line(plain.loc)} is a partial result per program. Make the whole dimension one tile "
+                f"(index it with `:`, e.g. `x[m, :]`, or `tl.tile({format_expr(t.extent)}, "
+                f"block={format_expr(t.extent)})`), loop over it sequentially inside the grid loop and "
+                f"accumulate, or combine the programs' partial results with an atomic store"), s.loc))
+
+    def check_store(self, s: ir.Store):
+        operands = [s.value, s.mask] + [it.value for it in s.index if isinstance(it, ir.ValueIndex)]
+        # Tiles whose per-program scalar (`n.id`, `n.start`, ...) indexes this store: a partial result
+        # over such a tile lands in a slot of its own per program (`partials[m, n.id] = tl.sum(...)`).
+        slots = frozenset().union(*(self.value(it.value)[1] for it in s.index
+                                    if isinstance(it, ir.ValueIndex) and not self.value(it.value)[0]))
+        slots -= {it.tile for it in s.index if isinstance(it, ir.TileIndex)}
+        slots -= frozenset().union(*self.value(s.value)[0])
+        for v in operands:
+            for rid in self.taint.get(v.name, ()) if isinstance(v, ir.Var) else ():
+                tile = self.partial[rid][2].name
+                uses = self.atomic_uses if s.atomic else self.slot_uses if tile in slots else self.plain_uses
+                uses.setdefault(rid, s)
+        axes, deps = self.index_axes(s.index)
+        mentioned = deps.union(*axes)
+        missing = [t for t in self.grid if t in self.multi and t not in mentioned]
+        key = ("store", id(s))
+        if s.atomic is not None:
+            self.record(key, Finding("store", True, f"atomic_{s.atomic} store to `{s.tensor}`: programs may "
+                                                    f"target the same elements", s.loc))
+        elif missing:
+            t = self.grid[missing[0]].var
+            self.record(key, Finding("store", False, (
+                f"the store to `{s.tensor}` does not depend on grid tile `{t.name}` (extent "
+                f"{format_expr(t.extent)}, block {format_expr(t.block)}), so every program along "
+                f"`{t.name}` writes the same elements and the result depends on which runs last. Index "
+                f"the store with `{t.name}`, make `{t.name}` one whole tile, or use an atomic store"), s.loc))
+        else:
+            self.record(key, Finding("store", True, f"the store to `{s.tensor}` depends on every multi-program "
+                                                    f"grid tile ({', '.join(sorted(self.multi)) or 'none'})",
+                                     s.loc))
+
+    def separates(self, a, b, t: str) -> bool:
+        """Whether index items a and b (same dimension) both select grid tile t's own elements."""
+        if isinstance(a, ir.TileIndex) and isinstance(b, ir.TileIndex):
+            return a.tile == b.tile == t
+        ids = [self.tile_position(x) for x in (a, b)]
+        return ids[0] is not None and ids[0] == ids[1] and ids[0][1] == t
+
+    def tile_position(self, it):
+        """(op, tile) when `it` is a value index defined once as tile_id/tile_start of a tile."""
+        if not (isinstance(it, ir.ValueIndex) and isinstance(it.value, ir.Var)):
+            return None
+        d = self.defs.get(it.value.name, [])
+        if len(d) == 1 and isinstance(d[0].value, ir.Op) and d[0].value.name in ("tile_id", "tile_start"):
+            return d[0].value.name, d[0].value.attr("tile")
+        return None
+
+    def check_races(self):
+        stored: dict[str, list[ir.Store]] = {}
+        for st in self.stores:
+            stored.setdefault(st.tensor, []).append(st)
+        for ld, loc in self.loads:
+            for st in stored.get(ld.tensor, []):
+                bad = [t for t in sorted(self.multi)
+                       if not any(self.separates(a, b, t) for a, b in zip(ld.index, st.index))]
+                key = ("race", id(ld), id(st))
+                if bad:
+                    t = self.grid[bad[0]].var
+                    self.record(key, Finding("race", False, (
+                        f"this loads `{ld.tensor}`, which the store at line {_line(st.loc)} "
+                        f"writes, at elements that another program along grid tile `{t.name}` may store: a "
+                        f"read-modify-write race (programs run in any order, in parallel). Accumulate across "
+                        f"programs with an atomic store (`tl.atomic_add`), or index the load and the store by "
+                        f"`{t.name}` in the same dimension"), loc))
+                else:
+                    self.record(key, Finding("race", True, f"load of `{ld.tensor}` touches only this program's "
+                                                           f"elements of it", loc))
+
+    # ---- driver ---------------------------------------------------------------------------------
+
+    def run(self) -> list[Finding]:
+        # Loop-carried values can gain provenance on a later iteration: iterate to a fixpoint (the
+        # facts only grow and are finite sets of tile names, so this ends).
+        for _ in range(len(self.defs) + 2):
+            self.loads = []
+            grew = False
+            for s in ir.walk(self.kernel.body):
+                if isinstance(s, ir.Assign):
+                    grew |= self.assign(s)
+            if not grew:
+                break
+        self.stores = [s for s in ir.walk(self.kernel.body) if isinstance(s, ir.Store)]
+        for s in self.stores:
+            self.check_store(s)
+        self.judge_reductions()
+        self.check_races()
+        return list(self.findings.values())
+
+
+def analyze(kernel: ir.Kernel) -> tuple[dict[str, GridTile], list[Finding]]:
+    """The grid tiles (with their one-tile proofs) and every check's finding, in program order."""
+    a = _Analysis(kernel)
+    findings = a.run()
+    findings.sort(key=lambda f: (f.loc.line, f.loc.col) if f.loc else (0, 0))
+    return a.grid, findings
+
+
+# Of several errors on one line, the one whose fix is most specific is reported.
+_PRIORITY = {"race": 0, "reduction": 1, "store": 2}
+
+
+def check_soundness(kernel: ir.Kernel, ctx: PassContext) -> ir.Kernel:
+    """The pipeline step: the kernel unchanged, or a SoundnessError at the first unsound statement."""
+    _, findings = analyze(kernel)
+    errors = sorted((f for f in findings if not f.ok),
+                    key=lambda f: (f.loc.line if f.loc else 0, _PRIORITY[f.check]))
+    if errors:
+        raise SoundnessError(errors[0].message, errors[0].loc)
+    return kernel
