@@ -115,3 +115,24 @@ def unknown_helper_argument(x, out, flag):
     (N,) = x.shape
     for n in tl.tile(N):
         out[n] = helper_with_bad_line(x[n], scale=2.0)  # ERROR(unknown_helper_argument): has no parameter `scale`
+
+
+@tl.tile
+def partial_condition(x, out, flag):
+    M, N = x.shape
+    for m, n in tl.tile([M, N]):
+        s = tl.sum(tl.sum(x[m, n], axis=1), axis=0)  # ERROR(partial_condition): reduces over grid tile
+        if s > 0.0:  # the branch taken depends on this program's part of the sum only
+            out[m, n] = x[m, n]
+        else:
+            out[m, n] = -x[m, n]
+
+
+@tl.tile
+def partial_through_reshape(x, out, flag):
+    M, C = x.shape
+    for m in tl.tile(M, block=32):
+        t = x[m, tl.arange(0, 16)]
+        r = tl.reshape(t, [16, m])
+        v = tl.sum(r, axis=1)  # ERROR(partial_through_reshape): reduces over grid tile `m`
+        out[m, tl.arange(0, 16)] = v[None, :]

@@ -22,7 +22,7 @@ for lineno, line in enumerate(LINES, 1):
     if m:
         MARKERS[m.group(1)] = (lineno, m.group(2).strip())
 
-TWO_D = {"slice_past_end"}
+TWO_D = {"slice_past_end", "partial_condition", "partial_through_reshape"}
 
 
 @pytest.mark.parametrize("case", sorted(MARKERS))
