@@ -274,3 +274,15 @@ def test_fixed_size_decides_a_size_comparison_at_compile_time():
     sig = {p: ArgSpec("tensor", dt, r) if r else ArgSpec("scalar", dt) for p, (dt, r) in SIGS["scalar_branches"].items()}
     assert len(stmts_of(K.scalar_branches.lower(sig), ir.If)) == 3  # mode, flag, N > 40
     assert len(stmts_of(K.scalar_branches.lower(sig, {"N": 64}), ir.If)) == 2  # --shape N=64: decided
+
+
+def test_report_shows_runtime_tiles_and_accesses_inside_branches(capsys):
+    from tilelang.cli import main
+
+    rc = main(["report", f"{K.__file__}::nested_control", "--dtype", "x=f32", "--dtype", "bounds=i32",
+               "--dtype", "out=f32", "--rank", "bounds=1", "--rank", "out=1", "--config", "BLOCK_N=8"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "n (sequential): elements [%lo, %hi) (runtime bounds), block 8 -- BLOCK_N from the Config" in out
+    assert "load x[m, n] dim 1: kept: a runtime-bounded tile" in out  # inside the `if`
+    assert out.rstrip().endswith("result: accepted")
