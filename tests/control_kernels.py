@@ -188,3 +188,16 @@ def nested_control(x, bounds, out):
         else:
             acc = acc - 1.0
         out[m] = acc
+
+
+@tl.tile
+def shape_unroll(x, out):
+    """A tile's shape as sizes, and an unroll count from a Config tile size."""
+    M, N = x.shape
+    for m, n in tl.tile([M, N]):
+        t = x[m, n]
+        rows, cols = t.shape
+        acc = tl.zeros([rows, cols], tl.float32)
+        for i in tl.static_range(cols // 8):
+            acc = acc + t
+        out[m, n] = acc

@@ -46,6 +46,15 @@ def test_static_range_and_compile_time_if(backend, block, n, seed):
     assert_close(out, want, "f32", reduction_len=4)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("block_n", [8, 32])
+def test_unroll_count_from_a_config_tile_size(backend, block_n):
+    x = torch.randn(21, 45)
+    out = poisoned((21, 45), torch.float32)
+    K.shape_unroll(x, out, config=tl.Config(BLOCK_M=16, BLOCK_N=block_n), backend=backend)
+    assert_close(out, x.double() * (block_n // 8), "f32", reduction_len=4)
+
+
 def test_compile_time_if_emits_no_ir_for_the_branch_not_taken():
     sig = {"x": ArgSpec("tensor", "f32", 1), "out": ArgSpec("tensor", "f32", 1)}
     for block, adds in [(16, 0), (32, 1)]:

@@ -142,15 +142,17 @@ class TileKernel:
             self._compiled[key] = (final, launcher)
         return final, launcher
 
-    def specialized_sizes(self, signature, bound) -> dict[str, int]:
-        """Values of the sizes whole-dimension tiles span (`x[m, :]`): the kernel compiles once per value."""
+    def specialized_sizes(self, signature, bound, config: Config | None = None) -> dict[str, int]:
+        """Values of the sizes whole-dimension tiles span (`x[m, :]`): the kernel compiles once per value.
+        The Config takes part: compile-time `if`s and `tl.static_range` may depend on its tile sizes."""
         from tilelang.runtime.launch import bind_sizes
 
-        key = tuple(sorted(signature.items()))
+        config = config or (self.configs[0] if self.configs else Config())
+        key = (tuple(sorted(signature.items())), config)
         with self._lock:
             hit = self._whole_dims.get(key)
         if hit is None:
-            lowered = self.lower(signature)
+            lowered = self.lower(signature, None, config)
             hit = (lowered, tuple(ir.whole_dim_symbols(lowered)))
             with self._lock:
                 self._whole_dims[key] = hit
@@ -184,7 +186,7 @@ class TileKernel:
         if device not in be.devices:
             raise LaunchError(f"backend {be.name!r} runs tensors on {', '.join(be.devices)}, but the arguments "
                               f"are on {device}", self.loc)
-        kernel, launcher = self.compile(signature, config, be, self.specialized_sizes(signature, bound))
+        kernel, launcher = self.compile(signature, config, be, self.specialized_sizes(signature, bound, config))
         sizes = bind_sizes(self, kernel, bound)
         grid = grid_size(kernel, sizes)
         if grid == 0:
