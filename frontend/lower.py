@@ -7,6 +7,7 @@ scalar's dtype. Everything the DSL does not accept is reported at the user's lin
 from __future__ import annotations
 
 import ast
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -342,11 +343,22 @@ class Lowerer:
 
     def _loop_body(self, s: ast.For, tiles: tuple[ir.TileVar, ...], parallel: bool):
         saved_names, saved_tiles = dict(self.scope.names), set(self.tile_names)
+        renamed = []
         for t in tiles:
-            if t.name in self.tile_names:
+            py_name = t.name
+            if t.name in self.tile_names and self.call_stack:
+                # A @tl.func helper's loop inside a caller's loop of the same name: the helper's own
+                # names are private, so its tile gets a fresh IR name (same tile size entry).
+                fresh = t.name
+                while fresh in self.tile_names or fresh in self.used_ir_names:
+                    fresh += "_"
+                t = dataclasses.replace(t, name=fresh)
+            elif t.name in self.tile_names:
                 self.fail(s.target, f"tile variable `{t.name}` is already used by an enclosing loop", NameError_)
+            renamed.append(t)
             self.tile_names.add(t.name)
-            self.scope.names[t.name] = TileRef(t)
+            self.scope.names[py_name] = TileRef(t)
+        tiles = tuple(renamed)
         self.loop_depth += 1
         body: list[ir.Stmt] = []
         self.body_stack.append(body)

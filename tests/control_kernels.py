@@ -201,3 +201,14 @@ def shape_unroll(x, out):
         for i in tl.static_range(cols // 8):
             acc = acc + t
         out[m, n] = acc
+
+
+@tl.tile
+def helper_loop_in_same_named_loop(x, out):
+    """row_total's own `for k` loop runs inside this kernel's `for k` loop: the helper's tile is renamed."""
+    M, K = x.shape
+    for m in tl.tile(M):
+        acc = tl.zeros([m], tl.float32)
+        for k in tl.tile(K):
+            acc += row_total(x, m, K) + tl.sum(x[m, k], axis=1)
+        out[m] = acc

@@ -195,6 +195,17 @@ def test_helpers_are_inlined(backend, M, Kd, seed):
     assert_close(totals, x.double().sum(1), "f32", reduction_len=Kd)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@settings(max_examples=3)
+@given(M=SIZES, Kd=SIZES, seed=st.integers(0, 1000))
+def test_helper_loop_inside_a_same_named_loop(backend, M, Kd, seed):
+    x = torch.randn(M, Kd, generator=torch.Generator().manual_seed(seed))
+    out = poisoned((M,), torch.float32)
+    K.helper_loop_in_same_named_loop(x, out, config=tl.Config(BLOCK_M=16, BLOCK_K=16), backend=backend)
+    rows = x.double().sum(1)
+    assert_close(out, rows * (-(-Kd // 16)) + rows, "f32", reduction_len=Kd * 4)
+
+
 def test_helper_statements_point_at_the_helper():
     sig = {"x": ArgSpec("tensor", "f32", 2), "out": ArgSpec("tensor", "f32", 1),
            "totals": ArgSpec("tensor", "f32", 1)}
@@ -229,6 +240,7 @@ SIGS = {
     "causal_attention": {"q": ("f32", 2), "k": ("f32", 2), "v": ("f32", 2), "out": ("f32", 2),
                          "scale": ("f32", 0)},
     "uses_helpers": {"x": ("f32", 2), "out": ("f32", 1), "totals": ("f32", 1)},
+    "helper_loop_in_same_named_loop": {"x": ("f32", 2), "out": ("f32", 1)},
     "nested_control": {"x": ("f32", 2), "bounds": ("i32", 1), "out": ("f32", 1)},
     "shapes_kernel": {"x": ("f32", 2), "out_s": ("f32", 2), "out_r": ("f32", 2), "out_a": ("f32", 2)},
 }
