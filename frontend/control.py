@@ -16,7 +16,7 @@ import sympy
 from tilelang.errors import NameError_, TileTypeError
 from tilelang.ir import dtypes
 from tilelang.ir import nodes as ir
-from tilelang.ir.types import size_subs
+from tilelang.ir.types import ValueType, size_subs
 
 from .values import IRValue, Literal, Size, TileRef
 
@@ -62,8 +62,45 @@ def static_truth(lw, v, node) -> bool | None:
 
 # ---- if ---------------------------------------------------------------------------------------------
 
+def condition(lw, node):
+    """An `if` condition: an expression, with `and` / `or` / `not` allowed on top. Compile-time operands
+    fold (and short-circuit, as in Python); runtime bool scalars combine with & | ~."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        v = condition(lw, node.operand)
+        truth = static_truth(lw, v, node.operand)
+        if truth is not None:
+            return Literal(not truth)
+        return lw.op("not", [_runtime_bool(lw, v, node.operand)], {}, node)
+    if not isinstance(node, ast.BoolOp):
+        return lw.expr(node)
+    is_and = isinstance(node.op, ast.And)
+    runtime = []
+    for operand in node.values:
+        v = condition(lw, operand)
+        truth = static_truth(lw, v, operand)
+        if truth is None:
+            runtime.append(_runtime_bool(lw, v, operand))
+        elif truth != is_and:  # a False in an `and`, a True in an `or`: the result, whatever the rest is
+            return Literal(truth)
+    if not runtime:
+        return Literal(is_and)
+    out = runtime[0]
+    for v in runtime[1:]:
+        out = lw.op("and" if is_and else "or", [out, v], {}, node)
+    return out
+
+
+def _runtime_bool(lw, v, node) -> IRValue:
+    if isinstance(v, Size):
+        v = lw.materialize(v, node)
+    if not isinstance(v, IRValue) or v.type != ValueType("bool"):
+        shown = v.type if isinstance(v, IRValue) else "this value"
+        lw.fail(node, f"`and` / `or` / `not` in an `if` condition combine bool scalars, got {shown}", TileTypeError)
+    return v
+
+
 def lower_if(lw, s: ast.If):
-    cond = lw.expr(s.test)
+    cond = condition(lw, s.test)
     taken = static_truth(lw, cond, s.test)
     if taken is not None:
         lw.block(s.body if taken else s.orelse)

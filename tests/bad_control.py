@@ -136,3 +136,11 @@ def partial_through_reshape(x, out, flag):
         r = tl.reshape(t, [16, m])
         v = tl.sum(r, axis=1)  # ERROR(partial_through_reshape): reduces over grid tile `m`
         out[m, tl.arange(0, 16)] = v[None, :]
+
+
+@tl.tile
+def and_on_int(x, out, flag):
+    (N,) = x.shape
+    for n in tl.tile(N):
+        if flag > 1 and flag:  # ERROR(and_on_int): combine bool scalars
+            out[n] = x[n]

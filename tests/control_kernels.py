@@ -18,7 +18,7 @@ def unrolled_poly(x, out):
         for i in tl.static_range(3):
             acc += (i + 1) * p
             p = p * v
-        if n.size >= 32:  # decided by the Config: BLOCK_N is known while lowering
+        if n.size >= 32 and not (USE_SQUARE and n.size > 64):  # decided by the Config (BLOCK_N is known)
             acc = acc + 100.0
         if USE_SQUARE:
             acc = acc + v * v
@@ -41,7 +41,7 @@ def scalar_branches(x, flags, out, mode):
             y = v - 1.0
             z = -1.0
         f = flags[m.id % R]
-        if f != 0:
+        if f != 0 or (mode > 5 and not N > 0):  # the right side is never true: checks `or`/`and`/`not`
             y = y + z
         if N > 40:
             y = y * 0.5
