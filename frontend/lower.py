@@ -342,6 +342,8 @@ class Lowerer:
         self._loop_body(s, tiles, parallel)
 
     def _loop_body(self, s: ast.For, tiles: tuple[ir.TileVar, ...], parallel: bool):
+        if not parallel:
+            self._carry_immutable_names(s)
         saved_names, saved_tiles = dict(self.scope.names), set(self.tile_names)
         renamed = []
         for t in tiles:
@@ -374,6 +376,20 @@ class Lowerer:
         self.scope.names = after
         self.tile_names = saved_tiles
         self.emit(ir.TileLoop(tiles, tuple(body), parallel, self.loc(s)))
+
+    def _carry_immutable_names(self, s: ast.For):
+        """A scalar parameter (or a value passed into a @tl.func) keeps its IR variable: a loop that
+        reassigns its name carries a copy made before the loop, so each iteration sees the last one."""
+        assigned = {n.id for st in s.body for n in ast.walk(st) if isinstance(n, ast.Name)
+                    and isinstance(n.ctx, ast.Store)}
+        for name in sorted(assigned):
+            v = self.scope.names.get(name)
+            if (isinstance(v, IRValue) and isinstance(v.value, ir.Var)
+                    and (v.value.name in self._param_names() or v.value.name in self.pinned_ir_names)):
+                fresh = self.fresh_name(name)
+                self.emit(ir.Assign(fresh, v.type, ir.Op("copy", (v.value,)), self.loc(s)))
+                self.scope.depth.setdefault(fresh, self.loop_depth)
+                self.scope.names[name] = IRValue(ir.Var(fresh), v.type)
 
     def whole_tile(self, dim: sympy.Expr, node) -> ir.TileVar:
         """The implicit tile spanning all of tensor dimension `dim` (for `x[m, :]` and `tl.zeros([m, D])`)."""

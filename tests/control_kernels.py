@@ -212,3 +212,24 @@ def helper_loop_in_same_named_loop(x, out):
         for k in tl.tile(K):
             acc += row_total(x, m, K) + tl.sum(x[m, k], axis=1)
         out[m] = acc
+
+
+@tl.func
+def bump_per_tile(x, K):
+    """Reassigns its parameter in a loop: a loop-carried copy, the caller's value is unchanged."""
+    for k in tl.tile(K, block=4):
+        x = x + 1.0
+    return x
+
+
+@tl.tile
+def reassigned_in_loops(a, out, steps, s):
+    """A scalar parameter reassigned in a loop (stored at every iteration) and a helper doing the same."""
+    M, K = a.shape
+    M, T = steps.shape
+    for m in tl.tile(M):
+        for t in tl.tile(T, block=1):
+            s = s + 1.0
+            steps[m, t] = tl.zeros([m, 1], tl.float32) + s
+        base = a[m, 0]
+        out[m] = bump_per_tile(base, K) + base

@@ -206,6 +206,18 @@ def test_helper_loop_inside_a_same_named_loop(backend, M, Kd, seed):
     assert_close(out, rows * (-(-Kd // 16)) + rows, "f32", reduction_len=Kd * 4)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@settings(max_examples=3)
+@given(M=SIZES, Kd=SIZES, T=st.integers(1, 6), s0=st.floats(-2, 2), seed=st.integers(0, 1000))
+def test_parameters_reassigned_in_loops_are_carried(backend, M, Kd, T, s0, seed):
+    a = torch.randn(M, Kd, generator=torch.Generator().manual_seed(seed))
+    out, steps = poisoned((M,), torch.float32), poisoned((M, T), torch.float32)
+    K.reassigned_in_loops(a, out, steps, s0, config=tl.Config(BLOCK_M=16), backend=backend)
+    assert_close(steps, (torch.tensor(s0, dtype=torch.float32).double() + torch.arange(1, T + 1).double())
+                 .expand(M, T), "f32")
+    assert_close(out, 2 * a[:, 0].double() + (-(-Kd // 4)), "f32")
+
+
 def test_helper_statements_point_at_the_helper():
     sig = {"x": ArgSpec("tensor", "f32", 2), "out": ArgSpec("tensor", "f32", 1),
            "totals": ArgSpec("tensor", "f32", 1)}
@@ -241,6 +253,7 @@ SIGS = {
                          "scale": ("f32", 0)},
     "uses_helpers": {"x": ("f32", 2), "out": ("f32", 1), "totals": ("f32", 1)},
     "helper_loop_in_same_named_loop": {"x": ("f32", 2), "out": ("f32", 1)},
+    "reassigned_in_loops": {"a": ("f32", 2), "out": ("f32", 1), "steps": ("f32", 2), "s": ("f32", 0)},
     "nested_control": {"x": ("f32", 2), "bounds": ("i32", 1), "out": ("f32", 1)},
     "shapes_kernel": {"x": ("f32", 2), "out_s": ("f32", 2), "out_r": ("f32", 2), "out_a": ("f32", 2)},
 }
