@@ -14,6 +14,9 @@ from .values import DTypeValue, IRValue, Literal, Size, TileRef
 
 _UNARY = {"exp", "exp2", "log", "log2", "sqrt", "rsqrt", "sin", "cos", "sigmoid", "floor", "ceil", "abs"}
 _REDUCE = {"sum", "max", "min", "argmax", "argmin"}
+# Lowered in builtins_ops.py: atomics, scans, sort / top-k, random numbers.
+_OPS_CALLS = {"atomic_add", "atomic_max", "atomic_min", "cumsum", "cumprod", "cummax", "cummin", "sort", "topk",
+              "rand", "randint"}
 
 
 def _args(lw, node: ast.Call, names: list[str], required: int):
@@ -115,6 +118,9 @@ def call_builtin(lw, name: str, node: ast.Call):
             lw.fail(node, "tl.store takes an indexed tensor: tl.store(x[m, n], value, mask=...)")
         lw._store(a["ref"], a["value"], a["mask"], node)
         return None
+    if name in _OPS_CALLS:
+        from .builtins_ops import call_ops_builtin
+        return call_ops_builtin(lw, name, node)
     if name in ("maximum", "minimum"):
         a = _args(lw, node, ["a", "b"], 2)
         return lw.binary(name, lw.expr(a["a"]), lw.expr(a["b"]), node)

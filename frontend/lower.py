@@ -23,7 +23,7 @@ from tilelang.ir.types import TensorType, ValueType, broadcast_shapes, dim_symbo
 
 from .source import FunctionSource
 from .values import (BoundMethod, DTypeValue, IRValue, Literal, PyObject, Size, SizeTuple, TensorRef,
-                     TileRef, TupleValue)
+                     TileRef, TupleValue, ValueTuple)
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,8 @@ class ArgSpec:
 
 
 _BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "truediv", ast.FloorDiv: "floordiv",
-           ast.Mod: "mod", ast.BitAnd: "and", ast.BitOr: "or", ast.BitXor: "xor", ast.MatMult: "dot"}
+           ast.Mod: "mod", ast.BitAnd: "and", ast.BitOr: "or", ast.BitXor: "xor", ast.MatMult: "dot",
+           ast.LShift: "shl", ast.RShift: "shr"}
 _CMPOPS = {ast.Lt: "lt", ast.LtE: "le", ast.Gt: "gt", ast.GtE: "ge", ast.Eq: "eq", ast.NotEq: "ne"}
 _UNARY_BUILTINS = {"exp", "exp2", "log", "log2", "sqrt", "rsqrt", "sin", "cos", "sigmoid", "floor", "ceil", "abs"}
 _REDUCTIONS = {"sum", "max", "min", "argmax", "argmin"}
@@ -223,11 +224,13 @@ class Lowerer:
         target = s.targets[0]
         if isinstance(target, ast.Tuple):
             value = self.expr(s.value)
-            if isinstance(value, TupleValue):  # `a, b = helper(x)`
+            if isinstance(value, (ValueTuple, TupleValue)):  # `values, indices = tl.topk(...)`, `a, b = helper(x)`
                 if len(target.elts) != len(value.items) or not all(isinstance(t, ast.Name) for t in target.elts):
-                    self.fail(s, f"the call returns {len(value.items)} values: unpack them into as many names")
+                    self.fail(s, f"this call returns {len(value.items)} values: unpack them into "
+                                 f"{len(value.items)} plain names")
                 for t, v in zip(target.elts, value.items):
-                    self._bind(t.id, v, s)
+                    if t.id != "_":
+                        self._bind(t.id, v, s)
                 return
             if not isinstance(value, SizeTuple):
                 self.fail(s, "tuple assignment is only supported for sizes, as in `M, K = a.shape`")
@@ -250,7 +253,10 @@ class Lowerer:
         if op is None:
             self.fail(s, f"`{type(s.op).__name__}=` is not supported")
         if isinstance(s.target, ast.Subscript):
-            self.fail(s, "`x[i] op= v` on a tensor is not supported; load, compute, then store")
+            self.fail(s, "`x[i] op= v` on a tensor element is not supported: programs run in parallel, so a "
+                         "load-modify-store would race with other programs writing the same element. Use "
+                         "tl.atomic_add(x[i], v) (or atomic_max / atomic_min), or load, compute, then store "
+                         "when this program alone writes x[i]")
         if not isinstance(s.target, ast.Name):
             self.fail(s.target, "augmented assignment needs a plain name on the left")
         current = self.lookup(s.target.id, s.target)
@@ -507,11 +513,14 @@ class Lowerer:
                             f"[{', '.join(map(format_expr, shape))}]", ShapeMismatchError)
         return m.value
 
-    def _store(self, target: ast.Subscript, value_node, mask_node, stmt):
+    def _store(self, target: ast.Subscript, value_node, mask_node, stmt, atomic: str | None = None):
         indexed = self._index(target)
         if indexed is None:
             self.fail(target, "only tensor parameters can be stored into")
         p, items, shape = indexed
+        if atomic is not None and p.type.dtype not in ir.ATOMIC_DTYPES:
+            self.fail(target, f"tl.atomic_{atomic} on `{p.name}` of {p.type.dtype}: atomics support "
+                              f"{', '.join(ir.ATOMIC_DTYPES)} tensors", TileTypeError)
         value = self.expr(value_node)
         if isinstance(value, Literal):
             value = self.coerce(value, p.type.dtype, value_node)
@@ -525,7 +534,7 @@ class Lowerer:
                                       f"[{', '.join(map(format_expr, shape))}]", ShapeMismatchError)
             value = self.op("broadcast_to", [value], {"shape": shape}, value_node)
         mask_v = self._mask(mask_node, shape) if mask_node is not None else None
-        self.emit(ir.Store(p.name, items, value.value, mask_v, None, self.loc(stmt)))
+        self.emit(ir.Store(p.name, items, value.value, mask_v, None, self.loc(stmt), atomic))
 
     # ---- expressions -------------------------------------------------------------------------------
 
@@ -720,7 +729,8 @@ class Lowerer:
         if isinstance(v, Size):
             return self.size_value(v, node)
         kind = {TileRef: "a tile variable (use .index for its indices)", TensorRef: "a tensor (index it to load)",
-                DTypeValue: "a dtype", SizeTuple: "a shape"}.get(type(v), "a Python object")
+                DTypeValue: "a dtype", SizeTuple: "a shape",
+                ValueTuple: "a tuple of values (unpack it: `values, indices = tl.topk(x, k, axis)`)"}.get(type(v), "a Python object")
         self.fail(node, f"{kind} cannot be used as a value here", TileTypeError)
 
     def coerce(self, v, dtype: str, node) -> IRValue:
@@ -734,6 +744,10 @@ class Lowerer:
                     if not value.is_integer():
                         self.fail(node, f"{value!r} is not an integer, but is used with {dtype}", TileTypeError)
                 value = int(value)
+                lo, hi = dtypes.int_range(dtype)
+                if not lo <= value <= hi:
+                    self.fail(node, f"{value} does not fit in {dtype} (range {lo} to {hi}); convert explicitly",
+                              TileTypeError)
             else:
                 value = bool(value)
             return IRValue(ir.Const(value, dtype), ValueType(dtype))

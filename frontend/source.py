@@ -55,8 +55,7 @@ def parse_function(fn) -> FunctionSource:
     return FunctionSource(fn, tree.name, file, tree, first - 1, indent, text)
 
 
-def parse_file_function(path: str, name: str) -> FunctionSource:
-    """Load FILE.py and return the source of its kernel NAME (a @tl.tile object or plain function)."""
+def _load_module(path: str):
     import importlib.util
     import os
     import sys
@@ -69,6 +68,19 @@ def parse_file_function(path: str, name: str) -> FunctionSource:
     module = importlib.util.module_from_spec(spec)
     sys.modules[mod_name] = module
     spec.loader.exec_module(module)
+    return path, module
+
+
+def file_kernels(path: str) -> list:
+    """The @tl.tile kernels FILE.py defines (not those it imports), in definition order."""
+    path, module = _load_module(path)
+    return [v for v in vars(module).values()
+            if hasattr(v, "__tilelang_kernel__") and getattr(v.fn, "__module__", None) == module.__name__]
+
+
+def parse_file_function(path: str, name: str) -> FunctionSource:
+    """Load FILE.py and return the source of its kernel NAME (a @tl.tile object or plain function)."""
+    path, module = _load_module(path)
     obj = getattr(module, name, None)
     if obj is None:
         kernels = [k for k, v in vars(module).items() if hasattr(v, "__tilelang_kernel__")]

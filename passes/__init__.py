@@ -7,6 +7,7 @@ from tilelang.ir.verifier import verify
 
 from .context import PassContext
 from .masking import mask
+from .reduction_padding import pad_reductions
 from .soundness import check_soundness
 from .tiling import tile
 
@@ -14,6 +15,8 @@ from .tiling import tile
 PIPELINE = [
     ("tiling", tile),
     ("masking", mask),
+    # Reductions ignore a tile's positions past its extent (the load's fill value never leaks in).
+    ("reduction_padding", pad_reductions),
     # A verifier step (returns the kernel unchanged): rejects partial reductions over grid tiles,
     # stores shared by several programs and read-modify-write races between programs.
     ("soundness", check_soundness),

@@ -38,6 +38,8 @@ What is proven, exactly (and what is not):
 - Control dependences count as data flow: what is assigned or stored under an `If` condition or
   inside a runtime-bounded loop whose bounds carry a partial reduction is tainted by it.
 - Masks are not looked at: a store masked so that only one program writes is still rejected.
+- Two different plain stores to one tensor must be proven disjoint across programs the same way
+  (a store against itself only needs to mention every grid tile).
 - Atomic stores (`Store.atomic`) are exempt from rule 2 but not from rule 3.
 """
 
@@ -53,14 +55,16 @@ from tilelang.ir.ops import OPS
 from tilelang.ir.types import format_expr
 
 from .context import PassContext
-from .masking import facts
+from .masking import facts, needs_check
 
 Axes = tuple[frozenset, ...]  # per value axis: the names of the tile loops it ranges over
 
+# Names the reduction_padding pass gives the values it masks (`7.pad`).
+PADDING_SUFFIX = ".pad"
 REDUCTIONS = ("sum", "max", "min", "argmax", "argmin")
-# Op-registry kinds whose result at one position depends on the whole `axis` attr: reductions, and
-# scans / sorts (declare those with kind="scan" and they are checked the same way).
-AXIS_KINDS = ("reduce", "scan")
+# Op-registry kinds whose result at one position depends on the whole `axis` attr: reductions,
+# scans (cumsum, ...) and sorts (sort, topk, topk_index).
+AXIS_KINDS = ("reduce", "scan", "sort")
 # Ops whose result axes line up with their operands' axes (numpy broadcasting, right-aligned).
 _ELEMENTWISE_MISC = ("where", "cast", "copy", "broadcast_to")
 
@@ -130,6 +134,11 @@ class _Analysis:
         self.kernel = kernel
         self.grid = grid_tiles(kernel)
         self.multi = {n for n, g in self.grid.items() if not g.single}
+        # Tiles that may end past their extent (extent % block not proven 0): a reduction along one
+        # sees the padded positions, which hold the load's fill value. Reported, not an error.
+        subs = facts(kernel)
+        self.padded = {t.name: t for st in ir.walk(kernel.body) if isinstance(st, ir.TileLoop) for t in st.tiles
+                       if needs_check(t, t.extent, subs)}
         self.axes: dict[str, Axes] = {}
         self.deps: dict[str, frozenset] = {}  # tiles whose position the value's content depends on
         self.defs: dict[str, list[ir.Assign]] = {}
@@ -210,8 +219,11 @@ class _Analysis:
             a = args[0]
             axis = e.attr("axis") % max(1, len(a))
             self.check_reduction(s, f"`{name}` along axis {axis}", a[axis] if a else frozenset())
-            # A reduction drops the axis; a scan or sort along it keeps the shape.
-            return a[:axis] + a[axis + 1:] if kind == "reduce" or name in REDUCTIONS else a
+            # A reduction drops the axis; a scan or sort along it keeps the shape; top-k's k positions
+            # along it are ranks, not the input's tile positions.
+            if kind == "reduce" or name in REDUCTIONS:
+                return a[:axis] + a[axis + 1:]
+            return a[:axis] + (frozenset(),) + a[axis + 1:] if name in ("topk", "topk_index") else a
         if name == "dot":
             a, b = args
             if len(a) == 2 and len(b) == 2:
@@ -255,8 +267,15 @@ class _Analysis:
         bad = sorted(origin & self.multi)
         if not bad:
             shown = ", ".join(sorted(origin)) or "no tile"
+            x = s.value.args[0] if isinstance(s.value, ir.Op) and s.value.args else None
+            masked = isinstance(x, ir.Var) and x.name.endswith(PADDING_SUFFIX)
+            fate = ("excluded by the reduction_padding pass" if masked else
+                    "hold the load's fill value (`other`, default 0) unless masked")
+            note = "".join(f"; tile `{t.name}` may be partial (block {format_expr(t.block)}, extent "
+                           f"{format_expr(t.extent)}): its padded positions {fate}" for n in sorted(origin)
+                           if (t := self.padded.get(n)) is not None)
             self.record(("reduction", id(s)), Finding("reduction", True, f"{what} ranges over {shown}: not split "
-                                                                         f"across programs", s.loc))
+                                                                         f"across programs{note}", s.loc))
             return
         self.partial[id(s)] = (s, what, self.grid[bad[0]].var)
         self.taint[s.name] = self.taint.get(s.name, frozenset()) | {id(s)}
@@ -352,6 +371,24 @@ class _Analysis:
                     self.record(key, Finding("race", True, f"load of `{ld.tensor}` touches only this program's "
                                                            f"elements of it", loc))
 
+    def check_write_pairs(self):
+        """Two different plain stores to one tensor: programs that differ along a grid tile must write
+        disjoint elements (`out[m, n]` and `out[n, m]` overlap across programs)."""
+        plain = [st for st in self.stores if st.atomic is None]
+        for i, first in enumerate(plain):
+            for second in plain[i + 1:]:
+                if second.tensor != first.tensor:
+                    continue
+                bad = [t for t in sorted(self.multi)
+                       if not any(self.separates(a, b, t) for a, b in zip(first.index, second.index))]
+                if bad:
+                    t = self.grid[bad[0]].var
+                    self.record(("store", id(second)), Finding("store", False, (
+                        f"this store to `{second.tensor}` and the one at line {_line(first.loc)} may write the "
+                        f"same elements from programs that differ along grid tile `{t.name}` (their order is "
+                        f"undefined). Index both by `{t.name}` in the same dimension, or store atomically"),
+                        second.loc))
+
     # ---- driver ---------------------------------------------------------------------------------
 
     def run(self) -> list[Finding]:
@@ -370,6 +407,7 @@ class _Analysis:
             self.check_store(s)
         self.judge_reductions()
         self.check_races()
+        self.check_write_pairs()
         return list(self.findings.values())
 
 

@@ -80,6 +80,8 @@ def poisoned(shape, dtype, device="cpu"):
     """An output buffer full of NaN (or a sentinel for ints): any element a kernel skips shows up."""
     if dtype.is_floating_point:
         return torch.full(shape, float("nan"), dtype=dtype, device=device)
+    if dtype != torch.bool and torch.iinfo(dtype).min > -12345:  # unsigned and 8-bit: a sentinel that fits
+        return torch.full(shape, torch.iinfo(dtype).max - 90, dtype=dtype, device=device)
     return torch.full(shape, -12345, dtype=dtype, device=device)
 
 

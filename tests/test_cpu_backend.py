@@ -139,6 +139,10 @@ COVERS = {
     "reduce": {"sum", "max", "min", "argmax", "argmin", "where", "lt", "and", "expand_dims", "tile_index", "size"},
     "shape_ops": {"trans", "broadcast_to", "full", "expand_dims", "mul", "cast", "tile_index", "size", "copy"},
     "gemm": {"dot", "full", "add", "cast"},
+    # kernels of the ops tests (test_scans_sort, test_random, test_bits_unsigned), run there on cpu too
+    "scans_sort": {"cumsum", "cumprod", "cummax", "cummin", "sort", "topk", "topk_index"},
+    "random": {"rand", "randint"},
+    "shifts": {"shl", "shr"},
     "shapes_kernel": {"arange", "reshape", "slice", "mul", "sum", "add"},  # in tests/control_kernels.py
 }
 
@@ -164,6 +168,21 @@ def test_every_op_is_covered_and_lowered():
                                    torch.empty(2, 1, 8, dtype=torch.int32)))
     seen |= ops_of(shape_ops_kernel, (x, torch.empty(8, 8), torch.empty(8, 8), torch.empty(8, 8)))
     seen |= ops_of(matmul_kernel, (x, x, torch.empty(8, 8)))
+    import test_bits_unsigned
+    import test_random
+    import test_scans_sort
+
+    def ops_whole(kernel, args):  # kernels taking a dimension whole (x[m, :]) compile for its size
+        _, sig, _ = bind_arguments(kernel, args)
+        final, _ = kernel.compile(sig, None, backends.get("cpu"), {"N": 8})
+        return {s.value.name for s in ir.walk(final.body) if isinstance(s, ir.Assign) and isinstance(s.value, ir.Op)}
+
+    seen |= ops_whole(test_scans_sort.scans_kernel, (x,) + tuple(torch.empty(8, 8) for _ in range(4)))
+    seen |= ops_whole(test_scans_sort.sort_kernel, (x, x.clone(), x.clone(), torch.empty(8, 4),
+                                                    torch.empty(8, 4, dtype=torch.int32)))
+    seen |= ops_of(test_random.random_kernel, (3, torch.zeros(8, dtype=torch.int64)) +
+                   tuple(torch.empty(8, dtype=dt) for dt in (torch.uint32, torch.float32, torch.uint32)))
+    seen |= ops_of(test_bits_unsigned.shift_kernel, tuple(torch.zeros(8, dtype=torch.uint32) for _ in range(5)))
     import control_kernels
     seen |= ops_of(control_kernels.shapes_kernel, (torch.randn(8, 16),) + tuple(torch.empty(8, 8) for _ in range(3)))
     assert set(OPS) <= seen, f"not exercised: {sorted(set(OPS) - seen)}"

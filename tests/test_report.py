@@ -45,6 +45,9 @@ def test_report_on_whole_dimension_tile(capsys):
     assert "D_all: block 128, extent 80: one tile (block >= extent, given D == 80)" in out
     assert "dim 2: kept: cannot prove 80 % 128 == 0 (from D == 80)" in out
     assert "value index: never checked automatically" in out
+    # The contraction over the padded head dimension is flagged as seeing fill values.
+    assert ("the contraction of `@` ranges over D_all: not split across programs; tile `D_all` may be partial "
+            "(block 128, extent 80): its padded positions hold the load's fill value") in out
 
 
 def test_report_on_rejected_kernel_lists_every_error(capsys):

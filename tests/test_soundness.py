@@ -41,6 +41,7 @@ UNSOUND = {
     "reads_neighbours_output": [(1000,), (1000,)],
     "partial_through_loop_carry": [(100, 7), (3, 7)],
     "normalize_by_partial_sum": [(5, 100), (5, 100)],
+    "two_stores_overlap": [(70, 70), (70, 70)],
 }
 
 
@@ -240,3 +241,19 @@ def test_partials_in_a_slot_per_program_are_accepted_and_right(backend, M, N, se
     U.two_stage_partials(x, partials, backend=backend)
     padded = torch.nn.functional.pad(x.double(), (0, tiles * 16 - N))
     assert_close(partials, padded.reshape(M, tiles, 16).sum(dim=2), "f32", reduction_len=16)
+
+
+def test_reference_interpreter_catches_races_the_checker_cannot_see():
+    """`out[n.id // 2]` mentions n (accepted statically) but two programs store each element; a scatter
+    with colliding indices is undefined. The oracle raises on both, at the store."""
+    x = torch.randn(10)
+    with pytest.raises(tl.TileLangError, match="program 1 stores element \\(0,\\) of `out`, which program 0 stored"):
+        U.two_programs_per_element(x, torch.zeros(5), backend="reference")
+    src = torch.randn(40)
+    unique = torch.randperm(40, generator=torch.Generator().manual_seed(0)).to(torch.int32)
+    out = poisoned((40,), torch.float32)
+    U.scatter_with_collisions(src, unique, out, config=tl.Config(BLOCK_G=8), backend="reference")
+    assert torch.equal(out[unique.long()], src)
+    colliding = torch.zeros(40, dtype=torch.int32)
+    with pytest.raises(tl.TileLangError, match="which program 0 stored: the result depends on the order"):
+        U.scatter_with_collisions(src, colliding, torch.zeros(40), config=tl.Config(BLOCK_G=8), backend="reference")

@@ -133,3 +133,28 @@ def normalize_by_partial_sum(x, out):
     for m, n in tl.tile([M, N]):
         v = x[m, n]
         out[m, n] = v / tl.sum(v, axis=1)[:, None]  # UNSOUND: `sum` along axis 1 reduces over grid tile `n`
+
+
+@tl.tile
+def two_stores_overlap(x, out):
+    N, N = x.shape
+    for m, n in tl.tile([N, N]):
+        out[m, n] = x[m, n]
+        out[n, m] = x[m, n].T  # UNSOUND: may write the same elements from programs that differ
+
+
+# ---- unsound in ways the static checker cannot see: the reference interpreter catches them ----------
+
+@tl.tile
+def two_programs_per_element(x, out):
+    (N,) = x.shape
+    for n in tl.tile(N, block=[1]):
+        out[n.id // 2] = x[n.start]
+
+
+@tl.tile
+def scatter_with_collisions(src, idx, out):
+    (G,) = idx.shape
+    for g in tl.tile(G):
+        rows = idx[g]
+        tl.store(out[rows], src[g], mask=g.index < G)

@@ -10,6 +10,7 @@ from .config import Config
 from .errors import (ConfigError, InternalCompilerError, LaunchError, Loc, TileLangError)
 from .ir import dtypes
 from .ir import nodes as ir
+from .runtime.freevars import free_value_watcher, tensor_uses
 
 
 def tile(fn=None, /, *, divisible_by: dict[str, int] | None = None, configs: list[Config] | None = None,
@@ -81,8 +82,20 @@ class TileKernel:
         for k, v in self.divisible_by.items():
             if type(v) is not int or v <= 0:
                 raise TileLangError(f"divisible_by[{k!r}] must be a positive int, got {v!r}", self.loc)
-        self._lock = threading.Lock()
+        # One memory cache for compiles (signature key -> (final IR, launcher)) and for calls
+        # (("call", ...) key -> Runner); clearing it forgets both.
         self._compiled: dict = {}
+        self._lock = threading.Lock()  # guards _key_locks and _whole_dims
+        self._key_locks: dict = {}  # one lock per key: a specialization compiles once, in one thread
+        self.tensor_uses = tensor_uses(self.src, self.param_names)
+        self._watch = free_value_watcher(self.src, self.param_names)
+        from tilelang.runtime.launch import arg_key
+
+        self._arg_key = arg_key
+        if self.constants:  # a constant parameter's value is part of what a call is specialized on
+            where = [self.param_names.index(c) for c in self.constants]
+            self._arg_key = lambda args: arg_key(args) + tuple((type(args[i]), args[i]) if i < len(args) else None
+                                                               for i in where)
         self._whole_dims: dict = {}  # signature -> size symbols the kernel is specialized on
         functools.update_wrapper(self, fn)
 
@@ -131,22 +144,21 @@ class TileKernel:
         from tilelang.runtime.cache import cache_key
 
         config = config or (self.configs[0] if self.configs else Config())
-        key = (tuple(sorted(signature.items())), config, backend.name, tuple(sorted((fixed_sizes or {}).items())))
-        with self._lock:
+        key = (tuple(sorted(signature.items())), config, backend.name, tuple(sorted((fixed_sizes or {}).items())),
+               self._watch())
+        with self._lock_for(key):
             hit = self._compiled.get(key)
-        if hit is not None:
-            return hit
-        final = self.final_ir(signature, config, backend, fixed_sizes)
-        launcher = backend.compile_with(final, cache_key(self.src.text, final, backend.name), config)
-        with self._lock:
+            if hit is not None:
+                return hit
+            final = self.final_ir(signature, config, backend, fixed_sizes)
+            launcher = backend.compile_with(final, cache_key(self.src.text, final, backend.name), config)
             self._compiled[key] = (final, launcher)
         return final, launcher
 
-    def specialized_sizes(self, signature, bound, config: Config | None = None) -> dict[str, int]:
-        """Values of the sizes whole-dimension tiles span (`x[m, :]`): the kernel compiles once per value.
-        The Config takes part: compile-time `if`s and `tl.static_range` may depend on its tile sizes."""
-        from tilelang.runtime.launch import bind_sizes
-
+    def whole_dims(self, signature, config: Config | None = None) -> tuple[ir.Kernel, tuple[str, ...]]:
+        """(the kernel lowered for a signature, the size symbols its whole-dimension tiles span): the
+        kernel compiles once per value of those (`x[m, :]`). The Config takes part: compile-time `if`s
+        and `tl.static_range` may depend on its tile sizes."""
         config = config or (self.configs[0] if self.configs else Config())
         key = (tuple(sorted(signature.items())), config)
         with self._lock:
@@ -156,7 +168,13 @@ class TileKernel:
             hit = (lowered, tuple(ir.whole_dim_symbols(lowered)))
             with self._lock:
                 self._whole_dims[key] = hit
-        lowered, names = hit
+        return hit
+
+    def specialized_sizes(self, signature, bound, config: Config | None = None) -> dict[str, int]:
+        """Values of the sizes whole-dimension tiles span (`x[m, :]`): the kernel compiles once per value."""
+        from tilelang.runtime.launch import bind_sizes
+
+        lowered, names = self.whole_dims(signature, config)
         if not names:
             return {}
         sizes = bind_sizes(self, lowered, bound)
@@ -164,8 +182,12 @@ class TileKernel:
 
     # ---- calling ----------------------------------------------------------------------------------------
 
-    def __call__(self, *args, config: Config | None = None, backend: str | None = None):
+    def __call__(self, *args, config: Config | None = None, backend: str | None = None, **kwargs):
+        """Run the kernel. The hot path is a dict lookup by a key computed from the arguments' kinds
+        (see runtime/launch.py: arg_key) and the watched globals, then the specialization's Runner."""
         try:
+            if kwargs:
+                args = self._positional(args, kwargs)
             return self._call(args, config, backend)
         except TileLangError as e:
             raise e.with_traceback(None) from None
@@ -173,26 +195,90 @@ class TileKernel:
             raise InternalCompilerError(f"{type(e).__name__}: {e} while running kernel `{self.name}`",
                                         self.loc) from e
 
-    def _call(self, args, config, backend_name):
-        from tilelang.runtime.launch import bind_arguments, bind_sizes, grid_size
-
-        if config is not None and not isinstance(config, Config):
-            raise ConfigError(f"config= takes a tl.Config, got {type(config).__name__}", self.loc)
-        bound, signature, device = bind_arguments(self, args)
-        be = backends.get(backend_name) if backend_name else backends.default_for(device)
-        ok, why = be.available()
-        if not ok:
-            raise LaunchError(f"backend {be.name!r} is not usable here: {why}", self.loc)
-        if device not in be.devices:
-            raise LaunchError(f"backend {be.name!r} runs tensors on {', '.join(be.devices)}, but the arguments "
-                              f"are on {device}", self.loc)
-        kernel, launcher = self.compile(signature, config, be, self.specialized_sizes(signature, bound, config))
-        sizes = bind_sizes(self, kernel, bound)
-        grid = grid_size(kernel, sizes)
-        if grid == 0:
-            return None  # an empty output: nothing to compute
-        launcher(bound, sizes, grid)
+    def _call(self, args: tuple, config, backend_name):
+        key = self._call_key(args, config, backend_name)
+        runner = self._compiled.get(key)
+        if runner is None:
+            runner = self._specialize(key, args, config, backend_name)
+        runner.run(args)
         return None
+
+    def specialize(self, *args, config: Config | None = None, backend: str | None = None, **kwargs):
+        """The Runner a call with these arguments uses (compiled on first use; nothing is launched):
+        `.kernel` is its final IR, `.launcher` the backend's launcher, `.source` the generated call code."""
+        try:
+            if kwargs:
+                args = self._positional(args, kwargs)
+            key = self._call_key(args, config, backend)
+            runner = self._compiled.get(key) or self._specialize(key, args, config, backend)
+            if hasattr(runner, "runner_for"):  # compiled per whole-dimension size: this call's one
+                runner = runner.runner_for(runner.sizes_of(args))
+            return runner
+        except TileLangError as e:
+            raise e.with_traceback(None) from None
+
+    def _call_key(self, args, config, backend) -> tuple:
+        """The specialization key of a call: argument kinds (runtime/launch.py: arg_key), the call
+        options and the watched globals. A new thing to specialize on joins this tuple; whatever it
+        leaves out, the Runner must check."""
+        if config is not None and type(config) is not Config:
+            raise ConfigError(f"config= takes a tl.Config, got {type(config).__name__}", self.loc)
+        if backend is not None and type(backend) is not str:
+            raise LaunchError(f"backend= takes a backend name such as 'cpu', got {type(backend).__name__}",
+                              self.loc)
+        return ("call", self._arg_key(args), config, backend, self._watch())
+
+    def _positional(self, args: tuple, kwargs: dict) -> tuple:
+        """Keyword arguments placed by parameter name, as Python would."""
+        names = self.param_names
+        if len(args) > len(names):
+            raise LaunchError(f"kernel `{self.name}` takes {len(names)} argument(s) ({', '.join(names)}), "
+                              f"got {len(args) + len(kwargs)}", self.loc)
+        out = dict(zip(names, args))
+        for k, v in kwargs.items():
+            if k not in names:
+                raise LaunchError(f"kernel `{self.name}` has no parameter `{k}` (its parameters: "
+                                  f"{', '.join(names)}; config= and backend= are call options)", self.loc)
+            if k in out:
+                raise LaunchError(f"kernel `{self.name}` got two values for `{k}`", self.loc)
+            out[k] = v
+        missing = [n for n in names if n not in out]
+        if missing:
+            raise LaunchError(f"kernel `{self.name}` is missing argument(s) {', '.join(missing)}", self.loc)
+        return tuple(out[n] for n in names)
+
+    def _specialize(self, key, args, config, backend_name):
+        """First call with this key: full argument checks, compile, build the Runner (one thread per key
+        does this; the others wait for it)."""
+        from tilelang.runtime.launch import Runner, SizeDispatch, bind_arguments
+
+        with self._lock_for(key):
+            runner = self._compiled.get(key)
+            if runner is not None:
+                return runner
+            _, signature, device = bind_arguments(self, args)
+            be = backends.get(backend_name) if backend_name else backends.default_for(device)
+            ok, why = be.available()
+            if not ok:
+                raise LaunchError(f"backend {be.name!r} is not usable here: {why}", self.loc)
+            if device not in be.devices:
+                raise LaunchError(f"backend {be.name!r} runs tensors on {', '.join(be.devices)}, but the "
+                                  f"arguments are on {device}", self.loc)
+            lowered, whole = self.whole_dims(signature, config)
+            if whole:  # compiled per value of those sizes: the Runner dispatches on them
+                runner = SizeDispatch(self, lowered, whole, signature, config, be, key[1])
+            else:
+                kernel, launcher = self.compile(signature, config, be)
+                runner = Runner(self, kernel, launcher, key[1])
+            self._compiled[key] = runner
+            return runner
+
+    def _lock_for(self, key) -> threading.Lock:
+        with self._lock:
+            lock = self._key_locks.get(key)
+            if lock is None:
+                lock = self._key_locks[key] = threading.Lock()
+            return lock
 
 
 def kernel_signature_from_options(kernel: TileKernel, dtype_opts: dict[str, str], ranks: dict[str, int]):

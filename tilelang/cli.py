@@ -18,6 +18,7 @@ examples:
   tilelang compile stdlib/gemm.py::matmul_kernel --target triton-hip:gfx942 --dtype f16 \\
       --shape M=4096 --shape N=4096 --shape K=4096 --config BLOCK_M=128 -o out/
   tilelang compile stdlib/gemm.py::matmul_kernel --target cpu --dtype f32 -o out/
+  tilelang compile kernels.py --target cpu --dtype f32 --name mylib -o out/   # every kernel, one library
 """
 
 EPILOG_IR = """\
@@ -79,7 +80,8 @@ def _load_kernel(spec: str):
 
 
 def _common(p: argparse.ArgumentParser):
-    p.add_argument("kernel", nargs="?", help="FILE.py::KERNEL, e.g. stdlib/gemm.py::matmul_kernel")
+    p.add_argument("kernel", nargs="?", help="FILE.py::KERNEL, e.g. stdlib/gemm.py::matmul_kernel (compile: "
+                                             "FILE.py alone compiles every kernel in the file)")
     p.add_argument("--dtype", action="append", metavar="[NAME=]DT",
                    help="dtype of a parameter (f16, bf16, f32, f64, i32, ...); without NAME= it applies to every "
                         "parameter not named otherwise. Example: --dtype f16 --dtype scale=f32")
@@ -113,37 +115,62 @@ def _prepare(args, backend):
     return kernel, sig, config, fixed
 
 
+def _file_kernels(path: str) -> list:
+    from tilelang.frontend.source import file_kernels
+
+    kernels = file_kernels(path)
+    if not kernels:
+        raise TileLangError(f"{path} defines no @tl.tile kernel")
+    return kernels
+
+
 def cmd_compile(args) -> int:
     from tilelang import backend as backends
-    from tilelang.ir.printer import print_kernel
-    from tilelang.runtime.cache import cache_key
-    from tilelang.version import __version__
+    from tilelang.aot.build import KernelJob, build_library, restrict_to_kernel
+    from tilelang.api import kernel_signature_from_options
+    from tilelang.config import Config
 
     be = backends.for_aot_target(args.target)
-    kernel, sig, config, fixed = _prepare(args, be)
-    final = kernel.final_ir(sig, config, be, fixed)
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
+    if not args.kernel:
+        raise TileLangError("give the kernel as FILE.py::KERNEL, or FILE.py for every kernel in the file")
+    whole_file = "::" not in args.kernel
+    kernels = _file_kernels(args.kernel) if whole_file else [_load_kernel(args.kernel)]
+    cfg = _pairs(args.config, "config", _positive_int)
+    settings = {k: cfg.pop(k) for k in ("num_warps", "num_stages") if k in cfg}
+    config = Config(cfg, **settings)
+    fixed = _pairs(args.shape, "shape", _positive_int)
+    divisible = _pairs(args.divisible, "divisible", _positive_int)
+    dtypes_opt, ranks = _dtypes(args.dtype), _pairs(args.rank, "rank", _positive_int)
+    jobs = []
+    for k in kernels:
+        sig = kernel_signature_from_options(k, dtypes_opt, ranks)
+        kf, kd, kc = restrict_to_kernel(k, sig, fixed, divisible, config, strict=not whole_file)
+        tuned = _tuned_classes(args, k, sig) if args.tuned else []
+        jobs.append(KernelJob(k, sig, kc, kf, kd, tuned))
+    if args.tuned and not any(j.tuned for j in jobs):
+        arch = args.target.partition(":")[2]
+        where = f"devices of architecture {arch}" if arch else "this machine"
+        raise TileLangError(f"the tuning database has no tuned configs for {', '.join(k.name for k in kernels)} on "
+                            f"{be.name} ({where}); tune first, or compile without --tuned")
+    if whole_file:
+        unused = [n for n in [*fixed, *divisible] if not any(n in j.fixed or n in j.divisible for j in jobs)]
+        if unused:
+            raise TileLangError(f"no kernel in {args.kernel} has a size named {', '.join(unused)}")
+    lib = args.name or (Path(args.kernel).stem if whole_file else kernels[0].name)
     t0 = time.perf_counter()
-    key = cache_key(kernel.src.text, final, args.target)
-    info = be.write_aot(final, args.target, out, key, config=config)
-    (out / f"{final.name}.tir").write_text(print_kernel(final))
-    manifest = {
-        "kernel": final.name,
-        "source": f"{kernel.src.file}:{kernel.loc.line}",
-        "target": args.target,
-        "backend": be.name,
-        "signature": {p.name: (str(p.type)) for p in final.params},
-        "sizes": {"fixed": fixed, "divisible_by": kernel.divisible_by},
-        "config": config.to_dict() | {"tiles": dict(final.config)},
-        "tilelang_version": __version__,
-        **info,
-    }
-    manifest["files"] = list(info.get("files", [])) + [f"{final.name}.tir"]
-    (out / f"{final.name}.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    print(f"wrote {', '.join(manifest['files'] + [final.name + '.json'])} to {out} "
-          f"({time.perf_counter() - t0:.2f}s)")
+    summary = build_library(jobs, be, args.target, args.output, lib)
+    print(f"wrote {', '.join(summary['files'])} to {args.output} ({summary['binaries']} binaries, "
+          f"{time.perf_counter() - t0:.2f}s)")
     return 0
+
+
+def _tuned_classes(args, kernel, signature) -> list:
+    """(shapes, Config) per shape class the tuning database chose for this kernel and target (a kernel
+    of a whole file without tunings gets a plain launcher)."""
+    from tilelang import backend as backends
+    from tilelang.aot.tuned import tuned_classes
+
+    return tuned_classes(args.db, kernel, signature, backends.for_aot_target(args.target).name, args.target)
 
 
 def cmd_ir(args) -> int:
@@ -195,14 +222,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command")
 
     c = sub.add_parser("compile", help="compile a kernel ahead of time (no GPU needed)",
-                       description="Compile FILE.py::KERNEL for a target and write the generated source, the "
-                                   "binary where the target has one, the final IR (.tir) and a JSON manifest "
-                                   "(kernel, signature, grid, config).",
+                       description="Compile FILE.py::KERNEL (or every kernel of FILE.py) for a target and write "
+                                   "the generated source, the binary, the final IR (.tir), a complete JSON manifest "
+                                   "per binary (every parameter in order, grid, block, shared memory, "
+                                   "specialization, toolchain) and a C library: LIB.h and LIB.c with one launcher "
+                                   "function per kernel (see docs/deployment.md).",
                        epilog=EPILOG_COMPILE, formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(c)
     c.add_argument("--target", required=True,
                    help="triton-cuda:sm_XX (cubin), triton-hip:gfxXXX (hsaco) or cpu (LLVM IR + object file)")
     c.add_argument("-o", "--output", required=True, help="output directory (created if missing)")
+    c.add_argument("--name", help="name of the C library (LIB.h / LIB.c); default: the kernel's name, or the file's "
+                                  "name when compiling every kernel of a file")
+    c.add_argument("--tuned", action="store_true",
+                   help="compile every config the tuning database chose for this kernel and target, plus a "
+                        "dispatcher that picks one by the call's shapes")
+    c.add_argument("--db", metavar="PATH", help="tuning database to read with --tuned (default: the standard one)")
     c.set_defaults(func=cmd_compile)
 
     i = sub.add_parser("ir", help="print a kernel's IR after every pass",

@@ -28,13 +28,18 @@ class DType:
         return hash(self.name)
 
 
-_LONG = {"bool": "bool_", "i8": "int8", "i32": "int32", "i64": "int64", "f16": "float16", "bf16": "bfloat16",
+_LONG = {"bool": "bool_", "i8": "int8", "i32": "int32", "i64": "int64", "u8": "uint8", "u16": "uint16",
+         "u32": "uint32", "u64": "uint64", "f16": "float16", "bf16": "bfloat16",
          "f32": "float32", "f64": "float64"}
 
 bool_ = DType("bool")
 int8 = DType("i8")
 int32 = DType("i32")
 int64 = DType("i64")
+uint8 = DType("u8")
+uint16 = DType("u16")
+uint32 = DType("u32")
+uint64 = DType("u64")
 float16 = DType("f16")
 bfloat16 = DType("bf16")
 float32 = DType("f32")
@@ -97,3 +102,15 @@ reshape = _builtin("reshape", "reshape(x, shape): the same elements (row-major o
                               "shape; the element count must match (also x.reshape(shape)).")
 static_range = _builtin("static_range", "static_range(stop) / static_range(start, stop[, step]): a loop "
                                         "unrolled at compile time; bounds are ints, fixed sizes or tile sizes.")
+atomic_add = _builtin("atomic_add", "atomic_add(x[idx], value, mask=None): x[idx] += value as one atomic "
+                      "read-modify-write per element (duplicate indices all count); returns nothing.")
+atomic_max = _builtin("atomic_max", "atomic_max(x[idx], value, mask=None): x[idx] = max(x[idx], value), atomically.")
+atomic_min = _builtin("atomic_min", "atomic_min(x[idx], value, mask=None): x[idx] = min(x[idx], value), atomically.")
+cumsum = _builtin("cumsum", "cumsum(x, axis): inclusive prefix sum along `axis` (f16/bf16 accumulate and return f32).")
+cumprod = _builtin("cumprod", "cumprod(x, axis): inclusive prefix product along `axis` (f16/bf16 in f32).")
+cummax = _builtin("cummax", "cummax(x, axis): inclusive running maximum along `axis`.")
+cummin = _builtin("cummin", "cummin(x, axis): inclusive running minimum along `axis`.")
+sort = _builtin("sort", "sort(x, axis, descending=False): the tile sorted along `axis` (stable).")
+topk = _builtin("topk", "topk(x, k, axis): (values, indices) of the k largest along `axis`, largest first.")
+rand = _builtin("rand", "rand(seed, offsets): f32 uniform in [0, 1) from Philox4x32-10, one per offset.")
+randint = _builtin("randint", "randint(seed, offsets): u32 random bits from Philox4x32-10, one per offset.")

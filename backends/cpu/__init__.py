@@ -2,12 +2,15 @@
 
 The launch grid runs in parallel: the launcher splits the program ids into one contiguous chunk
 per core and calls the compiled function on each from a thread pool through ctypes (which releases
-the GIL); no Python runs inside a chunk. It is the default backend for CPU tensors (priority 10);
-backend="reference" still selects the numpy interpreter.
+the GIL); no Python runs inside a chunk. Small launches (under INLINE_BELOW_POINTS iteration
+points) run inline on the calling thread, where the pool's hand-off would cost more than the work.
+It is the default backend for CPU tensors (priority 10); backend="reference" still selects the
+numpy interpreter.
 """
 
 from __future__ import annotations
 
+import array
 import ctypes
 import hashlib
 import json
@@ -21,6 +24,8 @@ import sympy
 from tilelang.backend import Backend, register
 from tilelang.errors import BackendError, TileLangError
 from tilelang.ir import nodes as ir
+from tilelang.runtime.sizecode import NoIntegerForm, py_int_code, size_evaluator
+from tilelang.ir.dtypes import storage_bytes
 from tilelang.ir.types import size_subs
 
 from . import jit
@@ -44,43 +49,6 @@ def _get_pool(n: int) -> ThreadPoolExecutor:
     if _pool is None or _pool._max_workers < n:
         _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="tilelang-cpu")
     return _pool
-
-
-# ---- size expressions, evaluated in Python at launch -----------------------------------------
-
-def _py(e: sympy.Expr) -> str:
-    if e.is_Integer:
-        return str(int(e))
-    if e.is_Symbol:
-        return f"s[{e.name!r}]"
-    if isinstance(e, (sympy.ceiling, sympy.floor)):
-        num, den = sympy.fraction(sympy.together(e.args[0]))
-        q = f"(({_py(num)}) // ({_py(den)}))"
-        return q if isinstance(e, sympy.floor) else f"(-((-({_py(num)})) // ({_py(den)})))"
-    if e.is_Add:
-        return "(" + " + ".join(_py(a) for a in e.args) + ")"
-    if e.is_Mul:
-        num, den = sympy.fraction(e)
-        if den != 1:
-            raise ValueError(f"non-integer size expression {e}")
-        return "(" + " * ".join(_py(a) for a in e.args) + ")"
-    if isinstance(e, sympy.Mod):
-        return f"(({_py(e.args[0])}) % ({_py(e.args[1])}))"
-    if e.is_Pow and e.exp.is_Integer and e.exp >= 0:
-        return f"(({_py(e.base)}) ** {int(e.exp)})"
-    raise ValueError(f"size expression {e} has no integer form")
-
-
-def size_evaluator(exprs):
-    """A function sizes-dict -> list of ints for `exprs`."""
-    try:
-        src = "lambda s: [" + ", ".join(_py(sympy.sympify(e)) for e in exprs) + "]"
-        return eval(src, {})  # noqa: S307 (built from sympy nodes above, no user text)
-    except ValueError:
-        def slow(s):
-            subs = size_subs(s)
-            return [int(sympy.sympify(e).subs(subs)) for e in exprs]
-        return slow
 
 
 # ---- compiling -----------------------------------------------------------------------------------
@@ -149,37 +117,85 @@ def _host_key(key: str) -> str:
     return h.hexdigest()[:32]
 
 
+# A launch with fewer iteration points than this runs on the calling thread: handing chunks to the
+# pool and waiting for them costs 10-30 microseconds, more than such a small kernel takes itself
+# (2^16 points of even exp-heavy elementwise work is a few microseconds per core).
+INLINE_BELOW_POINTS = 1 << 16
+
+
+def iteration_points(stmts) -> sympy.Expr:
+    """A size expression counting the kernel's element-level iterations: each tile loop contributes
+    the product of its extents times (1 + what its body's loops do). A cost estimate, not exact."""
+    total = sympy.Integer(0)
+    for s in stmts:
+        if isinstance(s, ir.TileLoop):
+            inner = iteration_points(s.body)
+            total += sympy.Mul(*[t.extent for t in s.tiles]) * (1 + inner)
+    return total
+
+
+def _f64_bits(v) -> int:
+    return struct.unpack("<q", struct.pack("<d", float(v)))[0]
+
+
+def _not_on_cpu(args: dict, names):
+    bad = next(n for n in names if not args[n].is_cpu)
+    raise BackendError(f"cpu backend: argument `{bad}` must be a CPU tensor")
+
+
+def packer_source(prog: Program, work) -> str:
+    """Python source of `pack(args, s) -> (int64 slots as an array.array, iteration points)`: one
+    expression per slot, generated once per kernel (an array.array is three times cheaper to build
+    than a ctypes array). The caller (runtime/launch.py's Runner) passes dense, resolved tensors."""
+    lines = ["def pack(args, s):"]
+    slots, tensors = [], []
+    for i, t in enumerate(prog.tensors):
+        lines.append(f"    t{i} = args[{t.name!r}]")
+        tensors.append(f"t{i}.is_cpu")
+        slots += [f"t{i}.data_ptr()", f"*t{i}.shape", f"*t{i}.stride()"]
+    for name, dt in prog.scalars:
+        slots.append(f"f64_bits(args[{name!r}])" if dt.startswith(("f", "bf")) else f"int(args[{name!r}])")
+    slots += [py_int_code(e, lambda n: f"s[{n!r}]") for e in prog.size_exprs]
+    if tensors:
+        names = tuple(t.name for t in prog.tensors)
+        lines.append(f"    if not ({' and '.join(tensors)}): not_on_cpu(args, {names!r})")
+    slot_tuple = f"({', '.join(slots)},)" if slots else "()"
+    lines.append(f"    return array('q', {slot_tuple}), {py_int_code(work, lambda n: f's[{n!r}]')}")
+    return "\n".join(lines) + "\n"
+
+
 class Launcher:
-    def __init__(self, prog: Program, addr: int):
+    """Runs a compiled kernel: packs the argument slots, then runs the grid inline (small launches) or
+    split over the cores (the rest)."""
+
+    def __init__(self, prog: Program, addr: int, work=sympy.Integer(1 << 30)):
         self.prog = prog
         self.fn = _FN(addr)
-        self.sizes_of = size_evaluator(prog.size_exprs)
         self.nslots = len(prog.arg_layout())
+        env = {"array": array.array, "f64_bits": _f64_bits, "not_on_cpu": _not_on_cpu, "max": max, "min": min}
+        try:
+            self.source = packer_source(prog, work)
+            exec(compile(self.source, f"<tilelang cpu pack {prog.name}>", "exec"), env)  # noqa: S102 (generated)
+            self.pack = env["pack"]
+        except NoIntegerForm:  # sizes with no int form: evaluate them with sympy
+            self.source, sizes_of = None, size_evaluator(list(prog.size_exprs) + [work])
+            self.pack = lambda args, s: self._pack_slowly(args, sizes_of(s))
 
-    def pack(self, args: dict, sizes: dict):
-        import torch
-
+    def _pack_slowly(self, args: dict, size_values: list[int]):
         vals = []
         for t in self.prog.tensors:
             x = args[t.name]
-            if not isinstance(x, torch.Tensor) or x.device.type != "cpu":
-                raise BackendError(f"cpu backend: argument `{t.name}` must be a CPU tensor")
-            vals.append(x.data_ptr())
-            vals += list(x.shape)
-            vals += list(x.stride())
+            if not x.is_cpu:
+                _not_on_cpu(args, [t.name])
+            vals += [x.data_ptr(), *x.shape, *x.stride()]
         for name, dt in self.prog.scalars:
-            v = args[name]
-            if dt.startswith(("f", "bf")):
-                vals.append(struct.unpack("<q", struct.pack("<d", float(v)))[0])
-            else:
-                vals.append(int(v))
-        vals += self.sizes_of(sizes)
-        return (ctypes.c_int64 * len(vals))(*vals)
+            vals.append(_f64_bits(args[name]) if dt.startswith(("f", "bf")) else int(args[name]))
+        return array.array("q", vals + size_values[:-1]), size_values[-1]
 
     def __call__(self, args: dict, sizes: dict, grid: int):
-        buf = self.pack(args, sizes)
-        ptr = ctypes.addressof(buf)
-        n = min(num_threads(), grid)
+        buf, work = self.pack(args, sizes)  # buf stays alive until this call returns
+        ptr = buf.buffer_info()[0]
+        n = 1 if work < INLINE_BELOW_POINTS else min(num_threads(), grid)
         if n <= 1:
             self.fn(ptr, 0, grid)
             return
@@ -219,7 +235,7 @@ class CpuBackend(Backend):
 
             entry = f"tl_{prog.name}"
             addr = jit.compile_cached(hkey, prog.name, entry, build, abi_description(prog, entry))
-            return Launcher(prog, addr)
+            return Launcher(prog, addr, iteration_points(kernel.body))
         except TileLangError:
             raise
         except Exception as e:  # an LLVM failure is reported, not dumped as a traceback
@@ -247,7 +263,42 @@ class CpuBackend(Backend):
         (out_dir / names["s"]).write_text(asm)
         abi = abi_description(prog, entry)
         (out_dir / names["abi"]).write_text(json.dumps(abi, indent=1))
-        return {"files": list(names.values()), "binary_kind": "elf-object", **abi}
+        return {"files": list(names.values()), "binary_kind": "elf-object", **abi,
+                "binary": {"file": names["o"], "kind": "elf-object", "symbol": entry},
+                "launch_api": "c-call", "params": slot_params(prog), "block": [1, 1, 1],
+                "index_bits": 64, "toolchain": {"llvmlite": _llvmlite_version()}}
+
+
+def slot_params(prog: Program) -> list[dict]:
+    """The int64 slots of the entry's `args` array, in order, in the manifest's parameter vocabulary."""
+    out = []
+    for t in prog.tensors:
+        out.append({"name": f"{t.name}_ptr", "kind": "data_ptr", "of": t.name, "c_type": "int64_t", "bytes": 8,
+                    "pass": f"address of `{t.name}`'s first element"})
+        out += [{"name": f"{t.name}_size{d}", "kind": "size", "of": t.name, "dim": d, "c_type": "int64_t",
+                 "bytes": 8, "pass": f"size of `{t.name}` along dim {d}"} for d in range(t.rank)]
+        out += [{"name": f"{t.name}_stride{d}", "kind": "stride", "of": t.name, "dim": d, "c_type": "int64_t",
+                 "bytes": 8, "pass": f"stride of `{t.name}` along dim {d}, in elements"} for d in range(t.rank)]
+    for name, dt in prog.scalars:
+        floating = dt.startswith(("f", "bf"))
+        out.append({"name": name, "kind": "scalar", "of": name, "c_type": "int64_t", "bytes": 8,
+                    "encoding": "f64-bits" if floating else "i64",
+                    "pass": f"`{name}` as the bits of a double" if floating else f"`{name}` as an int64"})
+    out += [{"name": f"size_expr{i}", "kind": "size_expr", "expr": str(e), "c_type": "int64_t", "bytes": 8,
+             "pass": f"the value of {e} (sympy syntax, over the size symbols)"} for i, e in enumerate(prog.size_exprs)]
+    elem = {t.name: storage_bytes(t.dtype) for t in prog.tensors}
+    for p in out:
+        p["align"] = 8
+        if p["kind"] == "data_ptr":
+            p["pointee_align"] = elem[p["of"]]
+    return out
+
+
+
+def _llvmlite_version() -> str:
+    import llvmlite
+
+    return llvmlite.__version__
 
 
 register(CpuBackend())

@@ -14,8 +14,10 @@ import contextlib
 from llvmlite import ir
 
 from tilelang.errors import BackendError
+from tilelang.ir.dtypes import is_unsigned
 
 from . import loopir as L
+from .codegen_ops import OpsCodegen
 from .llvm_ops import I32, I64, Ops, buf_type, const, mem_type, reg_type
 from .microkernel import emit_dot
 
@@ -26,7 +28,7 @@ def c64(v: int) -> ir.Constant:
     return ir.Constant(I64, v)
 
 
-class Codegen:
+class Codegen(OpsCodegen):
     def __init__(self, prog: L.Program, triple: str = "", data_layout: str = ""):
         self.p = prog
         self.m = ir.Module(name=prog.name)
@@ -227,6 +229,8 @@ class Codegen:
             init = ir.Constant(ty, float("-inf") if big else float("inf"))
         elif cdt == "bool":
             init = ir.Constant(ty, 0 if big else 1)
+        elif is_unsigned(cdt):
+            init = ir.Constant(ty, 0 if big else -1)
         else:
             w = ty.width
             init = ir.Constant(ty, -(1 << (w - 1)) if big else (1 << (w - 1)) - 1)
@@ -242,7 +246,7 @@ class Codegen:
             if fl:
                 better = b.fcmp_ordered(">" if big else "<", v, acc)
                 better = b.or_(better, b.and_(b.fcmp_unordered("uno", v, v), b.fcmp_ordered("ord", acc, acc)))
-            elif cdt == "bool":
+            elif cdt == "bool" or is_unsigned(cdt):
                 better = b.icmp_unsigned(">" if big else "<", v, acc)
             else:
                 better = b.icmp_signed(">" if big else "<", v, acc)
@@ -463,7 +467,11 @@ class Codegen:
                 def do():
                     v = self.expr(s.value, ivs, {})
                     v = ops.to_mem(ops.convert(v, L.dtype_of(s.value), mdt), mdt)
-                    b.store(v, self.tensor_ptr(s.tensor, s.items, ivs, strides))
+                    ptr = self.tensor_ptr(s.tensor, s.items, ivs, strides)
+                    if s.atomic is not None:
+                        self.atomic_store(s.atomic, ptr, v, mdt)
+                    else:
+                        b.store(v, ptr)
                 guard = self.value_index_ok(s.tensor, s.items, ivs)
                 if s.mask is not None:
                     m = self.expr(s.mask, ivs, {})

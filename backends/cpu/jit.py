@@ -143,7 +143,20 @@ def compile_cached(key: str, name: str, entry: str, build_ir, abi: dict) -> int:
         return addr
 
 
+@functools.cache
+def aot_target_machine():
+    """Like target_machine(), but position-independent with the small code model: an object file to
+    link into executables and shared libraries (the JIT's large code model needs text relocations)."""
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    target = llvm.Target.from_default_triple()
+    return target.create_target_machine(cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
+                                        opt=3, reloc="pic", codemodel="default")
+
+
 def compile_artifacts(text: str) -> tuple[str, bytes, str]:
     """(optimized LLVM IR, object code, assembly) for ahead-of-time output."""
     mod = optimize(text)
-    return str(mod), emit_object(mod), target_machine().emit_assembly(mod)
+    tm = aot_target_machine()
+    STATS["object_emitted"] += 1
+    return str(mod), tm.emit_object(mod), tm.emit_assembly(mod)

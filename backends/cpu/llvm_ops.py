@@ -13,12 +13,12 @@ import math
 from llvmlite import ir
 
 from tilelang.errors import BackendError
-from tilelang.ir.dtypes import is_float, is_int
+from tilelang.ir.dtypes import bits, is_float, is_int, is_unsigned
 
 I1, I8, I16, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(16), ir.IntType(32), ir.IntType(64)
 F16, F32, F64 = ir.HalfType(), ir.FloatType(), ir.DoubleType()
 
-_INT_TYPES = {"bool": I1, "i8": I8, "i32": I32, "i64": I64}
+_INT_TYPES = {"bool": I1, "i8": I8, "i32": I32, "i64": I64, "u8": I8, "u16": I16, "u32": I32, "u64": I64}
 
 
 def reg_type(dt: str) -> ir.Type:
@@ -125,8 +125,10 @@ class Ops:
             return b.icmp_signed("!=", v, ir.Constant(v.type, 0))
         if is_float(dst):
             t = reg_type(dst)
-            if src == "bool":
-                out = b.uitofp(v, t)
+            if src == "bool" or is_unsigned(src):
+                out = b.uitofp(v, F16) if dst == "f16" and src != "bool" else b.uitofp(v, t)
+                if dst == "f16" and src != "bool":
+                    return b.fpext(out, F32)
             elif is_int(src):
                 out = b.sitofp(v, F16) if dst == "f16" else b.sitofp(v, t)
                 if dst == "f16":
@@ -145,9 +147,10 @@ class Ops:
         if src == "bool":
             return b.zext(v, t)
         if is_float(src):
-            return self.intrinsic("llvm.fptosi.sat", [t, v.type], [v])
+            sat = "llvm.fptoui.sat" if is_unsigned(dst) else "llvm.fptosi.sat"
+            return self.intrinsic(sat, [t, v.type], [v])
         if v.type.width < t.width:
-            return b.sext(v, t)
+            return b.zext(v, t) if is_unsigned(src) else b.sext(v, t)
         if v.type.width > t.width:
             return b.trunc(v, t)
         return v
@@ -190,6 +193,12 @@ class Ops:
         if op == "where":
             x, y = (self.convert(a, d, out) for a, d in zip(args[1:], arg_dts[1:]))
             return b.select(args[0], x, y)
+        if op in ("randint", "rand"):
+            word = self.philox(args[0], arg_dts[0], args[1], arg_dts[1])
+            if op == "randint":
+                return word
+            top = b.uitofp(b.lshr(word, ir.Constant(I32, 8)), F32)
+            return b.fmul(top, ir.Constant(F32, 2.0 ** -24))
         if op in ("lt", "le", "gt", "ge", "eq", "ne"):
             from tilelang.ir.dtypes import promote
             common = promote(arg_dts[0], arg_dts[1])
@@ -197,7 +206,7 @@ class Ops:
             sym = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}[op]
             if is_float(common):
                 return b.fcmp_unordered(sym, x, y) if op == "ne" else b.fcmp_ordered(sym, x, y)
-            if common == "bool":
+            if common == "bool" or is_unsigned(common):
                 return b.icmp_unsigned(sym, x, y)
             return b.icmp_signed(sym, x, y)
         if op in ("neg", "not", "abs"):
@@ -208,7 +217,7 @@ class Ops:
                 r = b.xor(x, ir.Constant(x.type, -1 if out != "bool" else 1))
             elif is_float(out):
                 r = self.intrinsic("llvm.fabs", [x.type], [x])
-            elif out == "bool":
+            elif out == "bool" or is_unsigned(out):
                 r = x
             else:
                 r = b.select(b.icmp_signed("<", x, ir.Constant(x.type, 0)), b.sub(ir.Constant(x.type, 0), x), x)
@@ -247,13 +256,66 @@ class Ops:
             return b.or_(x, y)
         if op == "xor":
             return b.xor(x, y)
+        if dt == "bool" and op in ("maximum", "minimum"):
+            return b.or_(x, y) if op == "maximum" else b.and_(x, y)
+        cmp = b.icmp_unsigned if is_unsigned(dt) else b.icmp_signed
         if op == "maximum":
-            return b.select(b.icmp_signed(">", x, y), x, y) if dt != "bool" else b.or_(x, y)
+            return b.select(cmp(">", x, y), x, y)
         if op == "minimum":
-            return b.select(b.icmp_signed("<", x, y), x, y) if dt != "bool" else b.and_(x, y)
+            return b.select(cmp("<", x, y), x, y)
         if op in ("floordiv", "mod"):
+            if is_unsigned(dt):
+                zero = ir.Constant(x.type, 0)
+                isz = b.icmp_unsigned("==", y, zero)
+                ys = b.select(isz, ir.Constant(x.type, 1), y)
+                r = b.udiv(x, ys) if op == "floordiv" else b.urem(x, ys)
+                return b.select(isz, zero, r)
             return self.int_divmod(op, x, y)
+        if op in ("shl", "shr"):
+            return self.shift(op, x, y, dt)
         raise BackendError(f"cpu backend: `{op}` is not defined on {dt}")
+
+    def shift(self, op, x, y, dt):
+        """`<<` / `>>` with counts outside [0, bits) defined: every bit shifted out (see ops_bits)."""
+        b = self.b
+        t = x.type
+        n = ir.Constant(t, bits(dt))
+        ok = b.icmp_unsigned("<", y, n)  # a negative signed count is a huge unsigned one
+        count = b.select(ok, y, ir.Constant(t, 0))
+        if op == "shl":
+            return b.select(ok, b.shl(x, count), ir.Constant(t, 0))
+        if is_unsigned(dt):
+            return b.select(ok, b.lshr(x, count), ir.Constant(t, 0))
+        return b.select(ok, b.ashr(x, count), b.ashr(x, ir.Constant(t, bits(dt) - 1)))
+
+    def philox(self, seed, seed_dt, offs, offs_dt):
+        """Philox4x32-10 word 0 (u32) for a seed and an offset; counter and key as in ops_random."""
+        from tilelang.ir.ops_random import PHILOX_M0, PHILOX_M1, PHILOX_ROUNDS, PHILOX_W0, PHILOX_W1
+        b = self.b
+        c = lambda v: ir.Constant(I32, v - (1 << 32) if v >= 1 << 31 else v)  # noqa: E731
+
+        def split(v, dt, sign_extend_high):
+            v64 = self.convert(v, dt, "u64" if is_unsigned(dt) else "i64")
+            lo = b.trunc(v64, I32)
+            if bits(dt) == 64 or sign_extend_high:
+                return lo, b.trunc(b.lshr(v64, ir.Constant(I64, 32)), I32)
+            return lo, ir.Constant(I32, 0)
+
+        k0, k1 = split(seed, seed_dt, True)
+        c0, c1 = split(offs, offs_dt, False)
+        c2 = c3 = ir.Constant(I32, 0)
+
+        def mulhilo(m, x):
+            p = b.mul(ir.Constant(I64, m), b.zext(x, I64))
+            return b.trunc(b.lshr(p, ir.Constant(I64, 32)), I32), b.trunc(p, I32)
+
+        for r in range(PHILOX_ROUNDS):
+            if r:
+                k0, k1 = b.add(k0, c(PHILOX_W0)), b.add(k1, c(PHILOX_W1))
+            hi0, lo0 = mulhilo(PHILOX_M0, c0)
+            hi1, lo1 = mulhilo(PHILOX_M1, c2)
+            c0, c1, c2, c3 = b.xor(b.xor(hi1, c1), k0), lo1, b.xor(b.xor(hi0, c3), k1), lo0
+        return c0
 
     def int_divmod(self, op, x, y):
         """Python (numpy) floor division / modulo; division by zero gives 0 instead of a trap."""

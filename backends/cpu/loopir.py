@@ -183,6 +183,31 @@ class Reduce:
 
 
 @dataclass(frozen=True, slots=True)
+class Scan:
+    """out = inclusive scan `op` (cumsum | cumprod | cummax | cummin) of `src` along `axis`."""
+
+    out: Buf
+    op: str
+    src: Expr
+    shape: tuple[int, ...]
+    axis: int
+
+
+@dataclass(frozen=True, slots=True)
+class Sort:
+    """out = the first `k` elements along `axis` of `src` in the sort order (ops_scan), as values or
+    (with `index`) as i32 positions along the axis."""
+
+    out: Buf
+    src: Expr
+    shape: tuple[int, ...]
+    axis: int
+    descending: bool
+    k: int
+    index: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Dot:
     """out (+)= a @ b for 2-D buffers."""
 
@@ -225,6 +250,7 @@ class StoreT:
     shape: tuple[int, ...]
     value: Expr
     mask: Expr | None
+    atomic: str | None = None  # None | add | max | min: an atomic read-modify-write per element
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +278,7 @@ class IfS:
     orelse: tuple["Stmt", ...]
 
 
-Stmt = Union[Compute, Reduce, Dot, LoadT, StoreT, SeqLoop, IfS]
+Stmt = Union[Compute, Reduce, Scan, Sort, Dot, LoadT, StoreT, SeqLoop, IfS]
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,6 +318,6 @@ def stmt_writes(stmts) -> set[Buf]:
             out |= stmt_writes(s.body)
         elif isinstance(s, IfS):
             out |= stmt_writes(s.then) | stmt_writes(s.orelse)
-        elif isinstance(s, (Compute, Reduce, Dot, LoadT)):
+        elif isinstance(s, (Compute, Reduce, Scan, Sort, Dot, LoadT)):
             out.add(s.out)
     return out

@@ -21,7 +21,7 @@ from tilelang.ir.ops import OPS
 
 from . import loopir as L
 
-_ELEMENTWISE_KINDS = ("binary", "compare", "unary")
+_ELEMENTWISE_KINDS = ("binary", "compare", "unary", "random")
 _REMAPS = ("expand_dims", "broadcast_to", "trans", "copy")
 
 
@@ -213,7 +213,7 @@ class Lowerer:
                 self.materialize(name)
 
     def emit(self, stmt):
-        if isinstance(stmt, (L.Compute, L.Reduce, L.Dot, L.LoadT)):
+        if isinstance(stmt, (L.Compute, L.Reduce, L.Scan, L.Sort, L.Dot, L.LoadT)):
             self.before_write({stmt.out})
         self.out.append(stmt)
 
@@ -321,6 +321,22 @@ class Lowerer:
             self.emit(L.Reduce(buf, name, src, src_shape, attrs["axis"] % len(src_shape)))
             self.env[s.name] = _Binding("buf", shape, s.type.dtype, buf=buf)
             return
+        if od.kind in ("scan", "sort"):
+            src_shape = self.shape_of(e.args[0])
+            src = self.operand(e.args[0], tuple(range(len(src_shape))), L.Buf("", "", src_shape).size)
+            buf = self.buf(s.name, s.type.dtype, shape)
+            axis = attrs["axis"] % len(src_shape)
+            if od.kind == "scan":
+                self.emit(L.Scan(buf, name, src, src_shape, axis))
+            else:
+                k = attrs.get("k", src_shape[axis])
+                if not 1 <= k <= src_shape[axis]:
+                    raise BackendError(f"tl.topk: k={k} is larger than the tile ({src_shape[axis]} along axis "
+                                       f"{axis})", s.loc)
+                self.emit(L.Sort(buf, src, src_shape, axis, bool(attrs.get("descending", False)) or name != "sort",
+                                 k, name == "topk_index"))
+            self.env[s.name] = _Binding("buf", shape, s.type.dtype, buf=buf)
+            return
         if name == "dot":
             a, b = self.buffer_of(e.args[0]), self.buffer_of(e.args[1])
             temp = self.assigns[s.name] == 1 and self.uses[s.name] == 1
@@ -387,7 +403,7 @@ class Lowerer:
         value = self.bcast(s.value, shape)
         mask = self.bcast(s.mask, shape) if s.mask is not None else None
         bounds = s.bounds if s.bounds is not None else tuple(isinstance(i, ir.TileIndex) for i in s.index)
-        self.out.append(L.StoreT(s.tensor, items, tuple(bounds), shape, value, mask))
+        self.out.append(L.StoreT(s.tensor, items, tuple(bounds), shape, value, mask, s.atomic))
 
     def _access_shape(self, s: ir.Store) -> tuple[int, ...]:
         out = []

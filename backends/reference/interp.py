@@ -4,7 +4,13 @@ Semantics, written out here once:
 - The grid loop runs every program (in order; kernels must not race). Sequential tile loops run
   their tiles in order. A runtime-bounded tile (`lo`, `hi`) starts at max(lo, 0), runs
   ceil((hi - max(lo, 0)) / block) tiles (none when hi <= lo), and its positions at or past `hi` are
-  not real, exactly like positions past a tensor's edge. `If` runs one branch.
+  not real, exactly like positions past a tensor's edge. `If` runs one branch. Races are checked
+  as they happen: an element stored (non-atomically) by two programs, or stored by one and read
+  by another, raises (the soundness pass proves most kernels race-free before this; this catches
+  what it cannot see, e.g. `out[n.id // 2]`).
+- An atomic store (`atomic_add` / `atomic_max` / `atomic_min`) combines each element's old value
+  with the stored one, once per occurrence of the index (np.add.at semantics), so duplicate indices
+  in a tile and several programs hitting one element all count.
 - A tile index `m` covers global indices start + arange(block). Positions at or past the tensor's
   size are not real: a load yields the fill value (`other`, default 0) there, a store skips them.
   This check happens on every access, whatever the masking pass decided: the interpreter never
@@ -63,6 +69,12 @@ class Interpreter:
         self.dtypes = {p.name: p.type.dtype for p in kernel.params}
         self.var_dtypes = dict(self.dtypes)
         self.var_dtypes.update({s.name: s.type.dtype for s in ir.walk(kernel.body) if isinstance(s, ir.Assign)})
+        # Race detection, per element of each stored tensor: the program that stored it and the one
+        # that read it (-1: none yet, -2: several), filled lazily.
+        self.stored = {s.tensor for s in ir.walk(kernel.body) if isinstance(s, ir.Store)}
+        self.writer: dict[str, np.ndarray] = {}
+        self.reader: dict[str, np.ndarray] = {}
+        self.program = 0
 
     # ---- sizes and tiles -----------------------------------------------------------------------
 
@@ -95,7 +107,8 @@ class Interpreter:
         grid = self.kernel.grid_loop
         base_env = {p.name: as_dtype(self.args[p.name], p.type.dtype)
                     for p in self.kernel.params if not p.is_tensor}
-        for ids in itertools.product(*(range(self.tile_count(t, base_env)) for t in grid.tiles)):
+        for program, ids in enumerate(itertools.product(*(range(self.tile_count(t, base_env)) for t in grid.tiles))):
+            self.program = program
             env = dict(base_env)
             tiles = {t.name: self.place(t, i, env) for t, i in zip(grid.tiles, ids)}
             self.block(grid.body, env, tiles)
@@ -170,6 +183,11 @@ class Interpreter:
             args = [as_dtype(args[0], out_dt)]
         if od.kind == "reduce":
             return as_dtype(od.ref(args[0], axis=attrs["axis"]), out_dt)
+        if od.kind == "scan":
+            with np.errstate(all="ignore"):
+                return as_dtype(od.ref(as_dtype(args[0], out_dt), axis=attrs["axis"]), out_dt)
+        if od.kind == "sort":
+            return as_dtype(od.ref(args[0], **attrs), out_dt)
         with np.errstate(all="ignore"):
             return as_dtype(od.ref(*args), out_dt)
 
@@ -221,6 +239,8 @@ class Interpreter:
         arr = self.args[ld.tensor]
         idx, ok, shape = self.access(ld.tensor, ld.index, ld.mask, env, tiles, loc)
         data = arr[idx] if arr.size else np.zeros(shape, dtype=arr.dtype)
+        if ld.tensor in self.stored:
+            self.note_access(ld.tensor, tuple(i[ok] for i in idx), write=False, loc=loc)
         other = self.value(ld.other, env) if ld.other is not None else 0
         return as_dtype(np.where(ok, data, other), self.dtypes[ld.tensor])
 
@@ -228,7 +248,45 @@ class Interpreter:
         arr = self.args[s.tensor]
         idx, ok, shape = self.access(s.tensor, s.index, s.mask, env, tiles, s.loc)
         value = np.broadcast_to(as_dtype(self.value(s.value, env), self.dtypes[s.tensor]), shape)
-        arr[tuple(i[ok] for i in idx)] = value[ok]
+        where = tuple(i[ok] for i in idx)
+        if s.atomic is None:
+            self.note_access(s.tensor, where, write=True, loc=s.loc)
+            arr[where] = value[ok]
+        else:
+            # Unbuffered: an index that occurs several times in the tile is updated once per occurrence.
+            ufunc = {"add": np.add, "max": np.maximum, "min": np.minimum}[s.atomic]
+            with np.errstate(over="ignore"):
+                ufunc.at(arr, where, value[ok])
+
+    def note_access(self, tensor: str, where: tuple, write: bool, loc):
+        """Record this program's access to elements `where` of `tensor`; raise on a race."""
+        shape = self.args[tensor].shape
+        writer = self.writer.setdefault(tensor, np.full(shape, -1, dtype=np.int64))
+        reader = self.reader.setdefault(tensor, np.full(shape, -1, dtype=np.int64))
+        p = self.program
+        w = writer[where]
+        clash = (w >= 0) & (w != p)
+        if write:
+            r = reader[where]
+            clash_r = (r != -1) & (r != p)
+            if clash_r.any():
+                k = int(np.argmax(clash_r))
+                other = int(r[k])
+                who = f"program {other}" if other >= 0 else "several programs"
+                raise ReferenceError_(
+                    f"program {p} stores element {tuple(int(i[k]) for i in where)} of `{tensor}`, which {who} "
+                    f"read: a read-modify-write race (programs run in any order; use an atomic store)", loc)
+        if clash.any():
+            k = int(np.argmax(clash))
+            raise ReferenceError_(
+                f"program {p} {'stores' if write else 'reads'} element {tuple(int(i[k]) for i in where)} of "
+                f"`{tensor}`, which program {int(w[k])} stored: the result depends on the order programs run "
+                f"in (colliding indices? use an atomic store)", loc)
+        if write:
+            writer[where] = p
+        else:
+            r = reader[where]
+            reader[where] = np.where((r == -1) | (r == p), p, -2)
 
 
 def run(kernel: ir.Kernel, args: dict, sizes: dict[str, int]) -> None:

@@ -71,8 +71,78 @@ def _worker(job: dict) -> dict:
     with open(job["out"], "wb") as f:
         f.write(binary if isinstance(binary, bytes) else binary.encode())
     md = compiled.metadata
+    if job["backend"] == "cuda":
+        params = ptx_entry_params(compiled.asm["ptx"], md.name)
+    else:
+        params = amdgpu_kernel_args(compiled.asm["amdgcn"], md.name)
+    # Launch facts as this triton version records them (older versions lack some: defaults then).
+    launch = {k: getattr(md, k, default) for k, default in LAUNCH_METADATA.items()}
+    launch["cluster_dims"] = list(getattr(md, "cluster_dims", (1, 1, 1)) or (1, 1, 1))
     return {"symbol": md.name, "shared_memory_bytes": getattr(md, "shared", 0), "num_warps": md.num_warps,
-            "triton_version": triton.__version__}
+            "warp_size": getattr(md, "warp_size", job["warp"]), "binary_params": params, "launch_metadata": launch,
+            "triton_version": triton.__version__, "toolchain": _toolchain(job, compiled)}
+
+
+def _toolchain(job: dict, compiled) -> dict:
+    """Versions beyond triton's own that shaped the binary, as far as this triton version tells."""
+    out = {"triton": triton_version()}
+    if job["backend"] == "cuda":
+        m = re.search(r"^\.version\s+(\S+)", compiled.asm.get("ptx", ""), re.M)
+        if m:
+            out["ptx_isa"] = m.group(1)
+        try:
+            from triton.backends.nvidia.compiler import get_ptxas_version
+
+            rel = re.search(r"release\s+([\d.]+)", get_ptxas_version(job["arch"]))
+            if rel:
+                out["ptxas"] = rel.group(1)
+        except Exception:  # an older triton without this helper, or no ptxas to ask
+            pass
+    return out
+
+
+def triton_version() -> str:
+    import triton
+
+    return triton.__version__
+
+
+# Metadata fields that change how a binary must be launched, with the value that means "nothing special".
+LAUNCH_METADATA = {"num_ctas": 1, "global_scratch_size": None, "global_scratch_align": 1,
+                   "profile_scratch_size": None, "profile_scratch_align": 1, "launch_cooperative_grid": False,
+                   "launch_pdl": False, "tmem_size": 0}
+
+_PTX_PARAM = re.compile(r"\.param\s+\.(?P<type>[a-z]\d+)(?P<ptr>\s+\.ptr)?(?:\s+\.\w+)*?(?:\s+\.align\s+(?P<align>\d+))?"
+                        r"\s+(?P<name>[\w$]+)")
+
+
+def ptx_entry_params(ptx: str, symbol: str) -> list[dict]:
+    """The parameters of `.entry symbol(...)` in PTX, in order: [{"type": "u64", "bytes": 8, "pointer": bool}]."""
+    m = re.search(r"\.entry\s+" + re.escape(symbol) + r"\s*\((?P<body>[^)]*)\)", ptx)
+    if m is None:
+        raise BackendError(f"entry {symbol} not found in the PTX Triton produced")
+    out = []
+    for p in _PTX_PARAM.finditer(m.group("body")):
+        t = p.group("type")
+        out.append({"type": t, "bytes": max(1, int(t[1:]) // 8), "pointer": bool(p.group("ptr"))})
+    return out
+
+
+def amdgpu_kernel_args(amdgcn: str, symbol: str) -> list[dict]:
+    """The kernel arguments recorded in the AMDGPU metadata (.args of amdhsa.kernels) for `symbol`."""
+    meta = amdgcn[amdgcn.find("amdhsa.kernels:"):amdgcn.find(".end_amdgpu_metadata")]
+    for kernel in re.split(r"\n  - ", meta)[1:]:
+        if not re.search(r"\.name:\s+" + re.escape(symbol) + r"\s*$", kernel, re.M):
+            continue
+        args_block = kernel.split(".args:", 1)[1]
+        out = []
+        args_block = re.split(r"\n    \.", args_block, maxsplit=1)[0]  # the list ends at the next kernel field
+        for arg in re.split(r"\n\s+- ", args_block)[1:]:
+            fields = dict(re.findall(r"\.(\w+):\s+(\S+)", arg))
+            out.append({"type": fields["value_kind"], "bytes": int(fields["size"]), "offset": int(fields["offset"]),
+                        "pointer": fields["value_kind"] == "global_buffer"})
+        return out
+    raise BackendError(f"kernel {symbol} not found in the AMDGPU metadata Triton produced")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,11 @@ import threading
 from tilelang.errors import BackendError
 from tilelang.runtime import cache
 
-_lock = threading.Lock()
+_lock = threading.RLock()
+_triton = None  # the triton module, set only once its import has finished
+# Triton's interpreter swaps triton.language's functions for interpreter versions for the length of a
+# launch, process-wide, so two interpreted launches at once break each other: they take turns.
+interpreter_lock = threading.Lock()
 
 
 def cuda_available() -> bool:
@@ -29,19 +33,26 @@ def cuda_available() -> bool:
 
 
 def import_triton():
-    """Import triton, in interpreter mode where there is no GPU (unless already imported)."""
-    if "triton" in sys.modules:
-        return sys.modules["triton"]
+    """Import triton, in interpreter mode where there is no GPU (unless already imported).
+
+    Thread-safe: `"triton" in sys.modules` turns true as soon as another thread *starts* importing it,
+    so only the flag set after the import finished tells that triton is ready."""
+    global _triton
+    if _triton is not None:
+        return _triton
     with _lock:
-        if "triton" in sys.modules:
-            return sys.modules["triton"]
-        if not cuda_available() and "TRITON_INTERPRET" not in os.environ:
+        if _triton is not None:
+            return _triton
+        if "triton" not in sys.modules and not cuda_available() and "TRITON_INTERPRET" not in os.environ:
             # Stays set for the life of this GPU-less process: triton reads it again lazily while
             # launching, and a mode switch half-way breaks it.
             os.environ["TRITON_INTERPRET"] = "1"
         import triton  # noqa: F401
         import triton.language  # noqa: F401
-        return sys.modules["triton"]
+        from triton.runtime.interpreter import InterpretedFunction  # noqa: F401  (used by interpreter_mode)
+
+        _triton = sys.modules["triton"]
+        return _triton
 
 
 def interpreter_mode() -> bool:

@@ -21,11 +21,14 @@ from tilelang.ir import nodes as ir
 from tilelang.ir.ops import OPS
 from tilelang.ir.types import ValueType
 
-TL_DTYPE = {"bool": "tl.int1", "i8": "tl.int8", "i32": "tl.int32", "i64": "tl.int64", "f16": "tl.float16",
+from .render_ops import atomic_call, render_random, render_sort, used_helpers
+
+TL_DTYPE = {"bool": "tl.int1", "i8": "tl.int8", "i32": "tl.int32", "i64": "tl.int64", "u8": "tl.uint8",
+            "u16": "tl.uint16", "u32": "tl.uint32", "u64": "tl.uint64", "f16": "tl.float16",
             "bf16": "tl.bfloat16", "f32": "tl.float32", "f64": "tl.float64"}
 # Triton signature strings, for ahead-of-time compilation.
-SIG_DTYPE = {"bool": "i1", "i8": "i8", "i32": "i32", "i64": "i64", "f16": "fp16", "bf16": "bf16", "f32": "fp32",
-             "f64": "fp64"}
+SIG_DTYPE = {"bool": "i1", "i8": "i8", "i32": "i32", "i64": "i64", "u8": "u8", "u16": "u16", "u32": "u32",
+             "u64": "u64", "f16": "fp16", "bf16": "bf16", "f32": "fp32", "f64": "fp64"}
 
 PRELUDE = '''\
 import triton
@@ -107,7 +110,9 @@ class Renderer:
         self.lines: list[str] = []
         self.types: dict[str, ValueType] = {}
         self.tensors = {p.name: p.type for p in kernel.params if p.is_tensor}
-        self.reserved = set(keyword.kwlist) | {"tl", "triton", "pid", "_floordiv", "_mod", "_cdiv"}
+        self.reserved = set(keyword.kwlist) | {"tl", "triton", "pid", "_floordiv", "_mod", "_cdiv", "_shl", "_shr",
+                                               "_max_combine", "_min_combine", "_philox_randint", "_philox_rand"}
+        self.helpers: list[str] = []  # generated @triton.jit helpers (sort / top-k), placed before the kernel
         self.args = self._args()
         self.reserved |= {a.name for a in self.args}
         self.names: dict[str, str] = {}
@@ -137,7 +142,7 @@ class Renderer:
 
     def var(self, name: str) -> str:
         if name not in self.names:
-            py = ("t" + name) if name[0].isdigit() else name.replace(".", "_")
+            py = (("t" + name) if name[0].isdigit() else name).replace(".", "_")
             while py in self.reserved or py in self.names.values():
                 py = "v_" + py
             self.names[name] = py
@@ -196,7 +201,8 @@ class Renderer:
             self._tile_offsets(1, t, grid.loc)
         self.block(grid.body, 1)
         grid_expr = " * ".join(_grid_py(t.count) for t in grid.tiles)
-        return TritonKernel("\n".join(self.lines) + "\n", fn, self.args, grid_expr)
+        helpers = "".join(h + "\n\n" for h in self.helpers)
+        return TritonKernel(helpers + "\n".join(self.lines) + "\n", fn, self.args, grid_expr)
 
     def _tile_offsets(self, depth, t: ir.TileVar, loc):
         self.reserved |= {f"{t.name}_id", f"{t.name}_offs"}
@@ -253,7 +259,10 @@ class Renderer:
                 ptrs, mask = self.access(s.tensor, s.index, s.bounds, s.mask)
                 value = self.operand(s.value)
                 extra = f", mask={mask}" if mask else ""
-                self.emit(depth, f"tl.store({ptrs}, {value}{extra})", s.loc)
+                if s.atomic is not None:
+                    self.emit(depth, atomic_call(s.atomic, ptrs, value, extra), s.loc)
+                else:
+                    self.emit(depth, f"tl.store({ptrs}, {value}{extra})", s.loc)
 
     # ---- memory access ----------------------------------------------------------------------------
 
@@ -327,8 +336,16 @@ class Renderer:
             args = [self.operand(e.args[0])] + [self.operand(x, out) for x in e.args[1:]]
         elif od.kind == "unary" and name not in ("neg", "not", "abs"):
             args = [self.operand(e.args[0], out)]
-        elif name == "sum":
+        elif name in ("sum", "cumsum", "cumprod"):
             args = [self.operand(e.args[0], out)]
+        elif od.kind == "sort":
+            return render_sort(self, name, e.args[0], attrs, s.type)
+        elif od.kind == "random":
+            return render_random(self, name, e.args)
+        elif name in ("shl", "shr"):
+            # the helpers read the operand's dtype: constants become typed scalars
+            args = [f"tl.full([], {self.operand(x)}, {TL_DTYPE[out]})" if isinstance(x, ir.Const)
+                    else self.operand(x, out) for x in e.args]
         elif name == "dot" and self.interpreter and self.dtype_of(e.args[0]) == "bf16":
             # Triton 3.9's interpreter computes bf16 dots wrongly; bf16 products are exact in f32,
             # so an f32 dot gives the same result. GPU code keeps the bf16 tensor-core dot.
@@ -377,4 +394,4 @@ class Renderer:
 def render(kernel: ir.Kernel, interpreter: bool = False) -> TritonKernel:
     """Triton source for `kernel`; `interpreter` selects workarounds for Triton's CPU interpreter."""
     r = Renderer(kernel, interpreter).render()
-    return TritonKernel(PRELUDE + "\n\n" + r.source, r.fn_name, r.args, r.grid)
+    return TritonKernel(PRELUDE + used_helpers(r.source) + "\n\n" + r.source, r.fn_name, r.args, r.grid)

@@ -25,7 +25,12 @@ def softmax_kernel_kernel(x_ptr, x_stride0, x_stride1, out_ptr, out_stride0, out
         n_offs = n_id * 1024 + tl.arange(0, 1024)  # kernels.py:31
         t2 = tl.load(x_ptr + m_offs[:, None] * x_stride0 + n_offs[None, :] * x_stride1, mask=(m_offs[:, None] < M) & (n_offs[None, :] < N), other=float('-inf'))  # kernels.py:32
         v = t2.to(tl.float32)  # kernels.py:32
-        t4 = tl.max(v, axis=1).to(tl.float32)  # kernels.py:33
+        t1_pad = n_offs  # kernels.py:33
+        t2_pad = tl.full([], N, tl.int32)  # kernels.py:33
+        t3_pad = (t1_pad < t2_pad)  # kernels.py:33
+        t4_pad = tl.expand_dims(t3_pad, 0)  # kernels.py:33
+        t5_pad = tl.where(t4_pad, v, float('-inf'))  # kernels.py:33
+        t4 = tl.max(t5_pad, axis=1).to(tl.float32)  # kernels.py:33
         row_max = tl.maximum(row_max, t4)  # kernels.py:33
     denom = tl.full([4], 0.0, tl.float32)  # kernels.py:34
     for n_id in range(0, tl.cdiv(N, 1024)):  # kernels.py:35

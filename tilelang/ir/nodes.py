@@ -117,6 +117,9 @@ class Store:
 
 
 ATOMIC_KINDS = ("add", "max", "min")
+# Element types atomic stores support on every backend (native atomic RMW widths on CPUs and GPUs;
+# f16/bf16/8-bit atomics would need 16/8-bit compare-and-swap loops that some targets lack).
+ATOMIC_DTYPES = ("i32", "i64", "u32", "u64", "f32", "f64")
 
 
 @dataclass(frozen=True, slots=True)

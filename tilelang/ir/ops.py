@@ -157,11 +157,22 @@ def _reduce(name):
         if name in ("argmax", "argmin"):
             dt = "i32"
         elif name == "sum":
-            dt = "f32" if t.dtype in ("f16", "bf16") else ("i32" if t.dtype in ("bool", "i8") else t.dtype)
+            dt = accumulate_dtype(t.dtype)
         else:
             dt = t.dtype
         return ValueType(dt, shape)
     return rule
+
+
+def accumulate_dtype(dt: str) -> str:
+    """The dtype sums (and products) of `dt` are computed and returned in."""
+    if dt in ("f16", "bf16"):
+        return "f32"
+    if dt in ("bool", "i8"):
+        return "i32"
+    if dt in ("u8", "u16"):
+        return "u32"
+    return dt
 
 
 def _fill_rule(ts, attrs):
@@ -310,3 +321,6 @@ declare("arange", "the 1-D i32 tile [attr start, attr end) (compile-time ints)",
 declare("reshape", "the same elements in row-major order, in attr `shape` (same element count)", 1,
         _reshape_rule, None, triton="tl.reshape({0}, {shape})")
 declare("slice", "elements [attr start, attr end) along attr `axis` (compile-time ints)", 1, _slice_rule, None)
+
+# Op families kept in their own modules (they declare into OPS on import).
+from . import ops_bits, ops_random, ops_scan  # noqa: E402,F401

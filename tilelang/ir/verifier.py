@@ -131,6 +131,9 @@ def verify(kernel: ir.Kernel) -> ir.Kernel:
                     raise VerifierError("a store mask must be bool", s.loc)
                 if s.atomic is not None and s.atomic not in ir.ATOMIC_KINDS:
                     raise VerifierError(f"unknown atomic kind {s.atomic!r}", s.loc)
+                if s.atomic is not None and tensors[s.tensor].dtype not in ir.ATOMIC_DTYPES:
+                    raise VerifierError(f"atomic_{s.atomic} on `%{s.tensor}` of {tensors[s.tensor].dtype}: atomics "
+                                        f"support {', '.join(ir.ATOMIC_DTYPES)}", s.loc)
             else:
                 raise VerifierError(f"unknown statement {type(s).__name__}", getattr(s, "loc", None))
         return local
