@@ -26,7 +26,6 @@ from tilelang.errors import BackendError, TileLangError
 from tilelang.ir import nodes as ir
 from tilelang.runtime.sizecode import NoIntegerForm, py_int_code, size_evaluator
 from tilelang.ir.dtypes import storage_bytes
-from tilelang.ir.types import size_subs
 
 from . import jit
 from .loopir import Program
