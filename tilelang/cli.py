@@ -4,7 +4,6 @@ them, search Winograd points."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
