@@ -168,6 +168,16 @@ def call_builtin(lw, name: str, node: ast.Call):
     if name in _UNARY:
         a = _args(lw, node, ["x"], 1)
         return lw.op(name, [lw.materialize(lw.expr(a["x"]), node)], {}, node)
+    if name == "arange":
+        from .shapes import arange_call
+        return arange_call(lw, node)
+    if name == "reshape":
+        from .shapes import reshape_call
+        if not node.args:
+            lw.fail(node, "tl.reshape(x, shape)")
+        return reshape_call(lw, lw.expr(node.args[0]), node.args[1:], node.keywords, node)
+    if name == "static_range":
+        lw.fail(node, "tl.static_range(...) is only used as a loop: `for i in tl.static_range(4):`")
     if name == "cdiv":
         a = _args(lw, node, ["a", "b"], 2)
         x, y = lw.expr(a["a"]), lw.expr(a["b"])

@@ -7,7 +7,8 @@ scalar's dtype. Everything the DSL does not accept is reported at the user's lin
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from typing import Any
 
 import sympy
@@ -22,16 +23,17 @@ from tilelang.ir.types import TensorType, ValueType, broadcast_shapes, dim_symbo
 
 from .source import FunctionSource
 from .values import (BoundMethod, DTypeValue, IRValue, Literal, PyObject, Size, SizeTuple, TensorRef,
-                     TileRef, ValueTuple)
+                     TileRef, TupleValue, ValueTuple)
 
 
 @dataclass(frozen=True)
 class ArgSpec:
     """What a kernel is specialized on for one parameter."""
 
-    kind: str  # 'tensor' | 'scalar'
+    kind: str  # 'tensor' | 'scalar' | 'const' (a compile-time constant: `value`, no IR parameter)
     dtype: str
     rank: int = 0
+    value: Any = field(default=None, repr=False)
 
 
 _BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "truediv", ast.FloorDiv: "floordiv",
@@ -42,8 +44,8 @@ _UNARY_BUILTINS = {"exp", "exp2", "log", "log2", "sqrt", "rsqrt", "sin", "cos", 
 _REDUCTIONS = {"sum", "max", "min", "argmax", "argmin"}
 _TILE_ATTRS = {"index": "tile_index", "start": "tile_start", "id": "tile_id"}
 
-ALLOWED = ("tile loops `for m, n in tl.tile([M, N])`, assignments, `+=`-style updates, tensor loads and "
-           "stores by indexing, and expressions on tiles")
+ALLOWED = ("tile loops `for m, n in tl.tile([M, N])` / `tl.tile(lo, hi)`, `tl.static_range` loops, `if`, "
+           "assignments, `+=`-style updates, tensor loads and stores by indexing, and expressions on tiles")
 
 
 def shape_unpacks(tree: ast.FunctionDef) -> dict[str, list[str | None]]:
@@ -68,10 +70,16 @@ class _Scope:
 
 class Lowerer:
     def __init__(self, src: FunctionSource, signature: dict[str, ArgSpec],
-                 assumptions: tuple[ir.Assumption, ...] = ()):
+                 assumptions: tuple[ir.Assumption, ...] = (), config: dict[str, int] | None = None):
         self.src = src
         self.signature = signature
         self.assumptions = assumptions
+        # Sizes known while lowering: the Config's tile sizes and `eq` assumptions. Compile-time
+        # `if` / tl.static_range resolve size expressions with them (frontend/control.py).
+        self.known_sizes = dict(config or {})
+        self.known_sizes.update({a.symbol: a.value for a in assumptions if a.kind == "eq"})
+        self.pinned_ir_names: set[str] = set()  # caller values bound to a @tl.func's parameters
+        self.call_stack: list = []  # @tl.func helpers being inlined (to reject recursion)
         self.tmp = 0
         self.loop_depth = 0
         self.used_ir_names: set[str] = set()
@@ -109,6 +117,9 @@ class Lowerer:
             if spec is None:
                 raise TileLangError(f"no argument given for parameter `{a.arg}`", self.loc(a))
             loc = self.loc(a)
+            if spec.kind == "const":  # a constant parameter: a Python value while lowering
+                self.scope.names[a.arg] = Literal(spec.value)
+                continue
             if spec.kind == "tensor":
                 names = unpacks.get(a.arg)
                 if names is not None and len(names) != spec.rank:
@@ -186,6 +197,11 @@ class Lowerer:
                                            col_offset=s.col_offset))
         if isinstance(s, ast.For):
             return self._for(s, parallel=False)
+        if isinstance(s, ast.If):
+            from .control import lower_if
+            return lower_if(self, s)
+        if isinstance(s, ast.Return) and self.call_stack:
+            self.fail(s, "`return` must be the last statement of a @tl.func helper (helpers are inlined)")
         if isinstance(s, ast.Expr):
             if isinstance(s.value, ast.Constant) and isinstance(s.value.value, str):
                 return  # a string used as a comment
@@ -195,8 +211,7 @@ class Lowerer:
             return
         if isinstance(s, ast.Pass):
             return
-        what = {ast.If: "`if` statements (use tl.where(cond, a, b) for elementwise choice)",
-                ast.While: "`while` loops", ast.Return: "`return` (kernels write their results into tensors)",
+        what = {ast.While: "`while` loops", ast.Return: "`return` (kernels write their results into tensors)",
                 ast.With: "`with` blocks", ast.Try: "`try` blocks", ast.FunctionDef: "nested functions",
                 ast.Break: "`break`", ast.Continue: "`continue`", ast.Global: "`global`",
                 ast.Import: "imports", ast.ImportFrom: "imports", ast.Delete: "`del`"}
@@ -209,7 +224,7 @@ class Lowerer:
         target = s.targets[0]
         if isinstance(target, ast.Tuple):
             value = self.expr(s.value)
-            if isinstance(value, ValueTuple):
+            if isinstance(value, (ValueTuple, TupleValue)):  # `values, indices = tl.topk(...)`, `a, b = helper(x)`
                 if len(target.elts) != len(value.items) or not all(isinstance(t, ast.Name) for t in target.elts):
                     self.fail(s, f"this call returns {len(value.items)} values: unpack them into "
                                  f"{len(value.items)} plain names")
@@ -257,7 +272,8 @@ class Lowerer:
             return
         value = self.materialize(value, node)
         old = self.scope.names.get(name)
-        if isinstance(old, IRValue) and isinstance(old.value, ir.Var) and old.value.name not in self._param_names():
+        if (isinstance(old, IRValue) and isinstance(old.value, ir.Var) and old.value.name not in self._param_names()
+                and old.value.name not in self.pinned_ir_names):
             irname = old.value.name
             if old.type != value.type:
                 if self.scope.depth.get(irname, 0) < self.loop_depth:
@@ -299,10 +315,20 @@ class Lowerer:
             self.fail(s, "`for ... else` is not supported")
         call = s.iter
         fn = self.resolve_callee(call.func) if isinstance(call, ast.Call) else None
-        from tilelang import api
+        from tilelang import api, dsl
+        if fn is dsl.static_range:
+            from .control import lower_static_range
+            return lower_static_range(self, s, call)
         if fn is not api.tile:
             self.fail(s.iter, "loops in a kernel iterate over tiles: `for m, n in tl.tile([M, N]):` "
-                              "(Python `range` loops are not supported)")
+                              "or are unrolled: `for i in tl.static_range(4):` (Python `range` loops are not "
+                              "supported)")
+        if len(call.args) == 2 and not parallel:
+            from .control import runtime_tiles
+            return self._loop_body(s, runtime_tiles(self, s, call), parallel)
+        if len(call.args) == 2:
+            self.fail(call, "the grid loop runs over sizes (`tl.tile([M, N])`); runtime bounds "
+                            "`tl.tile(lo, hi)` are for loops nested inside it")
         if len(call.args) != 1:
             self.fail(call, "tl.tile takes one argument: a size or a list of sizes, e.g. tl.tile([M, N])")
         extents_node = call.args[0]
@@ -319,13 +345,28 @@ class Lowerer:
         names = self._loop_targets(s.target, len(extents))
         blocks = self._blocks(call, names, extents)
         tiles = tuple(ir.TileVar(n, e, b) for n, e, b in zip(names, extents, blocks))
+        self._loop_body(s, tiles, parallel)
 
+    def _loop_body(self, s: ast.For, tiles: tuple[ir.TileVar, ...], parallel: bool):
+        if not parallel:
+            self._carry_immutable_names(s)
         saved_names, saved_tiles = dict(self.scope.names), set(self.tile_names)
+        renamed = []
         for t in tiles:
-            if t.name in self.tile_names:
+            py_name = t.name
+            if t.name in self.tile_names and self.call_stack:
+                # A @tl.func helper's loop inside a caller's loop of the same name: the helper's own
+                # names are private, so its tile gets a fresh IR name (same tile size entry).
+                fresh = t.name
+                while fresh in self.tile_names or fresh in self.used_ir_names:
+                    fresh += "_"
+                t = dataclasses.replace(t, name=fresh)
+            elif t.name in self.tile_names:
                 self.fail(s.target, f"tile variable `{t.name}` is already used by an enclosing loop", NameError_)
+            renamed.append(t)
             self.tile_names.add(t.name)
-            self.scope.names[t.name] = TileRef(t)
+            self.scope.names[py_name] = TileRef(t)
+        tiles = tuple(renamed)
         self.loop_depth += 1
         body: list[ir.Stmt] = []
         self.body_stack.append(body)
@@ -340,7 +381,7 @@ class Lowerer:
             after[k] = self.scope.names.get(k, v)
         self.scope.names = after
         self.tile_names = saved_tiles
-        self.emit(ir.TileLoop(tiles, tuple(body), parallel, self.loc(s), self._order(call, parallel)))
+        self.emit(ir.TileLoop(tiles, tuple(body), parallel, self.loc(s), self._order(s.iter, parallel)))
 
     def _order(self, call: ast.Call, parallel: bool) -> str:
         """`order="grouped"` on the launch grid: programs in grouped order (GROUP_M from the Config)."""
@@ -352,6 +393,20 @@ class Lowerer:
         if not parallel and kw.value.value != "row":
             self.fail(kw.value, "order= applies to the launch grid (the outermost tile loop) only")
         return kw.value.value
+
+    def _carry_immutable_names(self, s: ast.For):
+        """A scalar parameter (or a value passed into a @tl.func) keeps its IR variable: a loop that
+        reassigns its name carries a copy made before the loop, so each iteration sees the last one."""
+        assigned = {n.id for st in s.body for n in ast.walk(st) if isinstance(n, ast.Name)
+                    and isinstance(n.ctx, ast.Store)}
+        for name in sorted(assigned):
+            v = self.scope.names.get(name)
+            if (isinstance(v, IRValue) and isinstance(v.value, ir.Var)
+                    and (v.value.name in self._param_names() or v.value.name in self.pinned_ir_names)):
+                fresh = self.fresh_name(name)
+                self.emit(ir.Assign(fresh, v.type, ir.Op("copy", (v.value,)), self.loc(s)))
+                self.scope.depth.setdefault(fresh, self.loop_depth)
+                self.scope.names[name] = IRValue(ir.Var(fresh), v.type)
 
     def whole_tile(self, dim: sympy.Expr, node) -> ir.TileVar:
         """The implicit tile spanning all of tensor dimension `dim` (for `x[m, :]` and `tl.zeros([m, D])`)."""
@@ -572,10 +627,12 @@ class Lowerer:
                 return self.op("trans", [base], {}, node)
             if a == "dtype":
                 return DTypeValue(base.type.dtype)
-            if a in ("to", "sum", "max", "min", "argmax", "argmin"):
+            if a in ("to", "sum", "max", "min", "argmax", "argmin", "reshape"):
                 return BoundMethod(base, a)
-            self.fail(node, f"tile values have .to(), .sum(), .max(), .min(), .argmax(), .argmin(), .T and "
-                            f".dtype; not .{a}")
+            if a == "shape":
+                return SizeTuple(tuple(Size(d) for d in base.type.shape))
+            self.fail(node, f"tile values have .to(), .sum(), .max(), .min(), .argmax(), .argmin(), .reshape(), "
+                            f".T, .shape and .dtype; not .{a}")
         self.fail(node, f"`.{a}` is not available here")
 
     def _e_Subscript(self, node):
@@ -588,22 +645,9 @@ class Lowerer:
                 return base.items[idx.value]
             self.fail(node.slice, f"index into .shape with an int in range(-{len(base.items)}, {len(base.items)})")
         if isinstance(base, IRValue):
-            return self._expand(base, node)
-        self.fail(node, "only tensors, .shape and tiles (with `[:, None]`) can be indexed")
-
-    def _expand(self, base: IRValue, node):
-        """`x[:, None]` / `x[None, :]`: insert size-1 axes."""
-        nodes = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
-        kept = [n for n in nodes if isinstance(n, ast.Slice)]
-        if any(not (isinstance(n, ast.Slice) and n.lower is None and n.upper is None and n.step is None)
-               and not (isinstance(n, ast.Constant) and n.value is None) for n in nodes) or len(kept) != base.type.rank:
-            self.fail(node, "a tile can only be indexed with `:` and `None` to add axes, e.g. x[:, None]; "
-                            f"this tile has {base.type.rank} dimension(s)")
-        cur = base
-        for i, n in enumerate(nodes):
-            if isinstance(n, ast.Constant):
-                cur = self.op("expand_dims", [cur], {"axis": i}, node)
-        return cur
+            from .shapes import index_tile
+            return index_tile(self, base, node)
+        self.fail(node, "only tensors, .shape and tiles (with `[:, None]` or `[:, a:b]`) can be indexed")
 
     def _e_BinOp(self, node):
         # `a + b + c + ...` nests to the left as deep as it is long: walk that spine in a loop, so a
@@ -657,11 +701,17 @@ class Lowerer:
             from tilelang import api
             if callee.obj is api.tile:
                 self.fail(node, "tl.tile(...) is only used as a loop: `for m in tl.tile(M):`")
+            if isinstance(callee.obj, api.TileFunc):
+                from .funcs import inline_call
+                return inline_call(self, callee.obj, node)
         self.fail(node.func, f"`{ast.unparse(node.func)}` cannot be called in a kernel; kernels call tl.* "
                              "functions and tile methods")
 
     def _method(self, m: BoundMethod, node):
         from .builtins import reduce_call, to_dtype
+        if m.name == "reshape":
+            from .shapes import reshape_call
+            return reshape_call(self, m.receiver, node.args, node.keywords, node)
         if m.name == "to":
             if len(node.args) != 1 or node.keywords:
                 self.fail(node, ".to() takes one dtype, e.g. x.to(tl.float16) or x.to(c.dtype)")
@@ -734,6 +784,11 @@ class Lowerer:
             self.fail(node, "division by zero in a constant expression")
 
     def binary(self, op: str, a, b, node):
+        if op in _CMP_NAMES and isinstance(a, (Size, Literal)) and isinstance(b, (Size, Literal)):
+            from .control import fold_size_compare
+            folded = fold_size_compare(self, op, a, b)
+            if folded is not None:
+                return folded
         if isinstance(a, (Size, Literal)) and isinstance(b, (Size, Literal)) and (
                 isinstance(a, Size) or isinstance(b, Size)) and op in ("add", "sub", "mul", "floordiv"):
             ea = a.expr if isinstance(a, Size) else a.value
@@ -755,6 +810,8 @@ class Lowerer:
         return self.op(op, [a, b], {"precision": "ieee"} if op == "dot" else {}, node)
 
 
+_CMP_NAMES = frozenset(_CMPOPS.values())
+
 _PY_OPS = {"add": lambda x, y: x + y, "sub": lambda x, y: x - y, "mul": lambda x, y: x * y,
            "truediv": lambda x, y: x / y, "floordiv": lambda x, y: x // y, "mod": lambda x, y: x % y,
            "lt": lambda x, y: x < y, "le": lambda x, y: x <= y, "gt": lambda x, y: x > y, "ge": lambda x, y: x >= y,
@@ -771,5 +828,5 @@ def _literal_dtype(lit: Literal, other: str) -> str:
 
 
 def lower(src: FunctionSource, signature: dict[str, ArgSpec],
-          assumptions: tuple[ir.Assumption, ...] = ()) -> ir.Kernel:
-    return Lowerer(src, signature, assumptions).lower()
+          assumptions: tuple[ir.Assumption, ...] = (), config: dict[str, int] | None = None) -> ir.Kernel:
+    return Lowerer(src, signature, assumptions, config).lower()

@@ -78,6 +78,13 @@ class BoundMethod:
 
 
 @dataclass(frozen=True)
+class TupleValue:
+    """Several values returned by a @tl.func helper (`return a, b`)."""
+
+    items: tuple
+
+
+@dataclass(frozen=True)
 class ValueTuple:
     """Several IR values returned by one call (`values, indices = tl.topk(x, k, axis)`)."""
 

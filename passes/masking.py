@@ -7,6 +7,10 @@ Value indices (scalars, gathers) get no bounds flag here: backends always check 
 tensor passed (docs/safety.md). A constant index that is outside the tensor whatever its size
 (negative) or for the size the kernel was specialized to (`x[m, 5]` with N == 4) is rejected here,
 at compile time, with the user's location.
+
+A runtime-bounded tile (`for n in tl.tile(lo, hi)`) starts at a launch-time offset, so nothing is
+proved about it: its accesses always keep the tensor-edge check. Its own `< hi` limit is part of
+the tile's meaning (every backend applies it), not a check this pass can drop.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ def facts(kernel: ir.Kernel) -> dict:
 
 
 def needs_check(tile: ir.TileVar, dim: sympy.Expr, subs: dict) -> bool:
+    if tile.is_runtime:
+        return True
     extent, size, block = (sympy.sympify(x).subs(subs) for x in (tile.extent, dim, tile.block))
     divides = sympy.simplify(sympy.Mod(extent, block)) == 0
     same = sympy.simplify(extent - size) == 0
@@ -68,6 +74,8 @@ def mask(kernel: ir.Kernel, ctx: PassContext) -> ir.Kernel:
             if isinstance(s, ir.TileLoop):
                 inner = dict(tiles, **{t.name: t for t in s.tiles})
                 out.append(ir.TileLoop(s.tiles, tuple(visit(s.body, inner)), s.parallel, s.loc, s.order, s.group))
+            elif isinstance(s, ir.If):
+                out.append(ir.If(s.cond, tuple(visit(s.then, tiles)), tuple(visit(s.orelse, tiles)), s.loc))
             elif isinstance(s, ir.Assign) and isinstance(s.value, ir.Load):
                 ld = s.value
                 out.append(ir.Assign(s.name, s.type, ir.Load(ld.tensor, ld.index, ld.other, ld.mask,

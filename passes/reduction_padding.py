@@ -10,6 +10,10 @@ indices come from a tile `t` first replaces `t`'s padded positions with the redu
 
     %x' = where(t.index < E, %x, identity)      (the compare broadcast along the reduced axis)
 
+For a runtime-bounded tile (`tl.tile(lo, hi)`) the padding is at and past `hi`, so E is `hi` there
+(nothing is proven about such a tile: the compare always stays). Reductions inside `if` branches
+are rewritten like any other.
+
 Skipped (no change) where it is not needed or would be wrong:
 - sympy proves `E % B == 0` under the kernel's assumptions (no padding; the masking pass's proof);
 - the reduction sits outside the loop of `t` (the value was carried out of it), or the reduced
@@ -69,6 +73,8 @@ class _Rewriter:
         return f"{self.count}{PADDING_SUFFIX}"
 
     def padded(self, t: ir.TileVar) -> bool:
+        if t.is_runtime:  # tl.tile(lo, hi): its positions at or past `hi` are padding, never proven absent
+            return True
         extent, block = (sympy.sympify(x).subs(self.subs) for x in (t.extent, t.block))
         return sympy.simplify(sympy.Mod(extent, block)) != 0
 
@@ -121,7 +127,7 @@ class _Rewriter:
         valid = None
         for t in tiles:
             idx = emit(ValueType("i32", (block,)), ir.Op("tile_index", (), (("block", t.block), ("tile", t.name))))
-            ext = emit(ValueType("i32"), ir.Op("size", (), (("expr", t.extent),)))
+            ext = t.hi if t.is_runtime else emit(ValueType("i32"), ir.Op("size", (), (("expr", t.extent),)))
             ok = emit(ValueType("bool", (block,)), ir.Op("lt", (idx, ext)))
             valid = ok if valid is None else emit(ValueType("bool", (block,)), ir.Op("and", (valid, ok)))
         shape = [block]
@@ -142,6 +148,8 @@ class _Rewriter:
             if isinstance(s, ir.TileLoop):
                 inner = dict(scope, **{t.name: t for t in s.tiles})
                 out.append(dataclasses.replace(s, body=self.visit(s.body, inner)))
+            elif isinstance(s, ir.If):
+                out.append(dataclasses.replace(s, then=self.visit(s.then, scope), orelse=self.visit(s.orelse, scope)))
             elif isinstance(s, ir.Assign) and _is_reduction(s.value):
                 out.extend(self.rewrite(s, scope))
             else:

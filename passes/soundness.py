@@ -35,6 +35,8 @@ What is proven, exactly (and what is not):
   some dimension is indexed by `t` itself (or by `t.id`/`t.start`) in both: programs that differ
   along `t` then touch disjoint elements. This is a proof. Anything else is rejected, even when
   the elements happen not to overlap.
+- Control dependences count as data flow: what is assigned or stored under an `If` condition or
+  inside a runtime-bounded loop whose bounds carry a partial reduction is tainted by it.
 - Masks are not looked at: a store masked so that only one program writes is still rejected.
 - Two different plain stores to one tensor must be proven disjoint across programs the same way
   (a store against itself only needs to mention every grid tile).
@@ -150,7 +152,11 @@ class _Analysis:
         self.atomic_uses: dict[int, ir.Store] = {}
         self.slot_uses: dict[int, ir.Store] = {}
         self.loads: list[tuple[ir.Load, object]] = []
-        for s in ir.walk(kernel.body):
+        # Control dependences (If conditions, runtime loop bounds): a value computed, or a store made,
+        # under a condition that depends on a partial reduction depends on it too.
+        self.guards: dict[int, tuple] = {}
+        for s, guards in ir.walk_guarded(kernel.body):
+            self.guards[id(s)] = guards
             if isinstance(s, ir.Assign):
                 self.defs.setdefault(s.name, []).append(s)
 
@@ -178,6 +184,7 @@ class _Analysis:
         e = s.value
         operands = [it.value for it in e.index if isinstance(it, ir.ValueIndex)] + [e.other, e.mask] \
             if isinstance(e, ir.Load) else list(e.args)
+        operands = operands + list(self.guards.get(id(s), ()))
         old_taint = self.taint.get(s.name, frozenset())
         self.taint[s.name] = old_taint.union(*(self.taint.get(v.name, ()) for v in operands
                                                if isinstance(v, ir.Var)))
@@ -230,7 +237,23 @@ class _Analysis:
             return args[0][:ax] + (frozenset(),) + args[0][ax:]
         if name == "full":
             return tuple(frozenset() for _ in s.type.shape)
+        if name == "reshape":
+            return self.reshape_axes(e, args[0], s.type.shape)
+        if name == "slice":  # a sub-range of the same axes
+            return args[0]
         return _bcast(*args)
+
+    def reshape_axes(self, e: ir.Op, src: Axes, out_shape) -> Axes:
+        """Leading axes a reshape keeps (same sizes) keep their provenance; each later axis of the result
+        mixes all later axes of the operand, so it takes all of their provenance."""
+        arg = e.args[0]
+        defs = self.defs.get(arg.name, []) if isinstance(arg, ir.Var) else []
+        in_shape = defs[0].type.shape if defs else ()
+        kept = 0
+        while kept < min(len(in_shape), len(out_shape), len(src)) and in_shape[kept] == out_shape[kept]:
+            kept += 1
+        rest = frozenset().union(*src[kept:])
+        return tuple(src[:kept]) + (rest,) * (len(out_shape) - kept)
 
     # ---- the three checks ---------------------------------------------------------------------
 
@@ -280,6 +303,7 @@ class _Analysis:
 
     def check_store(self, s: ir.Store):
         operands = [s.value, s.mask] + [it.value for it in s.index if isinstance(it, ir.ValueIndex)]
+        operands += self.guards.get(id(s), ())
         # Tiles whose per-program scalar (`n.id`, `n.start`, ...) indexes this store: a partial result
         # over such a tile lands in a slot of its own per program (`partials[m, n.id] = tl.sum(...)`).
         slots = frozenset().union(*(self.value(it.value)[1] for it in s.index

@@ -55,8 +55,8 @@ def choose_tile_sizes(kernel: ir.Kernel, ctx: PassContext) -> dict[str, int]:
                 given = ctx.default_parallel_tile if s.parallel else ctx.default_sequential_tile
                 if whole_elements > 1:
                     given = min(given, _prev_pow2(WHOLE_TILE_ELEMENTS // whole_elements))
-                extent = t.extent.subs(size_subs(fixed))
-                if extent.is_Integer:  # no point in a tile larger than the whole extent
+                extent = t.extent.subs(size_subs(fixed)) if t.extent is not None else None
+                if extent is not None and extent.is_Integer:  # no point in a tile larger than the whole extent
                     given = min(given, _next_pow2(int(extent)))
             if ctx.pow2_tiles and given & (given - 1):
                 raise ConfigError(f"tile size {t.block.name}={given} must be a power of two on target "
@@ -99,7 +99,8 @@ def substitute_values(kernel: ir.Kernel, subs: dict) -> ir.Kernel:
             attrs = tuple((k, v.subs(subs) if k == "expr" else v) for k, v in s.value.attrs)
             return ir.Assign(s.name, s.type, ir.Op("size", s.value.args, attrs), s.loc)
         if isinstance(s, ir.TileLoop):
-            tiles = tuple(ir.TileVar(t.name, t.extent.subs(subs), t.block) for t in s.tiles)
+            tiles = tuple(ir.TileVar(t.name, t.extent.subs(subs) if t.extent is not None else None, t.block,
+                                     t.lo, t.hi) for t in s.tiles)
             return ir.TileLoop(tiles, s.body, s.parallel, s.loc, s.order, s.group)
         return s
 
@@ -130,7 +131,7 @@ def substitute_sizes(kernel: ir.Kernel, subs: dict, config=None) -> ir.Kernel:
         if isinstance(s, ir.Assign):
             return ir.Assign(s.name, st(s.type), s.value, s.loc)
         if isinstance(s, ir.TileLoop):
-            tiles = tuple(ir.TileVar(t.name, sx(t.extent), sx(t.block)) for t in s.tiles)
+            tiles = tuple(ir.TileVar(t.name, sx(t.extent), sx(t.block), t.lo, t.hi) for t in s.tiles)
             return ir.TileLoop(tiles, s.body, s.parallel, s.loc, s.order, s.group)
         return s
 

@@ -7,7 +7,7 @@ import tilelang as tl
 def uses_if(x, out):
     (N,) = x.shape
     for n in tl.tile(N):
-        if N > 4:  # ERROR: `if` statements
+        if x[n] > 0.0:  # ERROR: an `if` needs a scalar condition
             out[n] = x[n]
 
 

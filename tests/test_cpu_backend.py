@@ -143,6 +143,7 @@ COVERS = {
     "scans_sort": {"cumsum", "cumprod", "cummax", "cummin", "sort", "topk", "topk_index"},
     "random": {"rand", "randint"},
     "shifts": {"shl", "shr"},
+    "shapes_kernel": {"arange", "reshape", "slice", "mul", "sum", "add"},  # in tests/control_kernels.py
 }
 
 
@@ -182,6 +183,8 @@ def test_every_op_is_covered_and_lowered():
     seen |= ops_of(test_random.random_kernel, (3, torch.zeros(8, dtype=torch.int64)) +
                    tuple(torch.empty(8, dtype=dt) for dt in (torch.uint32, torch.float32, torch.uint32)))
     seen |= ops_of(test_bits_unsigned.shift_kernel, tuple(torch.zeros(8, dtype=torch.uint32) for _ in range(5)))
+    import control_kernels
+    seen |= ops_of(control_kernels.shapes_kernel, (torch.randn(8, 16),) + tuple(torch.empty(8, 8) for _ in range(3)))
     assert set(OPS) <= seen, f"not exercised: {sorted(set(OPS) - seen)}"
 
 

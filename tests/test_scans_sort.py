@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tilelang as tl
-from tilelang.errors import TileLangError, TileTypeError
+from tilelang.errors import TileLangError
 
 from conftest import BACKENDS, TORCH_DTYPES, assert_close, poisoned
 

@@ -14,8 +14,11 @@ from .runtime.freevars import free_value_watcher, tensor_uses
 
 
 def tile(fn=None, /, *, divisible_by: dict[str, int] | None = None, configs: list[Config] | None = None,
-         autotune: bool = False):
+         autotune: bool = False, constants: tuple[str, ...] | list[str] = ()):
     """Decorate a kernel: `@tl.tile` or `@tl.tile(divisible_by={"K": 16})`.
+
+    `constants` names scalar parameters whose values are compile-time constants: the kernel is
+    specialized (and cached) per value, and `if causal:` on one lowers only the branch taken.
 
     Inside a kernel, `tl.tile(...)` is a tile loop instead: `for m, n in tl.tile([M, N]):`.
     `divisible_by` promises that size symbols are multiples of the given ints (checked at every
@@ -24,11 +27,39 @@ def tile(fn=None, /, *, divisible_by: dict[str, int] | None = None, configs: lis
     kernel) and stores the winner (see tilelang.autotune).
     """
     if fn is not None and callable(fn) and not isinstance(fn, (list, tuple)):
-        return TileKernel(fn, divisible_by=divisible_by or {}, configs=configs, autotune=autotune)
+        return TileKernel(fn, divisible_by=divisible_by or {}, configs=configs, autotune=autotune, constants=constants)
     if fn is not None:
         raise TileLangError("tl.tile([...]) is a tile loop: use it as `for m in tl.tile(M):` inside a "
                             "@tl.tile kernel")
-    return functools.partial(tile, divisible_by=divisible_by, configs=configs, autotune=autotune)
+    return functools.partial(tile, divisible_by=divisible_by, configs=configs, autotune=autotune, constants=constants)
+
+
+def func(fn):
+    """Decorate a helper that kernels call: `@tl.func`. Calls are inlined while the kernel is lowered,
+    so a helper takes and returns anything a kernel expression can be (tile values, scalars, sizes,
+    tile variables, tensors) and may itself call helpers (not recursively)."""
+    if not callable(fn):
+        raise TileLangError("@tl.func decorates a function: `@tl.func` then `def helper(x): ...`")
+    return TileFunc(fn)
+
+
+class TileFunc:
+    """A `@tl.func` helper: inlined where a kernel calls it (frontend/funcs.py)."""
+
+    def __init__(self, fn):
+        from tilelang.frontend.source import parse_function
+
+        self.fn = fn
+        self.src = parse_function(fn)
+        self.name = self.src.name
+        functools.update_wrapper(self, fn)
+
+    def __repr__(self) -> str:
+        return f"<tilelang func {self.name} at {self.src.loc(self.src.tree)}>"
+
+    def __call__(self, *args, **kwargs):
+        raise TileLangError(f"@tl.func `{self.name}` can only be called inside a @tl.tile kernel (or another "
+                            "@tl.func); it is inlined there")
 
 
 class TileKernel:
@@ -36,7 +67,7 @@ class TileKernel:
 
     __tilelang_kernel__ = True
 
-    def __init__(self, fn, divisible_by: dict[str, int], configs, autotune: bool = False):
+    def __init__(self, fn, divisible_by: dict[str, int], configs, autotune: bool = False, constants=()):
         from tilelang.frontend.source import parse_function
 
         self.fn = fn
@@ -44,6 +75,11 @@ class TileKernel:
         self.name = self.src.name
         self.param_names = [a.arg for a in self.src.tree.args.args]
         self.divisible_by = dict(divisible_by)
+        self.constants = tuple(constants)
+        for c in self.constants:
+            if c not in self.param_names:
+                raise TileLangError(f"constants names `{c}`, which is not a parameter of `{self.name}` (its "
+                                    f"parameters: {', '.join(self.param_names)})", self.loc)
         self.configs = list(configs or [])
         self.autotune = bool(autotune)
         for k, v in self.divisible_by.items():
@@ -59,6 +95,10 @@ class TileKernel:
         from tilelang.runtime.launch import arg_key
 
         self._arg_key = arg_key
+        if self.constants:  # a constant parameter's value is part of what a call is specialized on
+            where = [self.param_names.index(c) for c in self.constants]
+            self._arg_key = lambda args: arg_key(args) + tuple((type(args[i]), args[i]) if i < len(args) else None
+                                                               for i in where)
         self._whole_dims: dict = {}  # signature -> size symbols the kernel is specialized on
         functools.update_wrapper(self, fn)
 
@@ -76,11 +116,12 @@ class TileKernel:
         out += [ir.Assumption(k, "eq", v) for k, v in sorted((extra or {}).items())]
         return tuple(out)
 
-    def lower(self, signature, fixed_sizes: dict[str, int] | None = None) -> ir.Kernel:
-        """The kernel's IR for a signature (param -> ArgSpec), before any pass."""
+    def lower(self, signature, fixed_sizes: dict[str, int] | None = None, config: Config | None = None) -> ir.Kernel:
+        """The kernel's IR for a signature (param -> ArgSpec), before any pass. The Config's tile sizes
+        decide compile-time `if`s and `tl.static_range` bounds that depend on them."""
         from tilelang.frontend.lower import lower
 
-        kernel = lower(self.src, signature, self.assumptions(fixed_sizes))
+        kernel = lower(self.src, signature, self.assumptions(fixed_sizes), dict(config.tiles) if config else None)
         known = set(ir.size_symbols(kernel)) | set(ir.block_symbols(kernel))
         for k in list(self.divisible_by) + list(fixed_sizes or {}):
             if k not in known:
@@ -98,7 +139,7 @@ class TileKernel:
                           default_parallel_tile=backend.default_parallel_tile,
                           default_sequential_tile=backend.default_sequential_tile,
                           pow2_tiles=backend.pow2_tiles)
-        return run_pipeline(self.lower(signature, fixed_sizes), ctx, observe)
+        return run_pipeline(self.lower(signature, fixed_sizes, config), ctx, observe)
 
     def compile(self, signature, config: Config | None, backend: backends.Backend,
                 fixed_sizes: dict[str, int] | None = None):
@@ -117,24 +158,26 @@ class TileKernel:
             self._compiled[key] = (final, launcher)
         return final, launcher
 
-    def whole_dims(self, signature) -> tuple[ir.Kernel, tuple[str, ...]]:
+    def whole_dims(self, signature, config: Config | None = None) -> tuple[ir.Kernel, tuple[str, ...]]:
         """(the kernel lowered for a signature, the size symbols its whole-dimension tiles span): the
-        kernel compiles once per value of those (`x[m, :]`)."""
-        key = tuple(sorted(signature.items()))
+        kernel compiles once per value of those (`x[m, :]`). The Config takes part: compile-time `if`s
+        and `tl.static_range` may depend on its tile sizes."""
+        config = config or (self.configs[0] if self.configs else Config())
+        key = (tuple(sorted(signature.items())), config)
         with self._lock:
             hit = self._whole_dims.get(key)
         if hit is None:
-            lowered = self.lower(signature)
+            lowered = self.lower(signature, None, config)
             hit = (lowered, tuple(ir.whole_dim_symbols(lowered)))
             with self._lock:
                 self._whole_dims[key] = hit
         return hit
 
-    def specialized_sizes(self, signature, bound) -> dict[str, int]:
+    def specialized_sizes(self, signature, bound, config: Config | None = None) -> dict[str, int]:
         """Values of the sizes whole-dimension tiles span (`x[m, :]`): the kernel compiles once per value."""
         from tilelang.runtime.launch import bind_sizes
 
-        lowered, names = self.whole_dims(signature)
+        lowered, names = self.whole_dims(signature, config)
         if not names:
             return {}
         sizes = bind_sizes(self, lowered, bound)
@@ -232,7 +275,7 @@ class TileKernel:
             if device not in be.devices:
                 raise LaunchError(f"backend {be.name!r} runs tensors on {', '.join(be.devices)}, but the "
                                   f"arguments are on {device}", self.loc)
-            lowered, whole = self.whole_dims(signature)
+            lowered, whole = self.whole_dims(signature, config)
             if whole:  # compiled per value of those sizes: the Runner dispatches on them
                 runner = SizeDispatch(self, lowered, whole, signature, config, be, key[1])
             else:
@@ -264,6 +307,9 @@ def kernel_signature_from_options(kernel: TileKernel, dtype_opts: dict[str, str]
         if norm is None:
             raise TileLangError(f"unknown dtype {dt!r} for `{name}`; use one of {', '.join(dtypes.DTYPES)}")
         rank = ranks.get(name, len(unpacks[name]) if name in unpacks else None)
+        if name in kernel.constants:
+            raise TileLangError(f"`{name}` is a constant parameter of `{kernel.name}`; ahead-of-time compilation "
+                                "does not take constant values yet (call the kernel instead)")
         if rank is None and _is_scalar_param(kernel, name):
             sig[name] = ArgSpec("scalar", norm)
             continue

@@ -37,6 +37,11 @@ class Backend(ABC):
         """Like compile(), for backends that also use the Config's launch settings (num_warps, ...)."""
         return self.compile(kernel, key)
 
+    def lower_steps(self, kernel: ir.Kernel, config=None) -> list[tuple[str, str]]:
+        """(step name, IR text) of the backend's own levels below the tile IR, for `tilelang ir`
+        (e.g. the explicit-memory level); none by default."""
+        return []
+
     def write_aot(self, kernel: ir.Kernel, target: str, out_dir, key: str, config=None) -> dict:
         """Write ahead-of-time artifacts for `target` into `out_dir`; return manifest fields
         (at least {"files": [...]}, names relative to out_dir). `config` carries launch settings."""

@@ -4,7 +4,6 @@ them, search Winograd points."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -195,22 +194,32 @@ def cmd_ir(args) -> int:
         from tilelang.ir.parser import parse
         from tilelang.ir.verifier import verify
 
-        k = verify(parse(_read_text_file(args.parse)))
-        print(print_kernel(k), end="")
+        text = _read_text_file(args.parse)
+        if text.lstrip().startswith("memkernel"):  # the explicit-memory level (tilelang/memir)
+            from tilelang.memir.parser import parse_memkernel
+            from tilelang.memir.printer import print_memkernel
+            from tilelang.memir.verifier import verify_memkernel
+
+            mk = parse_memkernel(text)
+            verify_memkernel(mk)
+            print(print_memkernel(mk), end="")
+        else:
+            print(print_kernel(verify(parse(text))), end="")
         print(f"# {args.parse}: parses and verifies", file=sys.stderr)
         return 0
     be = backends.get(args.backend)
     kernel, sig, config, fixed = _prepare(args, be)
     steps = []
     kernel.final_ir(sig, config, be, fixed, observe=lambda name, k: steps.append((name, k)))
-    names = [n for n, _ in steps]
+    texts = [(name, print_kernel(k)) for name, k in steps] + be.lower_steps(steps[-1][1], config)
+    names = [n for n, _ in texts]
     if args.after and args.after not in names:
         raise TileLangError(f"--after {args.after!r}: the steps are {', '.join(names)}")
-    for name, k in steps:
+    for name, text in texts:
         if args.after and name != args.after:
             continue
         print(f"// ---- after {name} ----")
-        print(print_kernel(k))
+        print(text)
     if args.source:
         from tilelang.backends import triton as triton_backend
 
@@ -257,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(i)
     i.add_argument("--backend", default="triton", help="backend whose defaults (tile sizes) apply (default: triton)")
     i.add_argument("--after", help="print only the IR after this step (frontend, tiling, masking, "
-                                   "program_order, soundness)")
+                                   "program_order, soundness; lower_memory, pipeline, swizzle with --backend cuda)")
     i.add_argument("--source", action="store_true", help="also print the generated Triton source")
     i.add_argument("--parse", metavar="FILE.tir", help="parse and verify a textual IR file instead")
     i.set_defaults(func=cmd_ir)

@@ -97,6 +97,11 @@ floor = _builtin("floor", "floor(x)")
 ceil = _builtin("ceil", "ceil(x)")
 abs = _builtin("abs", "abs(x)")
 cdiv = _builtin("cdiv", "cdiv(a, b): ceiling division of sizes.")
+arange = _builtin("arange", "arange(start, end): the 1-D i32 tile [start, start+1, ..., end-1]; compile-time ints.")
+reshape = _builtin("reshape", "reshape(x, shape): the same elements (row-major order) in a new compile-time "
+                              "shape; the element count must match (also x.reshape(shape)).")
+static_range = _builtin("static_range", "static_range(stop) / static_range(start, stop[, step]): a loop "
+                                        "unrolled at compile time; bounds are ints, fixed sizes or tile sizes.")
 atomic_add = _builtin("atomic_add", "atomic_add(x[idx], value, mask=None): x[idx] += value as one atomic "
                       "read-modify-write per element (duplicate indices all count); returns nothing.")
 atomic_max = _builtin("atomic_max", "atomic_max(x[idx], value, mask=None): x[idx] = max(x[idx], value), atomically.")

@@ -33,6 +33,9 @@ def explain_bound(kernel: ir.Kernel, tile: ir.TileVar, dim: sympy.Expr) -> tuple
     """(check needed, why), with the same proof the masking pass does (passes.masking.needs_check)."""
     from tilelang.passes.masking import facts, needs_check
 
+    if tile.is_runtime:
+        return True, "kept: a runtime-bounded tile (tl.tile(lo, hi)) starts at a run-time offset (its own `< hi` " \
+                     "limit is applied as well)"
     subs = facts(kernel)
     needed = needs_check(tile, dim, subs)
     syms = {s.name for x in (tile.extent, dim, tile.block) for s in sympy.sympify(x).free_symbols}
@@ -64,6 +67,10 @@ def masks(kernel: ir.Kernel) -> list[MaskLine]:
         for s in stmts:
             if isinstance(s, ir.TileLoop):
                 visit(s.body, dict(tiles, **{t.name: t for t in s.tiles}))
+                continue
+            if isinstance(s, ir.If):
+                visit(s.then, tiles)
+                visit(s.orelse, tiles)
                 continue
             if isinstance(s, ir.Assign) and isinstance(s.value, ir.Load):
                 access, loc = s.value, s.loc
@@ -105,8 +112,12 @@ def tile_lines(before: ir.Kernel, after: ir.Kernel, config) -> list[str]:
                     else f"{o.block.name}: the target's default"
             else:
                 src = "fixed in the kernel"
-            lines.append(f"{t.name} ({kind}): extent {format_expr(t.extent)}, block {format_expr(t.block)}"
-                         f" -- {src}")
+            if t.is_runtime:
+                from .ir.printer import fmt_value
+                span = f"elements [{fmt_value(t.lo)}, {fmt_value(t.hi)}) (runtime bounds)"
+            else:
+                span = f"extent {format_expr(t.extent)}"
+            lines.append(f"{t.name} ({kind}): {span}, block {format_expr(t.block)} -- {src}")
     return lines
 
 
@@ -119,7 +130,7 @@ def build_report(kernel, signature, config, backend, fixed_sizes=None) -> tuple[
 
     ctx = PassContext(config=config, target=backend.name, default_parallel_tile=backend.default_parallel_tile,
                       default_sequential_tile=backend.default_sequential_tile, pow2_tiles=backend.pow2_tiles)
-    lowered = kernel.lower(signature, fixed_sizes)
+    lowered = kernel.lower(signature, fixed_sizes, config)
     k = lowered
     for name, fn in PIPELINE:
         if name == "soundness":

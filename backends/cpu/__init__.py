@@ -125,7 +125,10 @@ def iteration_points(stmts) -> sympy.Expr:
     for s in stmts:
         if isinstance(s, ir.TileLoop):
             inner = iteration_points(s.body)
-            total += sympy.Mul(*[t.extent for t in s.tiles]) * (1 + inner)
+            # a runtime-bounded tile's extent is unknown here: count one tile of it
+            total += sympy.Mul(*[t.block if t.is_runtime else t.extent for t in s.tiles]) * (1 + inner)
+        elif isinstance(s, ir.If):
+            total += iteration_points(s.then) + iteration_points(s.orelse)
     return total
 
 

@@ -56,7 +56,7 @@ class Codegen(OpsCodegen):
         self.entry = self.fn.append_basic_block("entry")
         self.b = ir.IRBuilder(self.entry)
         self.ops = Ops(self.b, self.m)
-        self.tiles: dict[str, tuple] = {}  # tile name -> (id i64, start i64)
+        self.tiles: dict[str, tuple] = {}  # tile name -> (id i64, start i64, limit i64 or None)
         self.nblk = 0
         self.stack_bytes = 0
         self.heap: list[tuple[ir.Instruction, int]] = []  # (i8* from aligned_alloc, bytes)
@@ -198,7 +198,7 @@ class Codegen(OpsCodegen):
                 cnt = self.slots[t.count_slot]
                 tid = b.srem(rest, cnt) if t is not grid[0] else rest
                 rest = b.sdiv(rest, cnt)
-                self.tiles[t.name] = (tid, b.mul(tid, c64(t.block)))
+                self.tiles[t.name] = (tid, b.mul(tid, c64(t.block)), None)
             self.stmts(p.body)
         self.free_heap()
         b.ret_void()
@@ -242,10 +242,30 @@ class Codegen(OpsCodegen):
                 self.stmts(s.body)
                 return
             t = s.tiles[i]
-            with self.loop(0, self.slots[t.count_slot], t.name) as tid:
-                self.tiles[t.name] = (tid, self.b.mul(tid, c64(t.block)))
+            if t.hi is None:
+                with self.loop(0, self.slots[t.count_slot], t.name) as tid:
+                    self.tiles[t.name] = (tid, self.b.mul(tid, c64(t.block)), None)
+                    rec(i + 1)
+                return
+            # A runtime-bounded tile over the elements [max(lo, 0), hi), bounds read once here.
+            b = self.b
+            lo = self.ops.convert(self.expr(t.lo, [], {}), L.dtype_of(t.lo), "i64")
+            lo = b.select(b.icmp_signed("<", lo, c64(0)), c64(0), lo)
+            hi = self.ops.convert(self.expr(t.hi, [], {}), L.dtype_of(t.hi), "i64")
+            count = b.sdiv(b.add(b.sub(hi, lo), c64(t.block - 1)), c64(t.block))
+            count = b.select(b.icmp_signed("<", hi, lo), c64(0), count)
+            with self.loop(0, count, t.name) as tid:
+                self.tiles[t.name] = (tid, b.add(lo, b.mul(tid, c64(t.block))), hi)
                 rec(i + 1)
         rec(0)
+
+    def s_IfS(self, s: L.IfS):
+        cond = self.ops.convert(self.expr(s.cond, [], {}), L.dtype_of(s.cond), "bool")
+        with self.b.if_else(cond) as (then, orelse):
+            with then:
+                self.stmts(s.then)
+            with orelse:
+                self.stmts(s.orelse)
 
     def buf_ptr(self, buf: L.Buf, idx):
         """Pointer to buf[idx] (idx: i64 values or ints per dim)."""
@@ -261,7 +281,7 @@ class Codegen(OpsCodegen):
     def s_Compute(self, s: L.Compute):
         out = s.out
         ident = tuple(range(len(out.shape)))
-        hazard = any(r.buf == out and r.axes != ident for r in _reads_list(s.expr))
+        hazard = any(r.buf == out and (not isinstance(r, L.Read) or r.axes != ident) for r in _reads_list(s.expr))
         target = out
         if hazard:
             target = L.Buf(out.name + "_tmp", out.dtype, out.shape)
@@ -402,9 +422,13 @@ class Codegen(OpsCodegen):
         ext = list(shape)
         clamped = []
         for d, (it, chk) in enumerate(zip(items, bounds)):
-            if isinstance(it, L.TileItem) and chk:
-                _, start = self.tiles[it.tile]
-                rem = b.sub(sizes[d], start)
+            limit = self.tiles[it.tile][2] if isinstance(it, L.TileItem) else None
+            if isinstance(it, L.TileItem) and (chk or limit is not None):
+                _, start, _ = self.tiles[it.tile]
+                rem = b.sub(sizes[d], start) if chk else None
+                if limit is not None:  # a runtime tile stops at its `hi`
+                    to_limit = b.sub(limit, start)
+                    rem = to_limit if rem is None else b.select(b.icmp_signed("<", to_limit, rem), to_limit, rem)
                 blk = c64(shape[it.axis])
                 rem = b.select(b.icmp_signed("<", rem, blk), rem, blk)
                 rem = b.select(b.icmp_signed("<", rem, c64(0)), c64(0), rem)
@@ -572,6 +596,14 @@ class Codegen(OpsCodegen):
             v = b.trunc(self.tiles[e.tile][1], I32)
         elif isinstance(e, L.TileId):
             v = b.trunc(self.tiles[e.tile][0], I32)
+        elif isinstance(e, L.Arange):
+            v = ir.Constant(I32, e.start) if e.axis is None else b.add(b.trunc(ivs[e.axis], I32), ir.Constant(I32, e.start))
+        elif isinstance(e, L.Affine):
+            off = c64(e.offset)
+            for a, coeff in e.terms:
+                if a is not None:
+                    off = b.add(off, b.mul(ivs[a], c64(coeff)) if coeff != 1 else ivs[a])
+            v = self.ops.from_buf(b.load(b.gep(self.bufs[e.buf], [off])), e.buf.dtype)
         elif isinstance(e, L.Iota):
             start = self.tiles[e.tile][1]
             v = b.trunc(start if e.axis is None else b.add(start, ivs[e.axis]), I32)
@@ -585,7 +617,7 @@ class Codegen(OpsCodegen):
 
 
 def _reads_list(e):
-    if isinstance(e, L.Read):
+    if isinstance(e, (L.Read, L.Affine)):
         return [e]
     if isinstance(e, L.Apply):
         return [r for a in e.args for r in _reads_list(a)]

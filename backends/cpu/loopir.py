@@ -87,6 +87,24 @@ class Iota:
 
 
 @dataclass(frozen=True, slots=True)
+class Arange:
+    """`start` plus the loop variable of `axis` (i32): tl.arange(start, end)."""
+
+    start: int
+    axis: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Affine:
+    """buf's element at flat offset `offset + sum(coeff * i[axis])` (buffers are row-major and
+    contiguous): reshapes and slices of a buffer, read in place. An axis of None contributes 0."""
+
+    buf: Buf
+    offset: int
+    terms: tuple[tuple[int | None, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Apply:
     """An elementwise op of the op registry on scalar operands; `dtype` is its result dtype."""
 
@@ -99,11 +117,11 @@ class Apply:
         return dict(self.attrs).get(key, default)
 
 
-Expr = Union[Read, Lit, ScalarArg, SizeVal, TileStart, TileId, Iota, Apply]
+Expr = Union[Read, Lit, ScalarArg, SizeVal, TileStart, TileId, Iota, Arange, Affine, Apply]
 
 
 def dtype_of(e: Expr) -> str:
-    if isinstance(e, Read):
+    if isinstance(e, (Read, Affine)):
         return e.buf.dtype
     if isinstance(e, (Lit, ScalarArg, Apply)):
         return e.dtype
@@ -116,13 +134,17 @@ def remap(e: Expr, amap: tuple[int | None, ...]) -> Expr:
         return Read(e.buf, tuple(None if a is None else amap[a] for a in e.axes))
     if isinstance(e, Iota):
         return Iota(e.tile, None if e.axis is None else amap[e.axis])
+    if isinstance(e, Arange):
+        return Arange(e.start, None if e.axis is None else amap[e.axis])
+    if isinstance(e, Affine):
+        return Affine(e.buf, e.offset, tuple((None if a is None else amap[a], c) for a, c in e.terms))
     if isinstance(e, Apply):
         return Apply(e.op, tuple(remap(a, amap) for a in e.args), e.dtype, e.attrs)
     return e
 
 
 def reads(e: Expr) -> set[Buf]:
-    if isinstance(e, Read):
+    if isinstance(e, (Read, Affine)):
         return {e.buf}
     if isinstance(e, Apply):
         out = set()
@@ -235,7 +257,10 @@ class StoreT:
 class TileInfo:
     name: str
     block: int
-    count_slot: int  # the number of tiles, a launcher-evaluated size slot
+    count_slot: int  # the number of tiles, a launcher-evaluated size slot (-1 for a runtime tile)
+    # A runtime-bounded tile: scalar expressions for its element range [lo, hi), read at loop entry.
+    lo: Expr | None = None
+    hi: Expr | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,7 +269,16 @@ class SeqLoop:
     body: tuple["Stmt", ...]
 
 
-Stmt = Union[Compute, Reduce, Scan, Sort, Dot, LoadT, StoreT, SeqLoop]
+@dataclass(frozen=True, slots=True)
+class IfS:
+    """Run `then` when the bool scalar expression `cond` holds, else `orelse`."""
+
+    cond: Expr
+    then: tuple["Stmt", ...]
+    orelse: tuple["Stmt", ...]
+
+
+Stmt = Union[Compute, Reduce, Scan, Sort, Dot, LoadT, StoreT, SeqLoop, IfS]
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,6 +318,8 @@ def stmt_writes(stmts) -> set[Buf]:
     for s in stmts:
         if isinstance(s, SeqLoop):
             out |= stmt_writes(s.body)
+        elif isinstance(s, IfS):
+            out |= stmt_writes(s.then) | stmt_writes(s.orelse)
         elif isinstance(s, (Compute, Reduce, Scan, Sort, Dot, LoadT)):
             out.add(s.out)
     return out

@@ -102,7 +102,17 @@ class Lowerer:
     def _count_uses(self, stmts):
         for s in stmts:
             if isinstance(s, ir.TileLoop):
+                for n in (x for t in s.tiles if t.is_runtime for v in (t.lo, t.hi) for x in _uses(v)):
+                    self.uses[n] += 1
+                    self.use_block.setdefault(n, set()).add(id(stmts))
                 self._count_uses(s.body)
+                continue
+            if isinstance(s, ir.If):
+                for n in _uses(s.cond):
+                    self.uses[n] += 1
+                    self.use_block.setdefault(n, set()).add(id(stmts))
+                self._count_uses(s.then)
+                self._count_uses(s.orelse)
                 continue
             for n in _stmt_uses(s):
                 self.uses[n] += 1
@@ -130,6 +140,8 @@ class Lowerer:
         return len(self.slots) - 1
 
     def tile_info(self, t: ir.TileVar) -> L.TileInfo:
+        if t.is_runtime:
+            return L.TileInfo(t.name, _ints([t.block])[0], -1, self.operand(t.lo, (), 1), self.operand(t.hi, (), 1))
         return L.TileInfo(t.name, _ints([t.block])[0], self.slot(t.count))
 
     # ---- operands ------------------------------------------------------------------------------
@@ -236,6 +248,8 @@ class Lowerer:
         for s in stmts:
             if isinstance(s, ir.TileLoop):
                 self.loop(s)
+            elif isinstance(s, ir.If):
+                self.if_(s)
             elif isinstance(s, ir.Assign):
                 self.assign(s)
             else:
@@ -253,6 +267,23 @@ class Lowerer:
         stored = {x.tensor for x in ir.walk(s.body) if isinstance(x, ir.Store)}
         self.load_cache = {k: v for k, v in self.load_cache.items() if k[0] not in stored}
         self.out.append(L.SeqLoop(tiles, tuple(body)))
+
+    def if_(self, s: ir.If):
+        # Each branch must see the same bindings: pending values a branch uses, or whose buffers a
+        # branch writes, are computed before the `if` (not in one branch only).
+        inner = list(ir.walk(s.then)) + list(ir.walk(s.orelse))
+        written = {x.name for x in inner if isinstance(x, ir.Assign)}
+        used = {n for x in inner for n in _stmt_uses(x)}
+        used |= {n for x in inner if isinstance(x, ir.If) for n in _uses(x.cond)}
+        used |= {n for x in inner if isinstance(x, ir.TileLoop) for t in x.tiles if t.is_runtime
+                 for v in (t.lo, t.hi) for n in _uses(v)}
+        for name, b in list(self.env.items()):
+            if b.kind != "buf" and (name in used or any(self.buf_origin.get(r) in written for r in b.reads())):
+                self.materialize(name)
+        cond = self.operand(s.cond, (), 1)
+        then = self.block(s.then)
+        orelse = self.block(s.orelse)
+        self.out.append(L.IfS(cond, tuple(then), tuple(orelse)))
 
     def assign(self, s: ir.Assign):
         e = s.value
@@ -285,6 +316,15 @@ class Lowerer:
             return self.bind(s, L.TileStart(attrs["tile"]))
         if name == "tile_id":
             return self.bind(s, L.TileId(attrs["tile"]))
+        if name == "arange":
+            return self.bind(s, L.Arange(attrs["start"], 0))
+        if name in ("reshape", "slice"):
+            src = self.buffer_of(e.args[0])
+            if name == "reshape":  # flat index = the output position in row-major order
+                terms = tuple((d, st) for d, st in enumerate(L.Buf("", "", shape).strides))
+                return self.bind(s, L.Affine(src, 0, terms))
+            ax = attrs["axis"]
+            return self.bind(s, L.Affine(src, attrs["start"] * src.strides[ax], tuple(enumerate(src.strides))))
         if name == "size":
             return self.bind(s, L.SizeVal(self.slot(attrs["expr"])))
         if od.kind == "reduce":

@@ -2,9 +2,12 @@
 
 Semantics, written out here once:
 - The grid loop runs every program (in order; kernels must not race). Sequential tile loops run
-  their tiles in order. Races are checked as they happen: an element stored (non-atomically) by
-  two programs, or stored by one and read by another, raises (the soundness pass proves most
-  kernels race-free before this; this catches what it cannot see, e.g. `out[n.id // 2]`).
+  their tiles in order. A runtime-bounded tile (`lo`, `hi`) starts at max(lo, 0), runs
+  ceil((hi - max(lo, 0)) / block) tiles (none when hi <= lo), and its positions at or past `hi` are
+  not real, exactly like positions past a tensor's edge. `If` runs one branch. Races are checked
+  as they happen: an element stored (non-atomically) by two programs, or stored by one and read
+  by another, raises (the soundness pass proves most kernels race-free before this; this catches
+  what it cannot see, e.g. `out[n.id // 2]`).
 - An atomic store (`atomic_add` / `atomic_max` / `atomic_min`) combines each element's old value
   with the stored one, once per occurrence of the index (np.add.at semantics), so duplicate indices
   in a tile and several programs hitting one element all count.
@@ -81,8 +84,22 @@ class Interpreter:
             raise TileLangError(f"size {e} is not known at run time (unbound symbols {v.free_symbols})")
         return int(v)
 
-    def tile_count(self, t: ir.TileVar) -> int:
+    def tile_count(self, t: ir.TileVar, env) -> int:
+        if t.is_runtime:
+            lo, hi = self.runtime_bounds(t, env)
+            return max(0, -(-(hi - lo) // self.size(t.block)))
         return -(-self.size(t.extent) // self.size(t.block))
+
+    def runtime_bounds(self, t: ir.TileVar, env) -> tuple[int, int]:
+        return max(int(self.value(t.lo, env)), 0), int(self.value(t.hi, env))
+
+    def place(self, t: ir.TileVar, i: int, env) -> tuple:
+        """What an access needs of tile `t` at position i: (t, i, first index, limit or None)."""
+        b = self.size(t.block)
+        if t.is_runtime:
+            lo, hi = self.runtime_bounds(t, env)
+            return (t, i, lo + i * b, hi)
+        return (t, i, i * b, None)
 
     # ---- execution --------------------------------------------------------------------------------
 
@@ -92,7 +109,7 @@ class Interpreter:
                     for p in self.kernel.params if not p.is_tensor}
         from tilelang.ir.program_order import tile_ids
 
-        counts = tuple(self.tile_count(t) for t in grid.tiles)
+        counts = tuple(self.tile_count(t, base_env) for t in grid.tiles)
         total = 1
         for c in counts:
             total *= c
@@ -100,15 +117,20 @@ class Interpreter:
             ids = tile_ids(pid, counts, grid.order, grid.group)
             self.program = pid
             env = dict(base_env)
-            tiles = {t.name: (t, i) for t, i in zip(grid.tiles, ids)}
+            tiles = {t.name: self.place(t, i, env) for t, i in zip(grid.tiles, ids)}
             self.block(grid.body, env, tiles)
 
     def block(self, stmts, env: dict, tiles: dict):
         for s in stmts:
             if isinstance(s, ir.TileLoop):
-                for ids in itertools.product(*(range(self.tile_count(t)) for t in s.tiles)):
-                    inner = dict(tiles, **{t.name: (t, i) for t, i in zip(s.tiles, ids)})
+                # Bounds are read once, when the loop starts (the body may reassign their variables).
+                counts = [self.tile_count(t, env) for t in s.tiles]
+                places = [[self.place(t, i, env) for i in range(n)] for t, n in zip(s.tiles, counts)]
+                for chosen in itertools.product(*places):
+                    inner = dict(tiles, **{p[0].name: p for p in chosen})
                     self.block(s.body, env, inner)
+            elif isinstance(s, ir.If):
+                self.block(s.then if bool(self.value(s.cond, env)) else s.orelse, env, tiles)
             elif isinstance(s, ir.Assign):
                 try:
                     env[s.name] = self.assign(s, env, tiles)
@@ -135,14 +157,18 @@ class Interpreter:
         if name == "full":
             return as_dtype(np.full(tuple(self.size(d) for d in attrs["shape"]), attrs["value"]), out_dt)
         if name == "tile_index":
-            t, i = tiles[attrs["tile"]]
-            b = self.size(t.block)
-            return (i * b + np.arange(b)).astype(np.int32)
+            t, _, start, _ = tiles[attrs["tile"]]
+            return (start + np.arange(self.size(t.block))).astype(np.int32)
         if name == "tile_start":
-            t, i = tiles[attrs["tile"]]
-            return np.int32(i * self.size(t.block))
+            return np.int32(tiles[attrs["tile"]][2])
         if name == "tile_id":
             return np.int32(tiles[attrs["tile"]][1])
+        if name == "arange":
+            return np.arange(attrs["start"], attrs["end"], dtype=np.int32)
+        if name == "reshape":
+            return np.reshape(args[0], tuple(self.size(d) for d in attrs["shape"])).copy()
+        if name == "slice":
+            return np.take(args[0], np.arange(attrs["start"], attrs["end"]), axis=attrs["axis"])
         if name == "size":
             return np.int32(self.size(attrs["expr"]))
         if name == "cast":
@@ -182,14 +208,15 @@ class Interpreter:
 
         Each index item contributes its own axes, in order: a tile index one axis, a scalar none, an
         index tile as many as it has."""
-        raw = []
+        raw, limits = [], []
         for it in index:
             if isinstance(it, ir.TileIndex):
-                t, i = tiles[it.tile]
-                b = self.size(t.block)
-                raw.append(i * b + np.arange(b, dtype=np.int64))
+                t, _, start, limit = tiles[it.tile]
+                raw.append(start + np.arange(self.size(t.block), dtype=np.int64))
+                limits.append(limit)
             else:
                 raw.append(np.asarray(self.value(it.value, env)).astype(np.int64))
+                limits.append(None)
         rank = sum(r.ndim for r in raw)
         placed, axis = [], 0
         for r in raw:
@@ -197,7 +224,8 @@ class Interpreter:
             axis += r.ndim
         shape = np.broadcast_shapes(*(p.shape for p in placed)) if placed else ()
         sizes = [self.size(d) for d in self.shapes[tensor]]
-        in_range = [(p >= 0) & (p < n) for p, n in zip(placed, sizes)]
+        in_range = [(p >= 0) & (p < n) & (True if lim is None else p < lim)
+                    for p, n, lim in zip(placed, sizes, limits)]
         user = (np.broadcast_to(np.asarray(self.value(mask_v, env)), shape) if mask_v is not None
                 else np.ones(shape, dtype=bool))
         # Tile indices past the edge are simply not accessed; value indices must be in range

@@ -126,6 +126,8 @@ class Renderer:
         self.names: dict[str, str] = {}
         self.tile_blocks: dict[str, str] = {}  # tiles in scope -> rendered block size
         self.scalar_params = {p.name for p in kernel.params if not p.is_tensor}
+        self.tile_starts: dict[str, str] = {}  # tiles in scope -> rendered first index
+        self.tile_limits: dict[str, str] = {}  # runtime tiles in scope -> their rendered `hi`
         for p in kernel.params:
             if not p.is_tensor:
                 self.types[p.name] = p.type
@@ -241,7 +243,24 @@ class Renderer:
         self.reserved |= {f"{t.name}_id", f"{t.name}_offs"}
         self.tile_blocks[t.name] = size_py(t.block)
         tid = f"tl.cast({t.name}_id, tl.int64)" if self.index64 else f"{t.name}_id"
-        self.emit(depth, f"{t.name}_offs = {tid} * {size_py(t.block)} + tl.arange(0, {size_py(t.block)})", loc)
+        start = f"{tid} * {size_py(t.block)}"
+        self.tile_limits.pop(t.name, None)
+        if t.is_runtime:
+            start = f"{t.name}_lo + {start}"
+            self.tile_limits[t.name] = f"{t.name}_hi"
+        self.tile_starts[t.name] = start
+        self.emit(depth, f"{t.name}_offs = {start} + tl.arange(0, {size_py(t.block)})", loc)
+
+    def _loop_header(self, depth, t: ir.TileVar, loc):
+        if not t.is_runtime:
+            self.emit(depth, f"for {t.name}_id in range(0, {size_py(t.count)}):", loc)
+            return
+        # A runtime-bounded tile: elements [max(lo, 0), hi), read once when the loop starts.
+        self.reserved |= {f"{t.name}_lo", f"{t.name}_hi"}
+        self.emit(depth, f"{t.name}_lo = tl.maximum({self.operand(t.lo, 'i32')}, 0)", loc)
+        self.emit(depth, f"{t.name}_hi = {self.operand(t.hi, 'i32')} + 0", loc)
+        self.emit(depth, f"for {t.name}_id in range(0, tl.cdiv({t.name}_hi - {t.name}_lo, {size_py(t.block)})):",
+                  loc)
 
     def block(self, stmts, depth):
         for s in stmts:
@@ -249,14 +268,27 @@ class Renderer:
                 d = depth
                 for t in s.tiles:
                     self.reserved.add(f"{t.name}_id")
-                    self.emit(d, f"for {t.name}_id in range(0, {size_py(t.count)}):", s.loc)
+                    self._loop_header(d, t, s.loc)
                     d += 1
                 for t in s.tiles:
                     self._tile_offsets(d, t, s.loc)
                 self.block(s.body, d)
                 if not s.body:
                     self.emit(d, "pass")
+            elif isinstance(s, ir.If):
+                self.emit(depth, f"if {self.operand(s.cond)}:", s.loc)
+                self.block(s.then, depth + 1)
+                if not s.then:
+                    self.emit(depth + 1, "pass")
+                if s.orelse:
+                    self.emit(depth, "else:", s.loc)
+                    self.block(s.orelse, depth + 1)
             elif isinstance(s, ir.Assign):
+                for d in s.type.shape:
+                    n = int(d) if sympy.sympify(d).is_Integer else 0
+                    if n <= 0 or n & (n - 1):
+                        raise BackendError(f"the Triton backend needs power-of-two tile shapes, but `%{s.name}` is "
+                                           f"{s.type}", s.loc)
                 self.types[s.name] = s.type
                 self.emit(depth, f"{self.var(s.name)} = {self.expr(s)}", s.loc)
             elif isinstance(s, ir.Store):
@@ -299,6 +331,8 @@ class Renderer:
                 if not (isinstance(it.value, ir.Const) and int(it.value.value) >= 0):
                     into.append(f"({checked} >= 0)")
                 into.append(f"({checked} < {size_py(shape[i])})")
+            if isinstance(it, ir.TileIndex) and it.tile in self.tile_limits:
+                masks.append(f"({idx} < {self.tile_limits[it.tile]})")  # a runtime tile stops at hi
         if user_mask is not None:
             masks.append(self.operand(user_mask))
         offsets = " + ".join(terms)
@@ -333,7 +367,9 @@ class Renderer:
         if name == "tile_index":
             return f"{attrs['tile']}_offs"
         if name == "tile_start":
-            return f"{attrs['tile']}_id * {self.tile_blocks[attrs['tile']]}"
+            return f"{self.tile_starts[attrs['tile']]} + 0"
+        if name == "slice":
+            return self._slice(e, s.type)
         if name == "tile_id":
             return f"{attrs['tile']}_id + 0"
         if name == "size":
@@ -384,6 +420,18 @@ class Renderer:
         if od.kind == "reduce" and name != "sum":
             text = f"{text}.to({TL_DTYPE[out]})"
         return text
+
+    def _slice(self, e: ir.Op, out: ValueType) -> str:
+        """x[..., a:b, ...] as a gather along the axis (Triton tensors cannot be sliced)."""
+        attrs = dict(e.attrs)
+        axis, start, end = attrs["axis"], attrs["start"], attrs["end"]
+        rank = out.rank
+        sel = ["None"] * rank
+        sel[axis] = ":"
+        idx = f"tl.arange(0, {end - start})[{', '.join(sel)}] + {start}" if rank > 1 else \
+            f"(tl.arange(0, {end - start}) + {start})"
+        shape = "[" + ", ".join(size_py(d) for d in out.shape) + "]"
+        return f"tl.gather({self.operand(e.args[0])}, tl.broadcast_to({idx}, {shape}), {axis})"
 
     def _attr(self, key, v) -> str:
         if key == "dtype":

@@ -20,14 +20,14 @@ from tilelang.ir.ops_random import PHILOX_M0, PHILOX_M1, PHILOX_ROUNDS, PHILOX_W
 
 # Helpers a kernel may call, by name; only the ones it uses go into its source (goldens stay small).
 HELPERS = {
-    "_shl": f'''
+    "_shl": '''
 @triton.jit
 def _shl(a, b):
     # counts outside [0, bits) shift every bit out (LLVM would make them poison)
     ok = (b >= 0) & (b < a.dtype.primitive_bitwidth)
     return tl.where(ok, a << tl.where(ok, b, 0), 0)
 ''',
-    "_shr": f'''
+    "_shr": '''
 @triton.jit
 def _shr(a, b):
     ok = (b >= 0) & (b < a.dtype.primitive_bitwidth)
@@ -36,12 +36,12 @@ def _shr(a, b):
         fill = a * 0
     return tl.where(ok, a >> tl.where(ok, b, 0), fill)
 ''',
-    "_max_combine": f'''
+    "_max_combine": '''
 @triton.jit
 def _max_combine(a, b):
     return tl.maximum(a, b, propagate_nan=tl.PropagateNan.ALL)
 ''',
-    "_min_combine": f'''
+    "_min_combine": '''
 @triton.jit
 def _min_combine(a, b):
     return tl.minimum(a, b, propagate_nan=tl.PropagateNan.ALL)
@@ -71,7 +71,7 @@ def _philox_randint(k0, k1, c0, c1):
         k1 = k1 + w1
     return c0
 ''',
-    "_philox_rand": f'''
+    "_philox_rand": '''
 @triton.jit
 def _philox_rand(k0, k1, c0, c1):
     bits = _philox_randint(k0, k1, c0, c1)

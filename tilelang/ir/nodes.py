@@ -131,9 +131,21 @@ ATOMIC_DTYPES = ("i32", "i64", "u32", "u64", "f32", "f64")
 
 @dataclass(frozen=True, slots=True)
 class TileVar:
+    """A tile loop variable. With `lo`/`hi` (i32 scalar operands; then `extent` is None) it is a
+    runtime-bounded tile: tile i covers `max(lo, 0) + i*block + arange(block)` for i in
+    range(ceil((hi - max(lo, 0)) / block)) (no tiles when hi <= lo), and positions at or past `hi`
+    are not real, like positions past a tensor's edge: loads yield the fill value, stores skip them.
+    """
+
     name: str
-    extent: sympy.Expr
+    extent: sympy.Expr | None
     block: sympy.Expr
+    lo: Value | None = None
+    hi: Value | None = None
+
+    @property
+    def is_runtime(self) -> bool:
+        return self.hi is not None
 
     @property
     def whole(self) -> bool:
@@ -142,7 +154,9 @@ class TileVar:
 
     @property
     def count(self) -> sympy.Expr:
-        """Number of tiles: ceil(extent / block)."""
+        """Number of tiles: ceil(extent / block) (static tiles only)."""
+        if self.is_runtime:
+            raise ValueError(f"tile `{self.name}` has runtime bounds; its tile count is not a size")
         return sympy.ceiling(self.extent / self.block)
 
 
@@ -163,7 +177,18 @@ class TileLoop:
     group: int = 0
 
 
-Stmt = Union[Assign, Store, TileLoop]
+@dataclass(frozen=True, slots=True)
+class If:
+    """Run `then` when the bool scalar `cond` is true, else `orelse`. Names assigned in both branches
+    (with one type) are defined after it; names assigned in only one branch are local to it."""
+
+    cond: Value
+    then: tuple["Stmt", ...]
+    orelse: tuple["Stmt", ...]
+    loc: Loc = field(compare=False)
+
+
+Stmt = Union[Assign, Store, TileLoop, If]
 
 
 # ---- kernel -----------------------------------------------------------------------------------
@@ -215,6 +240,22 @@ def walk(stmts) -> "iter[Stmt]":
         yield s
         if isinstance(s, TileLoop):
             yield from walk(s.body)
+        elif isinstance(s, If):
+            yield from walk(s.then)
+            yield from walk(s.orelse)
+
+
+def walk_guarded(stmts, guards: tuple = ()) -> "iter[tuple[Stmt, tuple[Value, ...]]]":
+    """Like `walk`, with each statement's guards: the `If` conditions and runtime loop bounds
+    (`lo`, `hi`) that decide whether it runs (its control dependences), outermost first."""
+    for s in stmts:
+        yield s, guards
+        if isinstance(s, TileLoop):
+            inner = guards + tuple(v for t in s.tiles if t.is_runtime for v in (t.lo, t.hi))
+            yield from walk_guarded(s.body, inner)
+        elif isinstance(s, If):
+            yield from walk_guarded(s.then, guards + (s.cond,))
+            yield from walk_guarded(s.orelse, guards + (s.cond,))
 
 
 def map_body(stmts, fn):
@@ -223,6 +264,8 @@ def map_body(stmts, fn):
     for s in stmts:
         if isinstance(s, TileLoop):
             s = TileLoop(s.tiles, tuple(map_body(s.body, fn)), s.parallel, s.loc, s.order, s.group)
+        elif isinstance(s, If):
+            s = If(s.cond, tuple(map_body(s.then, fn)), tuple(map_body(s.orelse, fn)), s.loc)
         out.append(fn(s))
     return tuple(out)
 

@@ -209,6 +209,40 @@ def _scalar_i32(ts, attrs):
     return ValueType("i32")
 
 
+def _known_false(rel) -> bool:
+    """Whether a sympy relation on sizes is provably false (undecided ones are checked after tiling,
+    when every tile size is an integer and the verifier re-derives the type)."""
+    return sympy.sympify(rel) is sympy.false
+
+
+def _arange_rule(ts, attrs):
+    start, end = attrs["start"], attrs["end"]
+    if type(start) is not int or type(end) is not int or end <= start:
+        raise OpTypeError(f"arange needs compile-time ints start < end, got {start!r}, {end!r}")
+    return ValueType("i32", (sympy.Integer(end - start),))
+
+
+def _reshape_rule(ts, attrs):
+    shape = tuple(attrs["shape"])
+    old, new = sympy.Mul(*ts[0].shape), sympy.Mul(*shape)
+    if any(_known_false(d > 0) for d in shape) or _known_false(sympy.Eq(old, new)):
+        raise OpTypeError(f"cannot reshape {ts[0]} ({format_expr(old)} elements) to "
+                          f"[{', '.join(map(format_expr, shape))}] ({format_expr(new)} elements)")
+    return ValueType(ts[0].dtype, shape)
+
+
+def _slice_rule(ts, attrs):
+    axis, start, end = attrs["axis"], attrs["start"], attrs["end"]
+    shape = ts[0].shape
+    if not 0 <= axis < len(shape):
+        raise OpTypeError(f"slice axis {axis} is out of range for a {ts[0]} tile")
+    if type(start) is not int or type(end) is not int or not 0 <= start < end:
+        raise OpTypeError(f"a tile slice a:b needs compile-time ints 0 <= a < b, got {start!r}:{end!r}")
+    if _known_false(sympy.Le(end, shape[axis])):
+        raise OpTypeError(f"slice {start}:{end} is past the end of axis {axis} of a {ts[0]} tile")
+    return ValueType(ts[0].dtype, shape[:axis] + (sympy.Integer(end - start),) + shape[axis + 1:])
+
+
 # ---- reference semantics helpers ---------------------------------------------------------------
 
 def _floordiv(a, b):
@@ -282,6 +316,33 @@ declare("tile_index", "global indices of tile attr `tile`: start + arange(block)
 declare("tile_start", "first global index of tile attr `tile`", 0, _scalar_i32, None)
 declare("tile_id", "position of tile attr `tile` in its loop", 0, _scalar_i32, None)
 declare("size", "the value of size expression attr `expr` (a tensor dimension)", 0, _scalar_i32, None)
+declare("arange", "the 1-D i32 tile [attr start, attr end) (compile-time ints)", 0, _arange_rule, None,
+        triton="tl.arange({start}, {end})")
+declare("reshape", "the same elements in row-major order, in attr `shape` (same element count)", 1,
+        _reshape_rule, None, triton="tl.reshape({0}, {shape})")
+declare("slice", "elements [attr start, attr end) along attr `axis` (compile-time ints)", 1, _slice_rule, None)
+
+# ---- C-family templates (cuda; hip and ascend renderers share them) ------------------------------
+# Operands arrive already converted to the C type of the op's computation (the result dtype for
+# arithmetic, the promoted dtype for comparisons; f16/bf16 compute in float and are rounded by the
+# renderer), so one spelling serves every dtype. `tl_*` helpers live in the renderer's prelude.
+# Ops without a "c" entry (cast, full, tile_index, reductions, dot, shape ops) are statements or
+# index arithmetic that the renderer writes itself.
+_C_TEMPLATES = {
+    "add": "({0} + {1})", "sub": "({0} - {1})", "mul": "({0} * {1})", "truediv": "({0} / {1})",
+    "floordiv": "tl_floordiv({0}, {1})", "mod": "tl_mod({0}, {1})",
+    "maximum": "tl_max({0}, {1})", "minimum": "tl_min({0}, {1})",
+    "and": "({0} & {1})", "or": "({0} | {1})", "xor": "({0} ^ {1})",
+    "lt": "({0} < {1})", "le": "({0} <= {1})", "gt": "({0} > {1})", "ge": "({0} >= {1})",
+    "eq": "({0} == {1})", "ne": "({0} != {1})",
+    "neg": "(-{0})", "not": "tl_not({0})", "abs": "tl_abs({0})",
+    "exp": "exp({0})", "exp2": "exp2({0})", "log": "log({0})", "log2": "log2({0})", "sqrt": "sqrt({0})",
+    "rsqrt": "tl_rsqrt({0})", "sin": "sin({0})", "cos": "cos({0})", "sigmoid": "tl_sigmoid({0})",
+    "floor": "floor({0})", "ceil": "ceil({0})",
+    "where": "({0} ? {1} : {2})", "copy": "{0}",
+}
+for _n, _t in _C_TEMPLATES.items():
+    OPS[_n].templates["c"] = _t
 
 # Op families kept in their own modules (they declare into OPS on import).
 from . import ops_bits, ops_random, ops_scan  # noqa: E402,F401

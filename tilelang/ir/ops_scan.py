@@ -19,7 +19,6 @@ from __future__ import annotations
 import numpy as np
 import sympy
 
-from . import dtypes
 from .ops import OpTypeError, accumulate_dtype, declare
 from .types import ValueType
 

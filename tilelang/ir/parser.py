@@ -38,6 +38,16 @@ def _scalar(tok: Token):
         return float(text)
 
 
+_STMTS = (ir.Assign, ir.Store, ir.TileLoop, ir.If)
+
+
+class _Branch:
+    """The statements of one branch of an `if` while the tree is being built."""
+
+    def __init__(self, stmts):
+        self.stmts = stmts
+
+
 @v_args(inline=True)
 class _Build(Transformer):
     # sizes
@@ -177,10 +187,21 @@ class _Build(Transformer):
     def order(self, group=None):
         return ("order", "grouped", int(group) if group is not None else 0)
 
+    def runtime_tilevar(self, name, lo, hi, block):
+        return ir.TileVar(str(name), None, block, lo, hi)
+
+    def branch(self, *stmts):
+        return _Branch(tuple(s for s in stmts if s is not None))
+
+    def if_stmt(self, cond, *rest):
+        loc = next((r for r in rest if isinstance(r, Loc)), None)
+        then, orelse = (r.stmts for r in rest if isinstance(r, _Branch))
+        return ir.If(cond, then, orelse, loc)
+
     def loop(self, kind, *rest):
         tiles = tuple(r for r in rest if isinstance(r, ir.TileVar))
         loc = next((r for r in rest if isinstance(r, Loc)), None)
-        body = tuple(r for r in rest if isinstance(r, (ir.Assign, ir.Store, ir.TileLoop)))
+        body = tuple(r for r in rest if isinstance(r, _STMTS))
         order = next((r for r in rest if isinstance(r, tuple) and r[:1] == ("order",)), ("order", "row", 0))
         return ir.TileLoop(tiles, body, str(kind) == "parallel", loc, order[1], order[2])
 
@@ -204,7 +225,7 @@ class _Build(Transformer):
         params = tuple(r for r in rest if isinstance(r, ir.Param))
         tagged = dict(r for r in rest if isinstance(r, tuple) and len(r) == 2 and isinstance(r[0], str))
         loc = next((r for r in rest if isinstance(r, Loc)), None)
-        body = tuple(r for r in rest if isinstance(r, (ir.Assign, ir.Store, ir.TileLoop)))
+        body = tuple(r for r in rest if isinstance(r, _STMTS))
         return ir.Kernel(str(name), params, body, tagged.get("where", ()), tagged.get("config", ()), loc)
 
     def start(self, kernel):

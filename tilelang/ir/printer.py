@@ -77,6 +77,12 @@ def fmt_expr(e) -> str:
     return text
 
 
+def fmt_tilevar(t: ir.TileVar) -> str:
+    if t.is_runtime:  # the half-open element range [lo, hi)
+        return f"{t.name} in [{fmt_value(t.lo)}, {fmt_value(t.hi)}) by {format_expr(t.block)}"
+    return f"{t.name} in {format_expr(t.extent)} by {format_expr(t.block)}"
+
+
 def print_stmts(stmts, indent: int, out: list[str]):
     pad = "  " * indent
     for s in stmts:
@@ -87,12 +93,18 @@ def print_stmts(stmts, indent: int, out: list[str]):
             out.append(f"{pad}{kw} %{s.tensor}[{fmt_index(s.index)}], {fmt_value(s.value)}"
                        f"{fmt_access_tail(None, s.mask, s.bounds)}{fmt_loc(s.loc)}")
         elif isinstance(s, ir.TileLoop):
-            tiles = ", ".join(f"{t.name} in {format_expr(t.extent)} by {format_expr(t.block)}" for t in s.tiles)
+            tiles = ", ".join(fmt_tilevar(t) for t in s.tiles)
             kind = "parallel" if s.parallel else "seq"
             if s.order != "row":
                 kind += f" {s.order}" + (f" {s.group}" if s.group else "")
             out.append(f"{pad}tile {kind} ({tiles}){fmt_loc(s.loc)} {{")
             print_stmts(s.body, indent + 1, out)
+            out.append(f"{pad}}}")
+        elif isinstance(s, ir.If):
+            out.append(f"{pad}if {fmt_value(s.cond)}{fmt_loc(s.loc)} {{")
+            print_stmts(s.then, indent + 1, out)
+            out.append(f"{pad}}} else {{")
+            print_stmts(s.orelse, indent + 1, out)
             out.append(f"{pad}}}")
 
 

@@ -71,6 +71,17 @@ def verify(kernel: ir.Kernel) -> ir.Kernel:
             if isinstance(s, ir.TileLoop):
                 inner_tiles = dict(tiles)
                 for t in s.tiles:
+                    if t.is_runtime:
+                        if s.parallel:
+                            raise VerifierError("the grid loop's tiles cannot have runtime bounds", s.loc)
+                        for v in (t.lo, t.hi):
+                            vt = value_type(v, local, s.loc)
+                            if not (vt.is_scalar and dtypes.is_int(vt.dtype)):
+                                raise VerifierError(f"the bounds of runtime tile `{t.name}` must be integer "
+                                                    f"scalars, got {vt}", s.loc)
+                    elif t.extent is None or t.lo is not None:
+                        raise VerifierError(f"tile `{t.name}` needs either an extent or both runtime bounds",
+                                            s.loc)
                     if t.name in inner_tiles:
                         raise VerifierError(f"tile `{t.name}` shadows an enclosing tile loop", s.loc)
                     inner_tiles[t.name] = t
@@ -86,6 +97,17 @@ def verify(kernel: ir.Kernel) -> ir.Kernel:
                     raise VerifierError(f"group size {s.group!r} needs order grouped and must be a positive int",
                                         s.loc)
                 visit(s.body, inner_tiles, local)
+            elif isinstance(s, ir.If):
+                ct = value_type(s.cond, local, s.loc)
+                if ct != ValueType("bool"):
+                    raise VerifierError(f"an `if` condition must be a bool scalar, got {ct}", s.loc)
+                then_types = visit(s.then, tiles, local)
+                else_types = visit(s.orelse, tiles, local)
+                for name in then_types.keys() & else_types.keys():
+                    if then_types[name] != else_types[name]:
+                        raise VerifierError(f"`%{name}` is {then_types[name]} in one branch of the `if` and "
+                                            f"{else_types[name]} in the other", s.loc)
+                    local[name] = then_types[name]
             elif isinstance(s, ir.Assign):
                 if isinstance(s.value, ir.Load):
                     ld = s.value
@@ -123,6 +145,7 @@ def verify(kernel: ir.Kernel) -> ir.Kernel:
                                         f"support {', '.join(ir.ATOMIC_DTYPES)}", s.loc)
             else:
                 raise VerifierError(f"unknown statement {type(s).__name__}", getattr(s, "loc", None))
+        return local
 
     visit(kernel.body, {}, types)
     return kernel

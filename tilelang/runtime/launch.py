@@ -79,7 +79,12 @@ def bind_arguments(kernel, args):
     tensor_uses = getattr(kernel, "tensor_uses", {})
     bound, sig, devices = {}, {}, {}
     for name, a in zip(names, args):
-        if isinstance(a, torch.Tensor):
+        if name in getattr(kernel, "constants", ()):
+            if type(a) not in (bool, int, float):
+                raise LaunchError(f"`{name}` is a constant parameter: pass a Python bool, int or float, got "
+                                  f"{type(a).__name__}", kernel.loc)
+            sig[name] = ArgSpec("const", type(a).__name__, 0, a)
+        elif isinstance(a, torch.Tensor):
             check_tensor_kind(kernel, name, a)
             dt = dtypes.from_torch(a.dtype)
             if dt is None:
@@ -366,7 +371,7 @@ class SizeDispatch:
         else:  # a size no tensor dimension names: bind every size, with its messages
             def sizes_of(args):
                 bound = dict(zip(tile_kernel.param_names, args))
-                return tuple(tile_kernel.specialized_sizes(signature, bound)[n] for n in names)
+                return tuple(tile_kernel.specialized_sizes(signature, bound, config)[n] for n in names)
             self.sizes_of = sizes_of
 
     def run(self, args):

@@ -1,0 +1,272 @@
+"""Lowering from the tile level (after tiling and masking) to the explicit-memory level.
+
+One pass, in three steps:
+1. Buffers: every tile-level variable becomes a buffer of its (now concrete) shape; a variable
+   assigned values of two types gets one buffer per type. A statement that would overwrite a buffer
+   it reads at other elements (`x = x.T`, `x = sum(x)` ...) writes a temporary that is then copied.
+2. Maps and spaces: a rank-0 value computed only from scalars is `uniform` (every thread computes
+   it into its own registers); everything else is `cyclic` (element e by thread e % threads). A
+   buffer that every statement reads only at the reading thread's own elements stays in registers
+   (`local`); one read across threads (broadcasts, transposes, reductions, `@` operands) is `shared`.
+3. Barriers: before a statement that reads a shared buffer (or tensor) element another thread may
+   have written since the last barrier, or writes one another thread may still read, a `Barrier`.
+   Sequential loops are analysed to a fixed point, so hazards across iterations are covered.
+
+The explicit-memory interpreter (backends/reference/meminterp.py) checks all three on every kernel:
+a wrong space or a missing barrier is reported as a race.
+"""
+
+from __future__ import annotations
+
+import re
+
+from tilelang.errors import BackendError
+from tilelang.ir import nodes as ir
+from tilelang.ir.types import ValueType
+from tilelang.memir import nodes as M
+from tilelang.memir.verifier import verify_memkernel
+from tilelang.memir.access import access_shape, concrete, is_elementwise, natural_reads
+
+from tilelang.ir.ops import OPS
+
+from .context import PassContext
+
+# Ops the explicit-memory level and its renderers implement beyond those with a "c" template
+# (statements and index arithmetic written by the renderer itself). Anything else is refused with
+# a located error rather than mis-lowered: scans, sort/top-k, random numbers and shifts are not
+# lowered yet.
+LOWERED_OPS = frozenset({"argmax", "argmin", "broadcast_to", "cast", "dot", "expand_dims", "full", "max", "min",
+                         "size", "sum", "tile_id", "tile_index", "tile_start", "trans"})
+LOWERED_DTYPES = frozenset({"bool", "i8", "i32", "i64", "f16", "bf16", "f32", "f64"})
+
+
+def supported_op(name: str) -> bool:
+    return name in LOWERED_OPS or "c" in OPS[name].templates
+
+
+def _rename_values(value, env):
+    """`value` with every Var replaced by the buffer currently holding that variable."""
+    def v(x):
+        return ir.Var(env(x.name)) if isinstance(x, ir.Var) else x
+
+    def items(index):
+        return tuple(ir.ValueIndex(v(it.value)) if isinstance(it, ir.ValueIndex) else it for it in index)
+
+    if isinstance(value, ir.Op):
+        return ir.Op(value.name, tuple(v(a) for a in value.args), value.attrs)
+    if isinstance(value, ir.Load):
+        return ir.Load(value.tensor, items(value.index), v(value.other) if value.other is not None else None,
+                       v(value.mask) if value.mask is not None else None, value.bounds)
+    if isinstance(value, ir.Store):
+        return ir.Store(value.tensor, items(value.index), v(value.value),
+                        v(value.mask) if value.mask is not None else None, value.bounds, value.loc, value.atomic)
+    raise TypeError(value)
+
+
+class _Lowering:
+    def __init__(self, kernel: ir.Kernel, threads: int):
+        self.kernel = kernel
+        self.threads = threads
+        self.scalars = {p.name: p.type for p in kernel.params if not p.is_tensor}
+        self.types: dict[str, ValueType] = {}  # buffer name -> type
+        self.by_var: dict[tuple, str] = {}  # (variable, dtype, shape) -> buffer name
+        self.cur: dict[str, str] = {}  # variable -> buffer holding its current value
+
+    # ---- step 1: buffers ----------------------------------------------------------------------
+
+    def shape_of(self, v) -> tuple[int, ...]:
+        if isinstance(v, ir.Const) or v.name in self.scalars:
+            return ()
+        return tuple(self.types[v.name].shape)
+
+    def buffer_for(self, name: str, t: ValueType, loc) -> str:
+        try:
+            shape = concrete(t.shape)
+        except ValueError as e:
+            raise BackendError(f"explicit-memory lowering: {e} (did the tiling pass run?)", loc) from None
+        key = (name, t.dtype, shape)
+        if key not in self.by_var:
+            clean = re.sub(r"[^A-Za-z0-9_]", "_", name)
+            buf = clean
+            n = 1
+            while buf in self.types:
+                buf, n = f"{clean}_{n}", n + 1
+            self.by_var[key] = buf
+            self.types[buf] = ValueType(t.dtype, shape)
+        return self.by_var[key]
+
+    def lookup(self, loc):
+        def env(name):
+            if name in self.scalars:
+                return name
+            if name not in self.cur:
+                raise BackendError(f"explicit-memory lowering: `{name}` is read before it is assigned", loc)
+            return self.cur[name]
+        return env
+
+    def stmts(self, body, blocks: dict) -> list:
+        out = []
+        for s in body:
+            if isinstance(s, ir.TileLoop):
+                inner = dict(blocks, **{t.name: int(t.block) for t in s.tiles})
+                before = dict(self.cur)
+                new_body = self.stmts(s.body, inner)
+                for name, buf in before.items():
+                    if self.cur.get(name) != buf:
+                        raise BackendError(f"explicit-memory lowering: `{name}` changes type inside this loop; "
+                                           "give the new value another name", s.loc)
+                out.append(ir.TileLoop(s.tiles, tuple(new_body), s.parallel, s.loc))
+            elif isinstance(s, ir.Assign):
+                if isinstance(s.value, ir.Op) and not supported_op(s.value.name):
+                    raise BackendError(f"the explicit-memory level (cuda backend) does not lower `{s.value.name}` "
+                                       "yet", s.loc)
+                if s.type.dtype not in LOWERED_DTYPES:
+                    raise BackendError(f"the explicit-memory level (cuda backend) does not handle {s.type.dtype} "
+                                       "values yet", s.loc)
+                value = _rename_values(s.value, self.lookup(s.loc))
+                buf = self.buffer_for(s.name, s.type, s.loc)
+                reads = M.operand_names(value)
+                in_place_ok = is_elementwise(value) and all(
+                    self.shape_of(ir.Var(r)) == self.types[buf].shape for r in reads if r == buf)
+                if buf in reads and not in_place_ok:
+                    tmp = self.buffer_for(s.name + "_next", s.type, s.loc)
+                    out.append(M.Compute(tmp, value, "cyclic", s.loc))
+                    value = ir.Op("copy", (ir.Var(tmp),))
+                out.append(M.Compute(buf, value, "cyclic", s.loc))
+                self.cur[s.name] = buf
+            elif isinstance(s, ir.Store):
+                out.append(M.Put(_rename_values(s, self.lookup(s.loc)), "cyclic"))
+        return out
+
+    # ---- step 2: maps and spaces ---------------------------------------------------------------
+
+    def uniform_buffers(self, body) -> set[str]:
+        """Rank-0 buffers whose every assignment reads only scalars, constants and such buffers."""
+        computes = [s for s in M.walk(body) if isinstance(s, M.Compute)]
+        uniform = {b for b, t in self.types.items() if not t.shape}
+        changed = True
+        while changed:
+            changed = False
+            for c in computes:
+                if c.out in uniform and any(n not in self.scalars and n not in uniform
+                                            for n in M.operand_names(c.value)):
+                    uniform.discard(c.out)
+                    changed = True
+        return uniform
+
+    def with_maps(self, body, uniform):
+        def fix(stmts):
+            out = []
+            for s in stmts:
+                if isinstance(s, ir.TileLoop):
+                    out.append(ir.TileLoop(s.tiles, tuple(fix(s.body)), s.parallel, s.loc))
+                elif isinstance(s, M.Compute) and s.out in uniform:
+                    out.append(M.Compute(s.out, s.value, "uniform", s.loc))
+                else:
+                    out.append(s)
+            return out
+        return fix(body)
+
+    def spaces(self, body, uniform) -> dict[str, str]:
+        shared: set[str] = set()
+
+        def visit(stmts, blocks):
+            for s in stmts:
+                if isinstance(s, ir.TileLoop):
+                    visit(s.body, dict(blocks, **{t.name: int(t.block) for t in s.tiles}))
+                elif isinstance(s, (M.Compute, M.Put)):
+                    for name, natural in natural_reads(s, self.out_shape(s, blocks), self.shape_of).items():
+                        if not natural and name not in uniform and name not in self.scalars:
+                            shared.add(name)
+        visit(body, {})
+        return {b: "shared" if b in shared else "local" for b in self.types}
+
+    def out_shape(self, s, blocks) -> tuple[int, ...]:
+        if isinstance(s, M.Put):
+            return access_shape(s.store.index, blocks, self.shape_of)
+        return tuple(self.types[s.out].shape)
+
+    # ---- step 3: barriers ------------------------------------------------------------------------
+
+    def accesses(self, s, blocks, space) -> list[tuple[str, str, bool]]:
+        """(what, 'r' | 'w', natural) for the shared buffers and tensors a statement touches."""
+        out = []
+        for name, natural in natural_reads(s, self.out_shape(s, blocks), self.shape_of).items():
+            if space.get(name) == "shared":
+                out.append((name, "r", natural))
+        if isinstance(s, M.Put):
+            out.append(("tensor " + s.store.tensor, "w", False))
+        else:
+            if isinstance(s.value, ir.Load):
+                out.append(("tensor " + s.value.tensor, "r", False))
+            if space.get(s.out) == "shared":
+                out.append((s.out, "w", True))
+        return out
+
+    @staticmethod
+    def conflicts(acc, pending) -> bool:
+        for what, kind, natural in acc:
+            for pkind, pnatural in pending.get(what, ()):
+                if kind == "r" and pkind == "r":
+                    continue
+                if what.startswith("tensor "):
+                    # Global memory: order reads after writes and writes after reads. Two plain
+                    # stores of one element by different threads in one phase are left to the
+                    # interpreter's race check.
+                    if kind != pkind:
+                        return True
+                elif not (natural and pnatural):
+                    return True
+        return False
+
+    def place_barriers(self, stmts, pending, blocks, space):
+        out = []
+        for s in stmts:
+            if isinstance(s, ir.TileLoop):
+                inner = dict(blocks, **{t.name: int(t.block) for t in s.tiles})
+                head = {k: set(v) for k, v in pending.items()}
+                for _ in range(8):
+                    body, exit_ = self.place_barriers(s.body, head, inner, space)
+                    joined = _join(pending, exit_)
+                    if joined == head:
+                        break
+                    head = joined
+                out.append(ir.TileLoop(s.tiles, tuple(body), s.parallel, s.loc))
+                pending = _join(pending, exit_)
+                continue
+            acc = self.accesses(s, blocks, space)
+            if self.conflicts(acc, pending):
+                out.append(M.Barrier(s.loc))
+                pending = {}
+            pending = _join(pending, {what: {(kind, natural)} for what, kind, natural in acc})
+            out.append(s)
+        return out, pending
+
+    # ---- all together ----------------------------------------------------------------------------
+
+    def run(self) -> M.MemKernel:
+        k = self.kernel
+        body = self.stmts(k.body, {})
+        uniform = self.uniform_buffers(body)
+        body = self.with_maps(body, uniform)
+        space = self.spaces(body, uniform)
+        body, _ = self.place_barriers(body, {}, {}, space)
+        buffers = tuple(M.Buffer(b, space[b], t.dtype, tuple(t.shape)) for b, t in self.types.items())
+        out = M.MemKernel(k.name, k.params, self.threads, buffers, tuple(body), k.assumptions, k.config, k.loc)
+        verify_memkernel(out)
+        return out
+
+
+def _join(a: dict, b: dict) -> dict:
+    out = {k: set(v) for k, v in a.items()}
+    for k, v in b.items():
+        out.setdefault(k, set()).update(v)
+    return out
+
+
+def lower_to_memory(kernel: ir.Kernel, ctx: PassContext | None = None, threads: int | None = None) -> M.MemKernel:
+    """The explicit-memory program of a tile kernel whose tiling and masking passes have run.
+    `threads` per block defaults to 32 * the Config's num_warps."""
+    if threads is None:
+        threads = 32 * (ctx.config.num_warps if ctx is not None else 4)
+    return _Lowering(kernel, threads).run()

@@ -1,0 +1,108 @@
+"""Layout swizzling on the explicit-memory level: an XOR-swizzled layout for each 2-D shared buffer
+whose access patterns conflict on shared-memory banks, with the proof recorded.
+
+For every statement that writes or reads a shared buffer, the pattern is derived from the
+statement itself (tilelang/memir/access.py: which element each output element reads, and the
+cyclic thread map: lanes of a warp handle 32 consecutive output elements). Every warp instruction
+of every pattern is then enumerated exhaustively (the buffers are small and static) under the
+identity layout and under each candidate XOR layout; the candidate with the fewest conflicts wins,
+identity on a tie. The chosen layout is proved a bijection exhaustively over the buffer.
+`layout_proofs` re-derives the proof for a kernel's chosen layouts (the AOT manifest records it).
+
+Typical wins: a row reduction or a transpose reads a column (lanes walk rows, stride C words,
+C % 32 == 0: a 32-way conflict); c ^ (r % 32) spreads those lanes over all banks while keeping the
+row-major copies conflict-free.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from tilelang.ir import nodes as ir
+from tilelang.memir import nodes as M
+from tilelang.memir.access import access_shape, read_ids
+from tilelang.memir.layout import WARP, LayoutProof, PatternProof, conflict_degrees, physical, prove_bijective
+
+
+def _patterns(mk: M.MemKernel, buf: M.Buffer) -> list[tuple[str, str, np.ndarray]]:
+    """(statement text, 'read' | 'write', ids [n_out, k]) for every access of `buf`."""
+    shapes = {b.name: b.shape for b in mk.buffers}
+    out = []
+
+    def visit(stmts, blocks):
+        for s in stmts:
+            if isinstance(s, ir.TileLoop):
+                visit(s.body, dict(blocks, **{t.name: int(t.block) for t in s.tiles}))
+            elif isinstance(s, M.Compute):
+                value = s.value
+                out_shape = shapes[s.out]
+                where = f"{s.loc}" if s.loc is not None else s.out
+                for name, ids in read_ids(value, out_shape, shapes):
+                    if name == buf.name:
+                        out.append((where, "read", ids.reshape(-1, ids.shape[-1])))
+                if s.out == buf.name:
+                    out.append((where, "write", np.arange(buf.size)[:, None]))
+            elif isinstance(s, M.Put):
+                shape = access_shape(s.store.index, blocks, lambda v: shapes.get(getattr(v, "name", None), ()))
+                for name, ids in read_ids(s.store, shape, shapes):
+                    if name == buf.name:
+                        out.append((f"{s.loc}", "read", ids.reshape(-1, ids.shape[-1])))
+    visit(mk.body, {})
+    return out
+
+
+def _worst(ids: np.ndarray, shape, swizzle) -> tuple[int, int]:
+    """(worst conflict degree, number of warp instructions) of a pattern under a layout."""
+    n, k = ids.shape
+    pad = (-n) % WARP
+    if pad:  # lanes past the end issue nothing: repeat a real lane's address (a broadcast)
+        ids = np.concatenate([ids, np.repeat(ids[-1:], pad, axis=0)])
+    words = physical(shape, swizzle, ids)  # [n, k]
+    groups = words.reshape(-1, WARP, k).transpose(0, 2, 1).reshape(-1, WARP)
+    return int(conflict_degrees(groups).max()), groups.shape[0]
+
+
+def _candidates(shape) -> list:
+    rows, cols = shape
+    if cols < 2 or cols & (cols - 1):
+        return [None]
+    p = min(cols, 32)
+    return [None] + [(q, p) for q in sorted({1, max(1, 32 // cols)})]
+
+
+def _proof(mk, buf, swizzle) -> LayoutProof:
+    pats = []
+    for where, kind, ids in _patterns(mk, buf):
+        ident, count = _worst(ids, buf.shape, None)
+        chosen, _ = _worst(ids, buf.shape, swizzle)
+        pats.append(PatternProof(where, kind, count, ident, chosen))
+    return LayoutProof(buf.name, buf.shape, swizzle, prove_bijective(buf.shape, swizzle), tuple(pats))
+
+
+def swizzle_shared(mk: M.MemKernel, ctx=None) -> M.MemKernel:
+    """The kernel with an XOR swizzle on each 2-D shared buffer where one lowers bank conflicts."""
+    new = []
+    for buf in mk.buffers:
+        if buf.space != "shared" or len(buf.shape) != 2 or buf.ring is not None:
+            new.append(buf)  # (ring buffers of the pipelining pass keep the identity layout for now)
+            continue
+        pats = _patterns(mk, buf)
+        best, best_score = None, None
+        for cand in _candidates(buf.shape):
+            if cand is not None and not prove_bijective(buf.shape, cand):
+                continue
+            worst = [_worst(ids, buf.shape, cand)[0] for _, _, ids in pats]
+            score = (max(worst, default=1), sum(worst))
+            if best_score is None or score < best_score:
+                best, best_score = cand, score
+        new.append(dataclasses.replace(buf, swizzle=best))
+    return dataclasses.replace(mk, buffers=tuple(new))
+
+
+def layout_proofs(mk: M.MemKernel) -> list[LayoutProof]:
+    """The proof for every 2-D shared buffer's layout: bijective, and the worst bank-conflict degree
+    of each access pattern under identity and under the layout, every warp instruction enumerated."""
+    return [_proof(mk, b, b.swizzle) for b in mk.buffers
+            if b.space == "shared" and len(b.shape) == 2 and b.ring is None]
