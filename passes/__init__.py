@@ -8,7 +8,7 @@ from tilelang.ir.verifier import verify
 from .context import PassContext
 from .masking import mask
 from .program_order import order_programs
-from .reduction_padding import pad_reductions
+from .padding import mask_padding
 from .soundness import check_soundness
 from .tiling import tile
 
@@ -17,8 +17,9 @@ PIPELINE = [
     ("tiling", tile),
     ("masking", mask),
     ("program_order", order_programs),
-    # Reductions ignore a tile's positions past its extent (the load's fill value never leaks in).
-    ("reduction_padding", pad_reductions),
+    # A tile's positions past its extent never count: reductions skip them, gathers and scatters
+    # through values from them are masked.
+    ("padding", mask_padding),
     # A verifier step (returns the kernel unchanged): rejects partial reductions over grid tiles,
     # stores shared by several programs and read-modify-write races between programs.
     ("soundness", check_soundness),

@@ -107,6 +107,14 @@ class _Lowering:
     def stmts(self, body, blocks: dict) -> list:
         out = []
         for s in body:
+            if isinstance(s, ir.TileLoop) and any(t.is_runtime for t in s.tiles):
+                raise BackendError("the explicit-memory level (cuda backend) does not lower tile loops with "
+                                   "runtime bounds yet", s.loc)
+            if isinstance(s, ir.If):
+                raise BackendError("the explicit-memory level (cuda backend) does not lower `if` yet", s.loc)
+            if isinstance(s, ir.Store) and s.atomic is not None:
+                raise BackendError("the explicit-memory level (cuda backend) does not lower atomic stores yet",
+                                   s.loc)
             if isinstance(s, ir.TileLoop):
                 inner = dict(blocks, **{t.name: int(t.block) for t in s.tiles})
                 before = dict(self.cur)

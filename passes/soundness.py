@@ -59,7 +59,7 @@ from .masking import facts, needs_check
 
 Axes = tuple[frozenset, ...]  # per value axis: the names of the tile loops it ranges over
 
-# Names the reduction_padding pass gives the values it masks (`7.pad`).
+# Names the padding pass gives the values it masks (`7.pad`).
 PADDING_SUFFIX = ".pad"
 REDUCTIONS = ("sum", "max", "min", "argmax", "argmin")
 # Op-registry kinds whose result at one position depends on the whole `axis` attr: reductions,
@@ -269,7 +269,7 @@ class _Analysis:
             shown = ", ".join(sorted(origin)) or "no tile"
             x = s.value.args[0] if isinstance(s.value, ir.Op) and s.value.args else None
             masked = isinstance(x, ir.Var) and x.name.endswith(PADDING_SUFFIX)
-            fate = ("excluded by the reduction_padding pass" if masked else
+            fate = ("excluded by the padding pass" if masked else
                     "hold the load's fill value (`other`, default 0) unless masked")
             note = "".join(f"; tile `{t.name}` may be partial (block {format_expr(t.block)}, extent "
                            f"{format_expr(t.extent)}): its padded positions {fate}" for n in sorted(origin)

@@ -34,7 +34,7 @@ def test_masked_row_sum_over_2_31_elements_is_refused_not_wrapped():
 
 
 def test_row_sum_over_2_31_elements_is_refused_not_wrapped():
-    """Reductions over a partial tile compare tile positions (reduction_padding), so they are
+    """Reductions over a partial tile compare tile positions (the padding pass), so they are
     refused the same way until positions are 64-bit."""
     x = torch.ones(1, 1, dtype=torch.int8).expand(2, BIG)
     out = torch.zeros(2, dtype=torch.int64)

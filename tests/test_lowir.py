@@ -315,7 +315,8 @@ def test_every_op_is_lowered_or_refused_with_a_located_error():
     tested = set().union(*(COVERS[k] for k in ("float_unary", "binary", "int", "reduce", "shape_ops", "gemm")))
     assert {n for n in OPS if supported_op(n)} <= tested
     assert {n for n in OPS if not supported_op(n)} == {"cumsum", "cumprod", "cummax", "cummin", "sort", "topk",
-                                                         "topk_index", "rand", "randint", "shl", "shr"}
+                                                         "topk_index", "rand", "randint", "shl", "shr",
+                                                         "arange", "reshape", "slice"}
     sig = {n: ArgSpec("tensor", "f32", 2) for n in ("x", "csum", "cprod", "cmax", "cmin")}
     k = run_pipeline(scans_kernel.lower(sig, {"N": 8}),
                      PassContext(config=tl.Config()))
@@ -383,3 +384,34 @@ def test_random_kernels_lower_and_run_like_the_reference(lowered_backends, tmp_p
     got = poisoned((5, 7), torch.float32)
     module.fuzz(x, y, got, 0.5, config=cfg, backend="cuda-sim")
     torch.testing.assert_close(got, ref, rtol=1e-6, atol=1e-6, equal_nan=True, msg=lambda m: f"{m}\n{src}")
+
+
+@tl.tile
+def _branchy(x, out, flag):
+    (N,) = x.shape
+    for n in tl.tile(N):
+        if flag > 0:
+            out[n] = x[n]
+        else:
+            out[n] = x[n] * 2.0
+
+
+@tl.tile
+def _atomic_total(x, out):
+    (N,) = x.shape
+    for n in tl.tile(N):
+        tl.atomic_add(out[0], tl.sum(x[n], axis=0))
+
+
+@pytest.mark.parametrize("kernel, sig, what", [
+    (_branchy, {"x": ArgSpec("tensor", "f32", 1), "out": ArgSpec("tensor", "f32", 1),
+                "flag": ArgSpec("scalar", "i32")}, "`if`"),
+    (_atomic_total, {"x": ArgSpec("tensor", "f32", 1), "out": ArgSpec("tensor", "f32", 1)}, "atomic stores"),
+])
+def test_constructs_the_level_lacks_are_refused_not_dropped(kernel, sig, what):
+    from tilelang.errors import BackendError
+
+    k = run_pipeline(kernel.lower(sig), PassContext(config=tl.Config()))
+    with pytest.raises(BackendError, match=f"does not lower {what}") as e:
+        lower_to_memory(k, threads=32)
+    assert e.value.loc is not None and e.value.loc.line > 0

@@ -92,7 +92,7 @@ class MemInterpreter(Interpreter):
         scalars = {p.name: self.args[p.name] for p in self.kernel.params if not p.is_tensor}
         from .interp import as_dtype
 
-        for program, ids in enumerate(itertools.product(*(range(self.tile_count(t)) for t in grid.tiles))):
+        for program, ids in enumerate(itertools.product(*(range(self.tile_count(t, scalars)) for t in grid.tiles))):
             self.program = program
             env = {n: as_dtype(v, self.dtypes[n]) for n, v in scalars.items()}
             env.update({b.name: _poison(b.dtype, _stored_shape(b)) for b in self.kernel.buffers})
@@ -109,13 +109,13 @@ class MemInterpreter(Interpreter):
                           for b in self.kernel.buffers if b.space == "local"}
             self.phase = 0
             self.env_ring = env
-            self.block(grid.body, env, {t.name: (t, i) for t, i in zip(grid.tiles, ids)})
+            self.block(grid.body, env, {t.name: self.place(t, i, env) for t, i in zip(grid.tiles, ids)})
 
     def block(self, stmts, env, tiles):
         for s in stmts:
             if isinstance(s, ir.TileLoop):
-                for ids in itertools.product(*(range(self.tile_count(t)) for t in s.tiles)):
-                    self.block(s.body, env, dict(tiles, **{t.name: (t, i) for t, i in zip(s.tiles, ids)}))
+                for ids in itertools.product(*(range(self.tile_count(t, env)) for t in s.tiles)):
+                    self.block(s.body, env, dict(tiles, **{t.name: self.place(t, i, env) for t, i in zip(s.tiles, ids)}))
             elif isinstance(s, M.Barrier):
                 self.phase += 1
             elif isinstance(s, M.Compute):
@@ -157,13 +157,13 @@ class MemInterpreter(Interpreter):
 
     def async_copy(self, s: M.AsyncCopy, env, tiles):
         b = self.bufs[s.out]
-        tv, i = tiles[b.ring[0]]
+        tv, i = tiles[b.ring[0]][:2]
         if s.first and i != 0:
             return
         src = i + s.ahead
-        if src >= self.tile_count(tv):
+        if src >= self.tile_count(tv, self.env_ring):
             return
-        shifted = dict(tiles, **{b.ring[0]: (tv, src)})
+        shifted = dict(tiles, **{b.ring[0]: self.place(tv, src, self.env_ring)})
         data = self.load(s.load, env, shifted, s.loc)
         ids = (src % b.ring[1]) * b.size + np.arange(b.size)
         threads = self.reader_threads(b.shape, "cyclic").reshape(-1)

@@ -120,3 +120,57 @@ def carried_sum(x, out):
 def test_loop_carried_values_are_left_alone():
     sig = {"x": ArgSpec("tensor", "f32", 2), "out": ArgSpec("tensor", "f32", 1)}
     assert _wheres(_final(carried_sum, sig, tl.Config(BLOCK_M=4))) == 0
+
+
+@tl.tile
+def scatter_rows_unmasked(src, idx, out):
+    """out[idx[g]] = src[g] with no mask of the user's: padded positions of g must not store."""
+    G, D = src.shape
+    (G,) = idx.shape
+    R, D = out.shape
+    for g, d in tl.tile([G, D]):
+        out[idx[g], d] = src[g, d]
+
+
+@tl.tile
+def gathered_contraction(p, v, idx, out):
+    """out = p @ v[idx]: the contraction runs over gathered rows; padded ones must contribute 0."""
+    M, G = p.shape
+    (G,) = idx.shape
+    R, D = v.shape
+    M, D = out.shape
+    for m, d in tl.tile([M, D]):
+        acc = tl.zeros([m, d], tl.float32)
+        for g in tl.tile(G):
+            rows = idx[g]
+            acc += tl.load(p[m, g], other=1.0) @ v[rows, d]  # p's padded positions are 1, not 0
+        out[m, d] = acc
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@settings(max_examples=6)
+@given(G=st.integers(1, 30), D=st.integers(1, 12), seed=st.integers(0, 1000))
+def test_scatter_skips_padded_index_positions(backend, G, D, seed):
+    g = torch.Generator().manual_seed(seed)
+    R = G + 3
+    idx = (torch.randperm(R, generator=g)[:G] ).to(torch.int32)
+    src = torch.rand(G, D, generator=g) + 1.0
+    out = torch.full((R, D), -7.0)  # rows nobody scatters to keep -7
+    scatter_rows_unmasked(src, idx, out, config=tl.Config(BLOCK_G=8, BLOCK_D=8), backend=backend)
+    expected = torch.full((R, D), -7.0)
+    expected[idx.long()] = src
+    assert torch.equal(out, expected)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@settings(max_examples=6)
+@given(M=st.integers(1, 20), G=st.integers(1, 30), D=st.integers(1, 12), seed=st.integers(0, 1000))
+def test_gathered_contraction_ignores_padded_rows(backend, M, G, D, seed):
+    g = torch.Generator().manual_seed(seed)
+    R = G + 2
+    p, v = torch.rand(M, G, generator=g), torch.rand(R, D, generator=g)
+    v[0] = 100.0  # what a padded gather position would read
+    idx = torch.randint(1, R, (G,), generator=g, dtype=torch.int32)
+    out = poisoned((M, D), torch.float32)
+    gathered_contraction(p, v, idx, out, config=tl.Config(BLOCK_M=8, BLOCK_D=8, BLOCK_G=16), backend=backend)
+    torch.testing.assert_close(out.double(), p.double() @ v.double()[idx.long()], rtol=1e-5, atol=1e-5)
