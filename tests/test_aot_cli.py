@@ -99,7 +99,8 @@ def test_cli_errors_are_one_clear_line(tmp_path, args, message):
 def test_help_explains_options_with_examples():
     r = run_cli("compile", "--help")
     assert r.returncode == 0
-    for opt in ("--target", "--shape", "--dtype", "--config", "--divisible", "-o", "--name", "examples:"):
+    for opt in ("--target", "--shape", "--dtype", "--config", "--divisible", "-o", "--name", "--tuned", "--db",
+                "examples:"):
         assert opt in r.stdout
     r = run_cli("ir", "--help")
     assert "--after" in r.stdout and "examples:" in r.stdout

@@ -172,7 +172,13 @@ def cmd_compile(args) -> int:
     for k in kernels:
         sig = kernel_signature_from_options(k, dtypes_opt, ranks)
         kf, kd, kc = restrict_to_kernel(k, sig, fixed, divisible, config, strict=not whole_file)
-        jobs.append(KernelJob(k, sig, kc, kf, kd))
+        tuned = _tuned_classes(args, k, sig) if args.tuned else []
+        jobs.append(KernelJob(k, sig, kc, kf, kd, tuned))
+    if args.tuned and not any(j.tuned for j in jobs):
+        arch = args.target.partition(":")[2]
+        where = f"devices of architecture {arch}" if arch else "this machine"
+        raise TileLangError(f"the tuning database has no tuned configs for {', '.join(k.name for k in kernels)} on "
+                            f"{be.name} ({where}); tune first, or compile without --tuned")
     if whole_file:
         unused = [n for n in [*fixed, *divisible] if not any(n in j.fixed or n in j.divisible for j in jobs)]
         if unused:
@@ -184,6 +190,15 @@ def cmd_compile(args) -> int:
     print(f"wrote {', '.join(summary['files'])} to {args.output} ({summary['binaries']} binaries, "
           f"{time.perf_counter() - t0:.2f}s)")
     return 0
+
+
+def _tuned_classes(args, kernel, signature) -> list:
+    """(shapes, Config) per shape class the tuning database chose for this kernel and target (a kernel
+    of a whole file without tunings gets a plain launcher)."""
+    from tilelang import backend as backends
+    from tilelang.aot.tuned import tuned_classes
+
+    return tuned_classes(args.db, kernel, signature, backends.for_aot_target(args.target).name, args.target)
 
 
 def cmd_ir(args) -> int:
@@ -257,6 +272,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", required=True, help="output directory (created if missing)")
     c.add_argument("--name", help="name of the C library (LIB.h / LIB.c); default: the kernel's name, or the file's "
                                   "name when compiling every kernel of a file")
+    c.add_argument("--tuned", action="store_true",
+                   help="compile every config the tuning database chose for this kernel and target, plus a "
+                        "dispatcher that picks one by the call's shapes")
+    c.add_argument("--db", metavar="PATH", help="tuning database to read with --tuned (default: the standard one)")
     c.set_defaults(func=cmd_compile)
 
     i = sub.add_parser("ir", help="print a kernel's IR after every pass",
