@@ -192,7 +192,7 @@ class Codegen(OpsCodegen):
                 rows = b.select(b.icmp_signed("<", left, g), left, g)
                 within = b.srem(pid, width)
                 row = b.add(first, b.srem(within, rows))
-                self.tiles[grid[0].name] = (row, b.mul(row, c64(grid[0].block)))
+                self.tiles[grid[0].name] = (row, b.mul(row, c64(grid[0].block)), None)
                 rest, grid = b.sdiv(within, rows), grid[1:]
             for t in reversed(grid):
                 cnt = self.slots[t.count_slot]
