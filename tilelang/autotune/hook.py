@@ -23,6 +23,10 @@ _warned = False
 def config_for_args(kernel, args: tuple, backend_name: str | None) -> Config | None:
     """The call path's entry (tilelang/api.py `_call`, for calls without `config=`): memoized on
     the arguments' dtypes, shapes and devices, so a repeat call costs one tuple and a dict lookup."""
+    import torch
+
+    if any(isinstance(a, torch.Tensor) and (a.is_nested or a.layout is not torch.strided) for a in args):
+        return None  # nested / sparse tensors have no plain shape: the call path rejects them with its message
     tuning = autotune_enabled()
     # Per shape only when there is something tuned to look up (or a sweep to run): otherwise the
     # defaults depend on dtypes and ranks alone, and a call with new sizes stays on the cached path.
