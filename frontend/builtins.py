@@ -56,7 +56,7 @@ def _shape(lw, node) -> tuple:
             out.append(v.var.block)
         elif isinstance(v, Literal) and type(v.value) is int and v.value > 0:
             out.append(sympy.Integer(v.value))
-        elif isinstance(v, Size) and not (v.expr.free_symbols - _block_symbols(lw)):
+        elif isinstance(v, Size) and not (v.expr.free_symbols - block_symbols_in_scope(lw)):
             out.append(v.expr)
         elif isinstance(v, Size) and isinstance(v.expr, sympy.Symbol):
             out.append(lw.whole_tile(v.expr, it).block)  # a whole dimension, like `x[m, :]`
@@ -66,7 +66,7 @@ def _shape(lw, node) -> tuple:
     return tuple(out)
 
 
-def _block_symbols(lw) -> set:
+def block_symbols_in_scope(lw) -> set:
     return {v.var.block for v in lw.scope.names.values() if isinstance(v, TileRef)} | {
         s for v in lw.scope.names.values() if isinstance(v, TileRef) for s in v.var.block.free_symbols}
 

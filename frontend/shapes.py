@@ -10,6 +10,7 @@ import sympy
 
 from tilelang.errors import ShapeMismatchError, TileTypeError
 
+from .builtins import block_symbols_in_scope
 from .values import IRValue, Literal, Size, TileRef
 
 
@@ -78,16 +79,12 @@ def _shape_list(lw, node) -> tuple:
             out.append(v.var.block)
         elif isinstance(v, Literal) and type(v.value) is int and v.value > 0:
             out.append(sympy.Integer(v.value))
-        elif isinstance(v, Size) and not (v.expr.free_symbols - _tile_symbols(lw)):
+        elif isinstance(v, Size) and not (v.expr.free_symbols - block_symbols_in_scope(lw)):
             out.append(v.expr)
         else:
             lw.fail(it, "a shape entry is a positive int, a tile variable (its block size) or m.size "
                         "(tensor sizes are not compile-time)", TileTypeError)
     return tuple(out)
-
-
-def _tile_symbols(lw) -> set:
-    return {s for v in lw.scope.names.values() if isinstance(v, TileRef) for s in v.var.block.free_symbols}
 
 
 def reshape_call(lw, x, args, keywords, node):

@@ -5,14 +5,13 @@ backend (it is far too slow to be one)."""
 
 from __future__ import annotations
 
-import numpy as np
 
 from tilelang.backend import Backend
 from tilelang.ir import nodes as ir
 from tilelang.passes.lower_memory import lower_to_memory
 from tilelang.passes.pipeline import pipeline_async
 from tilelang.passes.swizzle import swizzle_shared
-from tilelang.backends.reference import to_numpy
+from tilelang.backends.reference import run_on_numpy
 from tilelang.backends.reference.meminterp import run_memory
 
 
@@ -37,20 +36,7 @@ class MemorySimBackend(Backend):
     @staticmethod
     def launcher(mk):
         def launch(args: dict, sizes: dict, grid: int):
-            import torch
-
-            arrays, writeback = {}, []
-            for p in mk.params:
-                a = args[p.name]
-                if isinstance(a, torch.Tensor):
-                    arrays[p.name] = to_numpy(a)
-                    if a.dtype == torch.bfloat16:
-                        writeback.append(p.name)
-                else:
-                    arrays[p.name] = a
-            run_memory(mk, arrays, sizes)
-            for name in writeback:
-                args[name].copy_(torch.from_numpy(np.ascontiguousarray(arrays[name])))
+            run_on_numpy(mk.params, args, lambda arrays: run_memory(mk, arrays, sizes))
 
         launch.memkernel = mk
         return launch

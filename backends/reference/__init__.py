@@ -19,6 +19,25 @@ def to_numpy(t):
     return t.detach().numpy()
 
 
+def run_on_numpy(params, args: dict, runner) -> None:
+    """Call `runner(arrays)` on the arguments as numpy arrays (scalars as they are), then copy bf16
+    outputs, which numpy holds as float32 copies, back into their tensors."""
+    import torch
+
+    arrays, writeback = {}, []
+    for p in params:
+        a = args[p.name]
+        if isinstance(a, torch.Tensor):
+            arrays[p.name] = to_numpy(a)
+            if a.dtype == torch.bfloat16:
+                writeback.append(p.name)
+        else:
+            arrays[p.name] = a
+    runner(arrays)
+    for name in writeback:
+        args[name].copy_(torch.from_numpy(np.ascontiguousarray(arrays[name])))
+
+
 class ReferenceBackend(Backend):
     name = "reference"
     devices = ("cpu",)
@@ -26,20 +45,7 @@ class ReferenceBackend(Backend):
 
     def compile(self, kernel: ir.Kernel, key: str):
         def launch(args: dict, sizes: dict, grid: int):
-            import torch
-
-            arrays, writeback = {}, []
-            for p in kernel.params:
-                a = args[p.name]
-                if isinstance(a, torch.Tensor):
-                    arrays[p.name] = to_numpy(a)
-                    if a.dtype == torch.bfloat16:
-                        writeback.append(p.name)
-                else:
-                    arrays[p.name] = a
-            run(kernel, arrays, sizes)
-            for name in writeback:
-                args[name].copy_(torch.from_numpy(np.ascontiguousarray(arrays[name])))
+            run_on_numpy(kernel.params, args, lambda arrays: run(kernel, arrays, sizes))
 
         return launch
 
