@@ -45,10 +45,14 @@ def to_dtype(lw, node) -> str:
     lw.fail(node, "expected a dtype such as tl.float16, torch.float32 or x.dtype", TileTypeError)
 
 
-def _shape(lw, node) -> tuple:
+def shape_entries(lw, node, whole_dims: bool = True) -> tuple:
+    """The sizes of a compile-time shape list: tile variables (their blocks), positive ints, sizes made
+    of tile blocks (m.size) and, where `whole_dims` (tile constructors, not reshape), a tensor
+    dimension D standing for the whole dimension, as in `x[m, :]`."""
     items = node.elts if isinstance(node, (ast.List, ast.Tuple)) else None
     if items is None:
-        lw.fail(node, "a tile shape is a list such as [m, n] (tile variables) or [BLOCK, 4] (ints)")
+        lw.fail(node, "a tile shape is a list such as [m, n] (tile variables) or [BLOCK, 4] (ints)" if whole_dims
+                else "a shape is a list such as [4, 8] or [m, 2] (ints, tile variables, m.size)")
     out = []
     for it in items:
         v = lw.expr(it)
@@ -58,11 +62,14 @@ def _shape(lw, node) -> tuple:
             out.append(sympy.Integer(v.value))
         elif isinstance(v, Size) and not (v.expr.free_symbols - block_symbols_in_scope(lw)):
             out.append(v.expr)
-        elif isinstance(v, Size) and isinstance(v.expr, sympy.Symbol):
+        elif whole_dims and isinstance(v, Size) and isinstance(v.expr, sympy.Symbol):
             out.append(lw.whole_tile(v.expr, it).block)  # a whole dimension, like `x[m, :]`
-        else:
+        elif whole_dims:
             lw.fail(it, "a tile shape entry is a tile variable (its block size), m.size, a tensor dimension "
                         "such as D (the whole dimension, as `x[m, :]`), or a positive int")
+        else:
+            lw.fail(it, "a shape entry is a positive int, a tile variable (its block size) or m.size "
+                        "(tensor sizes are not compile-time)", TileTypeError)
     return tuple(out)
 
 
@@ -103,7 +110,7 @@ def call_builtin(lw, name: str, node: ast.Call):
                 lw.fail(a["value"], "tl.full takes a constant fill value")
             value = v.value
         value = float(value) if dtypes.is_float(dt) else (bool(value) if dt == "bool" else int(value))
-        return lw.op("full", [], {"shape": _shape(lw, a["shape"]), "value": value, "dtype": dt}, node)
+        return lw.op("full", [], {"shape": shape_entries(lw, a["shape"]), "value": value, "dtype": dt}, node)
     if name == "load":
         a = _args(lw, node, ["ref", "other", "mask"], 1)
         if not isinstance(a["ref"], ast.Subscript):
@@ -160,7 +167,7 @@ def call_builtin(lw, name: str, node: ast.Call):
     if name == "broadcast_to":
         a = _args(lw, node, ["x", "shape"], 2)
         return lw.op("broadcast_to", [lw.materialize(lw.expr(a["x"]), node)],
-                     {"shape": _shape(lw, a["shape"])}, node)
+                     {"shape": shape_entries(lw, a["shape"])}, node)
     if name in _REDUCE:
         if not node.args:
             lw.fail(node, f"tl.{name} takes a tile: tl.{name}(x, axis=1)")

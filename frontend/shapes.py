@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import ast
 
-import sympy
 
 from tilelang.errors import ShapeMismatchError, TileTypeError
 
-from .builtins import block_symbols_in_scope
-from .values import IRValue, Literal, Size, TileRef
+from .builtins import shape_entries
+from .values import IRValue, Literal, Size
 
 
 def _const_int(lw, node, what: str) -> int:
@@ -68,30 +67,11 @@ def index_tile(lw, base: IRValue, node: ast.Subscript):
     return cur
 
 
-def _shape_list(lw, node) -> tuple:
-    items = node.elts if isinstance(node, (ast.List, ast.Tuple)) else None
-    if items is None:
-        lw.fail(node, "a shape is a list such as [4, 8] or [m, 2] (ints, tile variables, m.size)")
-    out = []
-    for it in items:
-        v = lw.expr(it)
-        if isinstance(v, TileRef):
-            out.append(v.var.block)
-        elif isinstance(v, Literal) and type(v.value) is int and v.value > 0:
-            out.append(sympy.Integer(v.value))
-        elif isinstance(v, Size) and not (v.expr.free_symbols - block_symbols_in_scope(lw)):
-            out.append(v.expr)
-        else:
-            lw.fail(it, "a shape entry is a positive int, a tile variable (its block size) or m.size "
-                        "(tensor sizes are not compile-time)", TileTypeError)
-    return tuple(out)
-
-
 def reshape_call(lw, x, args, keywords, node):
     if keywords or len(args) != 1:
         lw.fail(node, "reshape takes one shape: x.reshape([4, 8]) or tl.reshape(x, [4, 8])")
     x = lw.materialize(x, node)
-    return _op(lw, "reshape", [x], {"shape": _shape_list(lw, args[0])}, node)
+    return _op(lw, "reshape", [x], {"shape": shape_entries(lw, args[0], whole_dims=False)}, node)
 
 
 def arange_call(lw, node: ast.Call):
