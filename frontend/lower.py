@@ -449,15 +449,26 @@ class Lowerer:
                 out.append(sympy.Integer(n.value))
             elif isinstance(n, ast.Constant) and n.value is None:
                 out.append(d)
+            elif isinstance(v := self._maybe_literal(n), Literal) and type(v.value) is int and v.value > 0:
+                out.append(sympy.Integer(v.value))  # a constant parameter or global: `block=BM`
             elif isinstance(v := self._maybe_size(n), Size) and isinstance(v.expr, sympy.Symbol):
                 if v.expr != extent:
                     self.fail(n, f"block={v.expr.name} names a tensor size; a size block makes one whole-dimension "
                                  f"tile, so it must be the loop's own extent ({format_expr(extent)})")
                 out.append(v.expr)  # `block=D` over D: one whole-dimension tile
             else:
-                self.fail(n, "a block size is a positive int, the name of a Config entry (a string), or the "
-                             "loop's own extent for one whole-dimension tile (`tl.tile(D, block=D)`)")
+                self.fail(n, "a block size is a positive int (a literal, a constant parameter or a global), the "
+                             "name of a Config entry (a string), or the loop's own extent for one whole-dimension "
+                             "tile (`tl.tile(D, block=D)`)")
         return out
+
+    def _maybe_literal(self, node):
+        """A name bound to a compile-time Python value (a constant parameter, a global), else None."""
+        try:
+            v = self.expr(node) if isinstance(node, ast.Name) else None
+        except TileLangError:
+            return None
+        return v if isinstance(v, Literal) else None
 
     def _maybe_size(self, node):
         try:

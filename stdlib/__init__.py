@@ -2,5 +2,6 @@
 
 from .conv import conv2d
 from .gemm import matmul, matmul_kernel
+from .moe import MoEInfo, grouped_matmul, moe
 
-__all__ = ["conv2d", "matmul", "matmul_kernel"]
+__all__ = ["MoEInfo", "conv2d", "grouped_matmul", "matmul", "matmul_kernel", "moe"]
