@@ -396,11 +396,21 @@ class Lowerer:
 
     def _carry_immutable_names(self, s: ast.For):
         """A scalar parameter (or a value passed into a @tl.func) keeps its IR variable: a loop that
-        reassigns its name carries a copy made before the loop, so each iteration sees the last one."""
+        reassigns its name carries a copy made before the loop, so each iteration sees the last one.
+        A name bound to a tensor size that the loop reassigns gets an IR variable before the loop."""
         assigned = {n.id for st in s.body for n in ast.walk(st) if isinstance(n, ast.Name)
                     and isinstance(n.ctx, ast.Store)}
         for name in sorted(assigned):
             v = self.scope.names.get(name)
+            if isinstance(v, Size):
+                # `best = N` before a loop that reassigns `best` from runtime values: the loop carries
+                # an IR variable, defined before the loop (which may run zero times).
+                value = self.materialize(v, s)
+                fresh = self.fresh_name(name)
+                self._emit_assign(fresh, value, s)
+                self.scope.depth.setdefault(fresh, self.loop_depth)
+                self.scope.names[name] = IRValue(ir.Var(fresh), value.type)
+                continue
             if (isinstance(v, IRValue) and isinstance(v.value, ir.Var)
                     and (v.value.name in self._param_names() or v.value.name in self.pinned_ir_names)):
                 fresh = self.fresh_name(name)

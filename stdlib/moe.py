@@ -26,7 +26,7 @@ import tilelang as tl
 from tilelang.errors import LaunchError
 
 from .moe_kernels import (combine_kernel, expert_counts_kernel, gate_up_swiglu_kernel, grouped_gemm_kernel,
-                          moe_route_kernel, permute_kernel, tile_map_kernel, token_lists_kernel,
+                          max_count_kernel, moe_route_kernel, permute_kernel, tile_map_kernel, token_lists_kernel,
                           token_rounding_kernel)
 
 SUPPORTED = ("float16", "bfloat16", "float32")
@@ -160,7 +160,9 @@ def moe(x, router_logits, w_gate_up, w_down, top_k: int, *, token_rounding: str 
                           act, block_m, backend=backend)
     y = torch.empty((rows_bound, H), dtype=x.dtype, device=dev)
     grouped_gemm_kernel(act, w_down, tile_expert, tile_start, tile_end, y, block_m, backend=backend)
-    combine_kernel(y, tok_rows, tok_w, tok_count, out, backend=backend)
+    most = torch.empty((1,), dtype=i32, device=dev)
+    max_count_kernel(tok_count, most, backend=backend)
+    combine_kernel(y, tok_rows, tok_w, tok_count, most, out, backend=backend)
     if not return_info:
         return out
     added = dropped = 0

@@ -249,22 +249,37 @@ def gate_up_swiglu_kernel(x, row_token, w_gate, w_up, tile_expert, tile_start, t
 
 
 @tl.tile
-def combine_kernel(y, tok_rows, tok_w, tok_count, out):
+def max_count_kernel(tok_count, most):
+    """most[0] = the largest tok_count: how many slots the combine visits."""
+    (T,) = tok_count.shape
+    (O,) = most.shape
+    for o in tl.tile(O, block=1):
+        m = 0
+        for t in tl.tile(T):
+            m = tl.maximum(m, tl.max(tl.load(tok_count[t], other=0), axis=0))
+        most[o.id] = m
+
+
+@tl.tile
+def combine_kernel(y, tok_rows, tok_w, tok_count, most, out):
     """out[t] = sum over token t's rows (increasing expert order) of weight * y[row], in f32.
 
-    tok_rows / tok_w: [T, S], the first tok_count[t] slots used. A fixed order per token and one
-    writer per output element: the same bits on every run."""
+    tok_rows / tok_w: [T, S], the first tok_count[t] slots used; most[0] the largest count. Each
+    output element is one f32 sum taken slot after slot (no tree reduction, one writer): the same
+    bits on every run, whatever the tile sizes."""
     P, H = y.shape
     T, S = tok_rows.shape
     T, S = tok_w.shape
     (T,) = tok_count.shape
+    (O,) = most.shape
     T, H = out.shape
-    for t, h in tl.tile([T, H], block=[1, None]):
-        used = tok_count[t.id]
-        acc = tl.zeros([h], tl.float32)
-        for j in tl.tile(0, used):
-            rows = tok_rows[t.id, j]
-            w = tok_w[t.id, j]
-            v = tl.load(y[rows, h], mask=(j.index < used)[:, None]).to(tl.float32)
-            acc += tl.sum(v * w[:, None], axis=0)
-        out[t, h] = acc[None, :].to(out.dtype)
+    for t, h in tl.tile([T, H]):
+        used = tl.load(tok_count[t], other=0)
+        acc = tl.zeros([t, h], tl.float32)
+        for j in tl.tile(0, most[0], block=1):
+            live = j.start < used
+            rows = tl.load(tok_rows[t, j.start], mask=live, other=0)
+            w = tl.load(tok_w[t, j.start], mask=live, other=0.0)
+            v = tl.load(y[rows, h], mask=live[:, None]).to(tl.float32)
+            acc += v * w[:, None]
+        out[t, h] = acc.to(out.dtype)
