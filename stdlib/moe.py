@@ -55,6 +55,13 @@ class MoEInfo:
     dropped_pairs: int
 
 
+def _alloc(shape, dtype, device):
+    """Every buffer moe / grouped_matmul make (tests replace this to poison them all)."""
+    import torch
+
+    return torch.empty(shape, dtype=dtype, device=device)
+
+
 def _dtype_name(t) -> str:
     return str(t.dtype).removeprefix("torch.")
 
@@ -127,20 +134,20 @@ def moe(x, router_logits, w_gate_up, w_down, top_k: int, *, token_rounding: str 
         raise LaunchError(f"{fn}: token_rounding must be None, 'nearest', 'up' or 'down', got {token_rounding!r}")
     _check_block_m(fn, block_m)
     dev = x.device
-    out = torch.empty((T, H), dtype=x.dtype, device=dev)
+    out = _alloc((T, H), x.dtype, dev)
     if T == 0 or H == 0:
         return (out, _info(block_m, token_rounding, [0] * E, [0] * E)) if return_info else out
 
     i32 = torch.int32
-    wmat = torch.empty((T, E), dtype=torch.float32, device=dev)
-    sel = torch.empty((T, E), dtype=i32, device=dev)
+    wmat = _alloc((T, E), torch.float32, dev)
+    sel = _alloc((T, E), i32, dev)
     moe_route_kernel(router_logits, wmat, sel, top_k, backend=backend)
-    counts = torch.empty((E,), dtype=i32, device=dev)
+    counts = _alloc((E,), i32, dev)
     expert_counts_kernel(sel, counts, backend=backend)
     topk_counts, sel_topk = counts, sel
     rows_bound = T * top_k  # rows the grouped GEMMs may need: an upper bound known without a sync
     if token_rounding is not None:
-        sel_r, counts_r = torch.empty_like(sel), torch.empty_like(counts)
+        sel_r, counts_r = _alloc((T, E), i32, dev), _alloc((E,), i32, dev)
         token_rounding_kernel(wmat, sel, counts, sel_r, counts_r, block_m, ROUNDING_MODES[token_rounding],
                               backend=backend)
         sel, counts = sel_r, counts_r
@@ -148,19 +155,19 @@ def moe(x, router_logits, w_gate_up, w_down, top_k: int, *, token_rounding: str 
             rows_bound = min(rows_bound + E * (block_m - 1), T * E)
     rows_bound = max(rows_bound, 1)
     tile_expert, tile_start, tile_end = _tile_map(counts, rows_bound, block_m, backend)
-    row_token = torch.empty((rows_bound,), dtype=i32, device=dev)
-    pair_row = torch.empty((T, E), dtype=i32, device=dev)
+    row_token = _alloc((rows_bound,), i32, dev)
+    pair_row = _alloc((T, E), i32, dev)
     permute_kernel(sel, counts, row_token, pair_row, backend=backend)
-    tok_rows = torch.empty((T, E), dtype=i32, device=dev)
-    tok_w = torch.empty((T, E), dtype=torch.float32, device=dev)
-    tok_count = torch.empty((T,), dtype=i32, device=dev)
+    tok_rows = _alloc((T, E), i32, dev)
+    tok_w = _alloc((T, E), torch.float32, dev)
+    tok_count = _alloc((T,), i32, dev)
     token_lists_kernel(sel, pair_row, wmat, tok_rows.view(-1), tok_w.view(-1), tok_count, backend=backend)
-    act = torch.empty((rows_bound, I), dtype=x.dtype, device=dev)
+    act = _alloc((rows_bound, I), x.dtype, dev)
     gate_up_swiglu_kernel(x, row_token, w_gate_up[:, :, :I], w_gate_up[:, :, I:], tile_expert, tile_start, tile_end,
                           act, block_m, backend=backend)
-    y = torch.empty((rows_bound, H), dtype=x.dtype, device=dev)
+    y = _alloc((rows_bound, H), x.dtype, dev)
     grouped_gemm_kernel(act, w_down, tile_expert, tile_start, tile_end, y, block_m, backend=backend)
-    most = torch.empty((1,), dtype=i32, device=dev)
+    most = _alloc((1,), i32, dev)
     max_count_kernel(tok_count, most, backend=backend)
     combine_kernel(y, tok_rows, tok_w, tok_count, most, out, backend=backend)
     if not return_info:
@@ -187,7 +194,7 @@ def _tile_map(counts, rows_bound: int, block_m: int, backend):
     import torch
 
     n_tiles = _cdiv(rows_bound, block_m) + counts.shape[0]
-    maps = [torch.empty((n_tiles,), dtype=torch.int32, device=counts.device) for _ in range(3)]
+    maps = [_alloc((n_tiles,), torch.int32, counts.device) for _ in range(3)]
     tile_map_kernel(counts, *maps, block_m, backend=backend)
     return maps
 
@@ -228,7 +235,7 @@ def grouped_matmul(a, b, group_sizes, *, block_m: int = DEFAULT_BLOCK_M, backend
     if any(s < 0 for s in sizes) or sum(sizes) != M:
         raise LaunchError(f"{fn}: group_sizes must be non-negative and sum to a's {M} rows, got {sizes}")
     _check_block_m(fn, block_m)
-    out = torch.empty((M, N), dtype=a.dtype, device=a.device)
+    out = _alloc((M, N), a.dtype, a.device)
     if M == 0 or N == 0:
         return out
     if K == 0:

@@ -29,8 +29,11 @@ def moe_route_kernel(logits, wmat, sel, top_k):
     T, E = sel.shape
     for t, e in tl.tile([T, E], block=[None, E]):
         z = tl.load(logits[t, e], other=float("-inf")).to(tl.float32)
-        p = tl.exp(z - tl.max(z, axis=1)[:, None])
-        p = p / tl.sum(p, axis=1)[:, None]
+        z = tl.where(z == z, z, float("-inf"))  # a NaN logit never wins
+        zmax = tl.max(z, axis=1)
+        p = tl.exp(z - tl.where(zmax > float("-inf"), zmax, 0.0)[:, None])
+        psum = tl.sum(p, axis=1)
+        p = p / tl.where(psum > 0, psum, 1.0)[:, None]  # a row of -inf: all zero, its token gets no weight
         left = tl.where((e.index < E)[None, :], p, -1.0)  # padded lanes (Triton) are never chosen
         chosen = e.index[None, :] < 0
         total = tl.zeros([t], tl.float32)
@@ -40,7 +43,7 @@ def moe_route_kernel(logits, wmat, sel, top_k):
             hit = e.index[None, :] == best[:, None]
             chosen = chosen | hit
             left = tl.where(hit, -2.0, left)
-        wmat[t, e] = p / total[:, None]
+        wmat[t, e] = p / tl.where(total > 0, total, 1.0)[:, None]
         sel[t, e] = chosen.to(tl.int32)
 
 
