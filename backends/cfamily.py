@@ -254,12 +254,13 @@ class CFamilyRenderer:
 
     def dot_lines(self, op: ir.Op, out: M.Buffer, I: list[str]) -> str:
         a, b = op.args
-        K = self.bufs[a.name].shape[1]
+        K = self.bufs[a.name].shape[-1]
+        pre = list(I[:-2])  # the batch index of a batched (3-D) product
         dts = (self.dtype_of(a), self.dtype_of(b))
         acc_t = "double" if "f64" in dts else ("float" if is_float(out.dtype) else "long long")
         self.emit(f"{acc_t} acc = 0;")
-        self.emit(f"for (int k = 0; k < {K}; ++k) acc += ({acc_t}){self.read(a, [I[0], 'k'])} * "
-                  f"({acc_t}){self.read(b, ['k', I[1]])};")
+        self.emit(f"for (int k = 0; k < {K}; ++k) acc += ({acc_t}){self.read(a, pre + [I[-2], 'k'])} * "
+                  f"({acc_t}){self.read(b, pre + ['k', I[-1]])};")
         return f"(({self.CTYPE[out.dtype]})acc)"
 
     # ---- global memory --------------------------------------------------------------------------------

@@ -111,6 +111,11 @@ def op_read_ids(op: ir.Op, pos: int, shape, out_shape) -> np.ndarray:
         return ids.T[..., None]
     if kind == "reduce":
         return np.moveaxis(ids, op.attr("axis") % len(shape), -1)
+    if name == "dot" and len(out_shape) == 3:  # batched: each batch index reads its own matrices
+        bt, m, n = out_shape
+        if pos == 0:
+            return np.broadcast_to(ids[:, :, None, :], (bt, m, n, shape[2]))
+        return np.broadcast_to(np.swapaxes(ids, 1, 2)[:, None, :, :], (bt, m, n, shape[1]))
     if name == "dot":
         m, n = out_shape
         if pos == 0:
