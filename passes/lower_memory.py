@@ -217,6 +217,9 @@ class _Lowering:
         for d in dots:
             a, b = (self.types[x.name] for x in d.value.args)
             out = self.types[d.out]
+            if len(a.shape) != 2 or len(b.shape) != 2:  # batched dots stay SIMT
+                choice[find(d.out)] = None
+                continue
             picked = pick_mma(a.dtype, b.dtype, out.dtype, a.shape[0], b.shape[1], a.shape[1], self.threads, target)
             fmap = FragmentMap(picked[0].c, picked[1]) if picked else None
             root = find(d.out)
