@@ -149,8 +149,9 @@ def test_kmeans_matches_lloyd_float64(backend, iters):
     P, k, D = 77, 5, 6
     x64 = blobs(P, k, D, seed=iters)
     x = x64.float()
-    # a deliberately poor start: two centroids in one blob, so Lloyd iterations move them
-    init = x[torch.tensor([0, 1, 2, 3, k])].clone()
+    # a deliberately poor start: no centroid in blob 3 and two in another, so Lloyd iterations move
+    # them; centroid 3 starts on blob 4's single point (point 4), a cluster of one
+    init = x[torch.tensor([0, 1, 2, 4, 5])].clone()
     init[4] = x[5] + 0.05
     cen, asg = kmeans(x, k, iters, init=init, config=SMALL, backend=backend)
     want_c, want_a = lloyd_reference(x.double().numpy(), init.double().numpy(), iters)
