@@ -1,6 +1,4 @@
-"""GEMM written in the tile DSL: c = a @ b with f32 accumulation, output in the input dtype, and the
-same GEMM with a fused epilogue, c = activation(a @ b + bias), applied to the f32 accumulator
-before the one store (no intermediate product in memory)."""
+"""GEMM in the tile DSL: c = a @ b (f32 accumulation, input dtype out), optionally + bias, activation."""
 
 from __future__ import annotations
 
@@ -53,7 +51,9 @@ def activate(v, activation):
 
 @tl.tile(constants=("has_bias", "activation"))
 def matmul_epilogue_kernel(a, b, bias, c, has_bias, activation):
-    """c = activation(a @ b + bias): bias [N] broadcast over rows (ignored unless has_bias)."""
+    """c = activation(a @ b + bias), a fused epilogue: bias [N] (broadcast over rows, ignored unless
+    has_bias) and the activation apply to the f32 accumulator before the one store, so the product
+    never goes through memory."""
     M, K = a.shape
     K, N = b.shape
     M, N = c.shape

@@ -127,6 +127,10 @@ def min_sq_dist_kernel(x, center, min_dist):
         min_dist[p] = tl.minimum(min_dist[p], tl.sum(diff * diff, axis=1))
 
 
+# Tile sizes worth sweeping for the assignment (`tune(kmeans_assign_kernel, ..., configs=...)`, see
+# docs/stdlib.md): the winner lands in the tuning database, which later calls without config= consult.
+ASSIGN_TUNING_SPACE = [tl.Config(BLOCK_P=bp, BLOCK_C=bc) for bp in (32, 64, 128) for bc in (32, 64, 128)]
+
 # ---- Python wrappers -------------------------------------------------------------------------------
 
 SUPPORTED = ("float16", "bfloat16", "float32")

@@ -11,14 +11,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import BACKENDS, TORCH_DTYPES, assert_close, poisoned
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tilelang.stdlib import kmeans, kmeans_assign
 
 import tilelang as tl
 from tilelang.errors import LaunchError
-from tilelang.stdlib import kmeans, kmeans_assign
-
-from conftest import BACKENDS, TORCH_DTYPES, assert_close, poisoned
 
 SMALL = tl.Config(BLOCK_P=16, BLOCK_C=16)
 EPS32 = 2.0 ** -24
@@ -96,7 +95,11 @@ def test_assign_matches_float64(backend, P, C, D, dtype, offset, seed):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_assign_kernel_writes_every_point(backend):
     """The kernel itself on poisoned outputs, with shapes that are not tile multiples."""
-    from tilelang.stdlib.kmeans import _prepared, column_mean_kernel, kmeans_assign_kernel
+    from tilelang.stdlib.kmeans import (
+        _prepared,
+        column_mean_kernel,
+        kmeans_assign_kernel,
+    )
 
     x, c = torch.randn(53, 6), torch.randn(21, 6)
     shift = poisoned((6,), torch.float32)
@@ -186,6 +189,7 @@ def test_seeded_inits(backend):
     start = kmeans(x, 4, 0, seed=3, config=SMALL, backend=backend)[0]
     want_c, want_a = lloyd_reference(x.double().numpy(), start.double().numpy(), 5)
     assert (asg.numpy() == want_a).all()
+    assert_close(cen, torch.from_numpy(want_c), "f32", 120)
     assert len(set(asg.tolist())) == 4
 
 

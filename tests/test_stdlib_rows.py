@@ -6,16 +6,15 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import BACKENDS, TORCH_DTYPES, assert_close, poisoned
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import tilelang as tl
-from tilelang.errors import LaunchError
 from tilelang.stdlib import layer_norm, matmul, rms_norm, softmax
 from tilelang.stdlib.norm import layer_norm_kernel, rms_norm_kernel
 from tilelang.stdlib.softmax import softmax_kernel
 
-from conftest import BACKENDS, TORCH_DTYPES, assert_close, poisoned
+import tilelang as tl
+from tilelang.errors import LaunchError
 
 ROWS = tl.Config(BLOCK_M=4, BLOCK_N=16)  # rows of 17 and 1000+ span several column tiles
 LENGTHS = st.sampled_from([1, 17, 1030])
@@ -166,3 +165,19 @@ def test_matmul_epilogue_errors():
         matmul(a, b, bias=torch.randn(4))
     with pytest.raises(LaunchError, match="bias"):
         matmul(a, b, bias=[1.0] * 5)
+
+
+def test_docs_stdlib_example_runs():
+    """The first example of the k-means / row-ops section of docs/stdlib.md runs as written."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "stdlib.md").read_text()
+    section = text[text.index("## k-means, softmax"):]
+    code = section[section.index("```python\n") + 10:]
+    code = code[:code.index("```")]
+    scope: dict = {}
+    exec(compile(code, "docs/stdlib.md", "exec"), scope)
+    x, labels = scope["x"], scope["labels"]
+    want = torch.cdist(x.double(), scope["centroids"].double()).argmin(1)
+    assert (labels == want).float().mean() > 0.999  # random data: a few near ties may differ
+    assert scope["p"].shape == (8, 1000) and scope["y"].shape == (4, 7, 5) and scope["h"].shape == (300, 257)
