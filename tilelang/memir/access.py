@@ -47,19 +47,25 @@ def concrete(shape) -> tuple[int, ...]:
     return tuple(out)
 
 
-def natural_reads(stmt, out_shape: tuple[int, ...], shape_of) -> dict[str, bool]:
+def natural_reads(stmt, out_shape: tuple[int, ...], shape_of, map_of=None) -> dict[str, bool]:
     """For each buffer/scalar variable `stmt` reads: whether each element it reads is read by the
-    thread that owns that element under the cyclic map of the variable's own shape (so no other
-    thread's write can be involved)."""
+    thread that owns that element (so no other thread's write can be involved): the statement is
+    elementwise, the operand has the output's shape and was written under the statement's own
+    thread map. `map_of(name)` gives that map (None: unknown, taken as the statement's; the
+    default takes every buffer as cyclic)."""
+    if map_of is None:
+        map_of = lambda n: "cyclic"  # noqa: E731
     if isinstance(stmt, M.Put):
         names = M.put_operand_names(stmt.store)
-        cyclic, elementwise = stmt.map == "cyclic", True
+        elementwise = True
     else:
         names = M.operand_names(stmt.value)
-        cyclic, elementwise = stmt.map == "cyclic", is_elementwise(stmt.value)
+        elementwise = is_elementwise(stmt.value)
+    distributed = stmt.map != "uniform"
     out: dict[str, bool] = {}
     for n in names:
-        ok = cyclic and elementwise and tuple(shape_of(ir.Var(n))) == tuple(out_shape)
+        m = map_of(n)
+        ok = distributed and elementwise and tuple(shape_of(ir.Var(n))) == tuple(out_shape) and m in (None, stmt.map)
         out[n] = out.get(n, True) and ok
     return out
 
