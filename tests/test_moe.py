@@ -196,6 +196,22 @@ def test_moe_empty_and_errors():
         assert message in str(err.value), (change, str(err.value))
 
 
+@pytest.mark.slow
+def test_tune_moe_stores_winners_that_later_calls_use(tmp_path, monkeypatch):
+    monkeypatch.setenv("TILELANG_TUNING_DB", str(tmp_path / "tuning.sqlite3"))
+    from tilelang.autotune import TuningDB
+
+    x, logits, wgu, wd = make_inputs(43, 12, 9, 5, "f32", seed=2)
+    space = moe_module.GEMM_TUNING_SPACE[:2]
+    first, second = moe_module.tune_moe(x, logits, wgu, wd, 2, block_m=8, configs=space, workers=1, backend="cpu")
+    for result in (first, second):
+        assert result.best in space and all(t.status == "ok" for t in result.trials)
+        assert list(TuningDB().best_configs(result.key, "cpu"))
+    out = moe(x, logits, wgu, wd, 2, block_m=8, backend="cpu")  # looks the winners up
+    sel, weight = ref_routing(logits, 2)
+    assert_close(out, ref_moe(x, sel, weight, wgu, wd), "f32", reduction_len=21)
+
+
 # ---- grouped_matmul ---------------------------------------------------------------------------------
 
 
