@@ -18,7 +18,11 @@ import argparse
 import os
 import sys
 
-import torch
+if "--dry-run" in sys.argv:  # before torch / triton load: Triton's interpreter on CPU tensors, even on a GPU host
+    os.environ["TRITON_INTERPRET"] = "1"
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""
+
+import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from stdlib_moe_cpu import torch_moe_loop  # noqa: E402  (the same peer as the CPU benchmark)
@@ -51,7 +55,6 @@ def dry_run(dt, block_m):
     """CPU only: the script's code paths on small shapes, checked; nothing is timed."""
     from tilelang.stdlib import moe
 
-    os.environ.setdefault("TRITON_INTERPRET", "1")  # before triton is imported: run it on CPU tensors
     backends = ["cpu"]
     try:
         import triton  # noqa: F401

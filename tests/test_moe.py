@@ -305,3 +305,17 @@ def test_kernels_compile_for_gpu(tmp_path, kernel, sig, fixed, target):
     info = be.write_aot(final, target, tmp_path, "test")
     data = (tmp_path / info["files"][1]).read_bytes()
     assert data[:4] == b"\x7fELF" and info["symbol"].encode() in data
+
+
+@pytest.mark.slow
+def test_gpu_benchmark_dry_run():
+    """benchmarks/gpu_stdlib_moe.py cannot time anything here (no GPU), but its --dry-run checks its code
+    paths against the torch loop on CPU."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_stdlib_moe.py"
+    r = subprocess.run([sys.executable, str(script), "--dry-run"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "dry run passed" in r.stdout
