@@ -35,7 +35,9 @@ from typing import Union
 from tilelang.errors import Loc
 from tilelang.ir import nodes as ir
 
-SPACES = ("shared", "local")
+# shared / local: GPU thread blocks (docs/cuda.md). ub / l1 / l0a / l0b / l0c: an Ascend AI core's
+# Unified Buffer, L1 buffer and the Cube unit's operand and accumulator buffers (docs/ascend.md).
+SPACES = ("shared", "local", "ub", "l1", "l0a", "l0b", "l0c")
 MAPS = ("cyclic", "uniform")
 
 
