@@ -105,3 +105,30 @@ class AscendBackend(Backend):
 
 register(AscendBackend())
 __all__ = ["AscendBackend", "ascend_program", "render_ascend"]
+
+
+def run_emulated(kernel, *args, config=None, edit=None, **render_options):
+    """Call a @tl.tile kernel on CPU tensors through the Ascend emulator, optionally rendering with
+    `render_options` (check_capacity, split_repeats) or editing the generated source first
+    (`edit(source) -> source`: tests plant mistakes this way). Returns the Rendered program."""
+    import dataclasses
+
+    from tilelang.config import Config
+    from tilelang.runtime.launch import bind_arguments, bind_sizes, grid_size
+
+    be = AscendBackend()
+    config = config or Config()
+    bound, signature, _ = bind_arguments(kernel, args)
+    final = kernel.final_ir(signature, config, be, kernel.specialized_sizes(signature, bound))
+    rendered = render_ascend(ascend_program(final), **render_options)
+    if edit is not None:
+        extra = {k: getattr(rendered, k) for k in ("ub_bytes", "l1_bytes", "kind", "unit_stride")}
+        rendered = dataclasses.replace(rendered, source=edit(rendered.source))
+        for k, v in extra.items():
+            setattr(rendered, k, v)
+    launch = emu.launcher(rendered, emu.build(rendered), AIC_CORES if rendered.kind == "aic" else AI_CORES)
+    sizes = bind_sizes(kernel, final, bound)
+    grid = grid_size(final, sizes)
+    if grid:
+        launch(bound, sizes, grid)
+    return rendered

@@ -48,7 +48,8 @@ AI_CORES = 40  # vector cores (AIV) of a 910B; 20 Cube cores (AIC)
 AIC_CORES = 20
 REPEAT_BYTES = 256
 MAX_REPEATS = 255
-QUEUE_DEPTH = 2
+QUEUE_DEPTH = 2  # Cube queues: double-buffered L1 / L0 operands
+VEC_QUEUE_DEPTH = 1  # VECIN / VECOUT: each copy is moved into its tile buffer and freed at once
 
 STORAGE = {"bool": "uint8_t", "i8": "int8_t", "i32": "int32_t", "i64": "int64_t", "f16": "half",
            "bf16": "bfloat16_t", "f32": "float"}
@@ -239,8 +240,11 @@ class AscendRenderer(CFamilyRenderer):
         if dt not in VECTOR_DTYPES and not (dt == "i32" and name in ("add", "sub", "mul", "copy")):
             if not (name == "cast" and dt in VECTOR_DTYPES):
                 return False
-        if name == "copy" and self.whole(v.args[0], out):
-            src = v.args[0].name
+        a0 = v.args[0] if v.args else None
+        same_memory = (isinstance(a0, ir.Var) and a0.name in self.bufs and self.bufs[a0.name].space == "ub"
+                       and self.bufs[a0.name].dtype == dt and self.bufs[a0.name].size == n)
+        if same_memory and (name == "copy" or (name == "cast" and self.whole(a0, out)) or name == "expand_dims"):
+            src = a0.name  # the same row-major elements: a vector copy
             self.sync([(src, "V", False), (s.out, "V", True)])
             one = "(float)1" if dt == "f32" else "(half)1" if dt == "f16" else "(int32_t)0"
             op = "Adds" if dt == "i32" else "Muls"
@@ -608,8 +612,9 @@ class AscendRenderer(CFamilyRenderer):
         for kind, queues in (("VECIN", self.in_queues), ("VECOUT", self.out_queues)):
             for tensor, nbytes in queues.items():
                 name = f"q{'i' if kind == 'VECIN' else 'o'}_{tensor}"
-                ub += QUEUE_DEPTH * nbytes
-                decls.append(f"TQue<TPosition::{kind}, {QUEUE_DEPTH}> {name}; pipe.InitBuffer({name}, {QUEUE_DEPTH}, {nbytes});")
+                ub += VEC_QUEUE_DEPTH * nbytes
+                decls.append(f"TQue<TPosition::{kind}, {VEC_QUEUE_DEPTH}> {name}; "
+                             f"pipe.InitBuffer({name}, {VEC_QUEUE_DEPTH}, {nbytes});")
         if self.cube:
             a = self.bufs[self.cube_dot.value.args[0].name]
             b = self.bufs[self.cube_dot.value.args[1].name]
