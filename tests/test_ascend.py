@@ -444,3 +444,48 @@ def test_aot_ascend_910b(tmp_path):
     src = (tmp_path / "matmul_kernel.cpp").read_text()
     assert '#include "kernel_operator.h"' in src and "Mmad(" in src
     assert (tmp_path / "matmul_kernel.emu.o").stat().st_size > 0
+
+
+def test_the_cube_route_refuses_a_strided_operand_inside_the_kernel():
+    """The Python launcher refuses a strided Cube operand (tested above); the kernel itself does too
+    (TL_REQUIRE), for launches from C."""
+    from tilelang.backends.ascend import emu
+
+    sig = {n: ArgSpec("tensor", "f16", 2) for n in "abc"}
+    rendered = render_ascend(program(matmul_kernel, sig, tl.Config(BLOCK_M=32, BLOCK_N=32, BLOCK_K=32)))
+    rendered.unit_stride = []
+    launch = emu.launcher(rendered, emu.build(rendered), 20)
+    a, b = torch.randn(32, 32).half(), torch.randn(32, 32).half()
+    with pytest.raises(HardwareRuleError, match="unit stride") as e:
+        launch({"a": a, "b": b.t(), "c": poisoned((32, 32), torch.float16)}, {"M": 32, "K": 32, "N": 32}, 1)
+    assert e.value.loc.line == line_of(matmul_kernel, "acc += ")
+
+
+def test_aot_c_library_runs_the_emulator_build(tmp_path):
+    """The C launcher library links the emulator build (c-call ABI) and computes softmax from C."""
+    import shutil
+    import subprocess
+
+    import numpy as np
+
+    from test_aot_c import KERNELS_FILE, SOFTMAX_MAIN, tilelang_compile
+
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed")
+    src = tmp_path / "mykernels.py"
+    src.write_text(KERNELS_FILE)
+    tilelang_compile(f"{src}::softmax", "--target", "ascend:910b", "--dtype", "f32", "-o", str(tmp_path / "b"))
+    b = tmp_path / "b"
+    (b / "main.c").write_text(SOFTMAX_MAIN.replace("LIB.h", "softmax.h"))
+    exe = b / "main"
+    r = subprocess.run(["gcc", "-std=c11", "-O1", f"-I{b}", str(b / "main.c"), str(b / "softmax.c"),
+                        str(b / "softmax.emu.o"), "-lstdc++", "-lm", "-o", str(exe)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    M, N = 37, 45
+    x = np.random.default_rng(0).standard_normal((M, N)).astype(np.float32) * 3
+    x.tofile(tmp_path / "x.bin")
+    r = subprocess.run([str(exe), str(M), str(N), str(tmp_path / "x.bin"), str(tmp_path / "y.bin")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == "0", r.stderr
+    y = np.fromfile(tmp_path / "y.bin", dtype=np.float32).reshape(M, N)
+    assert_close(torch.from_numpy(y), torch.softmax(torch.from_numpy(x).double(), 1), "f32", N)

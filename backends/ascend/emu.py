@@ -70,6 +70,11 @@ extern "C" void {name}_emu(int64_t* args, int64_t program_begin, int64_t program
 """
 
 
+def emulated_source(rendered) -> str:
+    # The kernel's own symbol is renamed so that a C launcher of the same name can link with it.
+    return f"#define {rendered.entry} tl_ascend_{rendered.entry}\n" + rendered.source + driver(rendered)
+
+
 def compile_emulator(rendered, out_dir: Path, shared: bool = True) -> Path:
     """Compile kernel + driver in `out_dir` (which gets the emulator headers); return the binary."""
     g = gxx()
@@ -78,7 +83,7 @@ def compile_emulator(rendered, out_dir: Path, shared: bool = True) -> Path:
     for h in HEADERS:
         shutil.copy(EMU_DIR / h, out_dir / h)
     src = out_dir / f"{rendered.entry}.emu.cpp"
-    src.write_text(rendered.source + driver(rendered))
+    src.write_text(emulated_source(rendered))
     out = out_dir / (f"{rendered.entry}.emu.so" if shared else f"{rendered.entry}.emu.o")
     mode = ["-shared"] if shared else ["-c"]
     res = subprocess.run([g, *GXX_FLAGS, *mode, src.name, "-o", out.name], cwd=out_dir, capture_output=True, text=True)
@@ -89,7 +94,7 @@ def compile_emulator(rendered, out_dir: Path, shared: bool = True) -> Path:
 
 def build(rendered):
     """A ctypes handle on the emulated kernel, compiled once per source and cached on disk."""
-    parts = [rendered.source, driver(rendered), gxx_version(), " ".join(GXX_FLAGS)]
+    parts = [emulated_source(rendered), gxx_version(), " ".join(GXX_FLAGS)]
     parts += [(EMU_DIR / h).read_text() for h in HEADERS]
     key = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
     hit = cache.lookup("ascend-emu", key, ("kernel.so",))

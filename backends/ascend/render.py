@@ -432,7 +432,8 @@ class AscendRenderer(CFamilyRenderer):
         self.emit(f"LocalTensor<{ct}> l1 = q1_{side}.AllocTensor<{ct}>();")
         self.emit(f"if (vr < {rows} || vc < {cols}) "
                   f"InitConstValue(l1, InitConstValueParams<{ct}>{{1, {rows * cols * 2 // 32}, 0, ({ct})0}});")
-        # unit inner stride: checked by the launcher (Rendered.unit_stride)
+        self.emit(f'TL_REQUIRE({t}_s1 == 1 || {t}_n1 <= 1, "the Cube route reads `{t}` by rows: it needs unit '
+                  f'stride along its last dimension");')
         self.emit(f"DataCopy(l1, g_{t}[({r0}) * {t}_s0 + ({c0})], Nd2NzParams{{1, (uint16_t)vr, (uint16_t)vc, 0, "
                   f"(uint16_t){t}_s0, {rows}, 1, 0}});")
         self.unit_stride.add(t)
@@ -480,6 +481,8 @@ class AscendRenderer(CFamilyRenderer):
         t = st.tensor
         self.emit(f"qc.EnQue(acc);")
         self.emit(f"acc = qc.DeQue<float>();")
+        self.emit(f'TL_REQUIRE({t}_s1 == 1 || {t}_n1 <= 1, "the fixpipe writes `{t}` by rows: it needs unit '
+                  f'stride along its last dimension");')
         self.emit(f"Fixpipe(g_{t}[({r0}) * {t}_s0 + ({c0})], acc, FixpipeParamsV220{{(uint16_t)tl_min_i64({n}, {t}_n1 - {c0}), "
                   f"(uint16_t)tl_min_i64({m}, {t}_n0 - {r0}), {m}, (uint32_t){t}_s0, false, QuantMode_t::{quant}}});")
         self.unit_stride.add(t)
@@ -655,6 +658,10 @@ def render_ascend(mk: M.MemKernel, **options) -> Rendered:
 # computed in float and rounded after every op, as the reference does.
 PRELUDE = r"""#include "kernel_operator.h"
 using namespace AscendC;
+
+#ifndef TL_REQUIRE  // a launch the kernel cannot compute (the emulator reports it with the line)
+#define TL_REQUIRE(cond, msg) do { if (!(cond)) __builtin_trap(); } while (0)
+#endif
 
 template <typename T> __aicore__ inline T tl_floordiv(T a, T b) {
   if (b == 0) return 0;
