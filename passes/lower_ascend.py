@@ -139,4 +139,4 @@ def place_ascend(mk: M.MemKernel) -> M.MemKernel:
 
 def lower_to_ascend(kernel: ir.Kernel, ctx=None) -> M.MemKernel:
     """The Ascend program of a tile kernel whose tiling and masking passes have run."""
-    return place_ascend(lower_to_memory(kernel, ctx, threads=1))
+    return place_ascend(lower_to_memory(kernel, ctx, threads=1, target=None))

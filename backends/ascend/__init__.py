@@ -28,7 +28,7 @@ TARGETS = ("910b",)
 def ascend_program(kernel: ir.Kernel, observe=None):
     """The one-thread explicit-memory program with Ascend memory spaces; `observe(step, mk)` sees
     each step's result."""
-    mk = lower_to_memory(kernel, threads=1)
+    mk = lower_to_memory(kernel, threads=1, target=None)  # no SIMT matrix instructions: the Cube route is ours
     if observe:
         observe("lower_memory", mk)
     mk = place_ascend(mk)
