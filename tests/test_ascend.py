@@ -489,3 +489,45 @@ def test_aot_c_library_runs_the_emulator_build(tmp_path):
     assert r.returncode == 0 and r.stdout.strip() == "0", r.stderr
     y = np.fromfile(tmp_path / "y.bin", dtype=np.float32).reshape(M, N)
     assert_close(torch.from_numpy(y), torch.softmax(torch.from_numpy(x).double(), 1), "f32", N)
+
+
+# ---- the rest of the stdlib ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype,activation", [("f32", "gelu"), ("f16", "relu")])
+def test_stdlib_matmul_epilogue(dtype, activation):
+    from tilelang.stdlib.gemm import matmul
+
+    torch.manual_seed(5)
+    a, b, bias = torch.randn(33, 40).to(DT[dtype]), torch.randn(40, 17).to(DT[dtype]), torch.randn(17).to(DT[dtype])
+    y = a.double() @ b.double() + bias.double()
+    expected = torch.nn.functional.gelu(y) if activation == "gelu" else torch.relu(y)
+    assert_close(matmul(a, b, bias=bias, activation=activation, backend="ascend"), expected, dtype, 40)
+
+
+def test_stdlib_norms_and_softmax():
+    from tilelang.stdlib.norm import layer_norm, rms_norm
+    from tilelang.stdlib.softmax import softmax
+
+    torch.manual_seed(6)
+    x, w, b = torch.randn(7, 45), torch.randn(45), torch.randn(45)
+    assert_close(layer_norm(x, (45,), w, b, backend="ascend"),
+                 torch.nn.functional.layer_norm(x.double(), (45,), w.double(), b.double()), "f32", 45)
+    assert_close(rms_norm(x, (45,), w, eps=1e-6, backend="ascend"),
+                 torch.nn.functional.rms_norm(x.double(), (45,), w.double(), eps=1e-6), "f32", 45)
+    x16 = (torch.randn(5, 3, 37) * 2).half()
+    assert_close(softmax(x16, dim=1, backend="ascend"), torch.softmax(x16.double(), 1), "f16", 3)
+
+
+def test_stdlib_kmeans_assign_and_the_refused_accumulation():
+    import importlib
+
+    km = importlib.import_module("tilelang.stdlib.kmeans")
+    torch.manual_seed(7)
+    p, c = torch.randn(50, 6), torch.randn(9, 6)
+    got = km.kmeans_assign(p, c, backend="ascend")
+    d = (c.double() ** 2).sum(1)[None, :] - 2 * p.double() @ c.double().T
+    assert torch.equal(got, d.argmin(1))
+    # the update step accumulates with f64 atomics, which the explicit-memory level does not lower
+    with pytest.raises(BackendError, match="atomic") as e:
+        km.kmeans(p, 4, iters=1, backend="ascend")
+    assert e.value.loc is not None and e.value.loc.line > 0
