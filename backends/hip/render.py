@@ -31,6 +31,10 @@ __device__ __forceinline__ void tl_cp_async4(void* smem, const void* gmem, bool 
 }
 __device__ __forceinline__ void tl_cp_commit() {}
 template <int N> __device__ __forceinline__ void tl_cp_wait() {}
+"""
+
+# MFMA operand and accumulator vectors (clang vector extensions; the g++ emulation has its own).
+HIP_VECTOR_TYPES = r"""
 typedef _Float16 tl_half4 __attribute__((ext_vector_type(4)));
 typedef short tl_short4 __attribute__((ext_vector_type(4)));
 typedef float tl_float16v __attribute__((ext_vector_type(16)));
@@ -40,7 +44,7 @@ __device__ __forceinline__ short tl_bf16_bits(float x) { return (short)__float2b
 
 
 class HipRenderer(CFamilyRenderer):
-    headers = ("#include <hip/hip_runtime.h>", "#include <hip/hip_fp16.h>", HIP_HELPERS)
+    headers = ("#include <hip/hip_runtime.h>", "#include <hip/hip_fp16.h>", HIP_HELPERS, HIP_VECTOR_TYPES)
     shared_decl = "extern __shared__ __attribute__((aligned(16))) unsigned char tl_smem[];"
     half_storage = {"f16": "__half", "bf16": "tl_bf16"}
     max_shared_bytes = 64 * 1024  # LDS per workgroup on gfx90a / gfx94x
@@ -60,8 +64,10 @@ class HipRenderer(CFamilyRenderer):
 
     # ---- fragment maps: which elements this thread owns --------------------------------------------
 
-    def map_of(self, stmt) -> str:
-        return stmt.map
+    def register_slots(self, b: M.Buffer) -> int:
+        maps = {s.map for s in M.walk(self.mk.body) if isinstance(s, M.Compute) and s.out == b.name}
+        frag = [m for m in maps if F.is_fragment(m)]
+        return F.fragment(frag[0], b.shape, self.T).slots if frag else super().register_slots(b)
 
     def distributed_map(self, shape, body, map_: str):
         """Like `distributed`, over the elements an MFMA fragment map gives this thread."""
@@ -135,8 +141,8 @@ class HipRenderer(CFamilyRenderer):
         row, kk = inst.a_exprs("lane")
         kb, col = inst.b_exprs("lane")
         for i in range(inst.per_lane):
-            av = self.read(a, [f"br + {row}", f"k0 + {kk} + {i}"])
-            bv = self.read(b, [f"k0 + {kb} + {i}", f"bc + {col}"])
+            av = self.read(a, [f"(br + {row})", f"(k0 + {kk} + {i})"])
+            bv = self.read(b, [f"(k0 + {kb} + {i})", f"(bc + {col})"])
             self.emit(f"fa[{i}] = {inst.pack(av)}; fb[{i}] = {inst.pack(bv)};")
         self.emit(f"acc = {inst.builtin}(fa, fb, acc, 0, 0, 0);")
         self.indent -= 1
