@@ -1,0 +1,107 @@
+
+extern "C" __global__ void __launch_bounds__(256) matmul_kernel(
+    __half* __restrict__ a,
+    long long a_n0,
+    long long a_n1,
+    long long a_s0,
+    long long a_s1,
+    __half* __restrict__ b,
+    long long b_n0,
+    long long b_n1,
+    long long b_s0,
+    long long b_s1,
+    __half* __restrict__ c,
+    long long c_n0,
+    long long c_n1,
+    long long c_s0,
+    long long c_s1,
+    long long sz0,
+    long long sz1,
+    long long sz2) {
+  extern __shared__ __attribute__((aligned(16))) unsigned char tl_smem[];
+  float r_acc[16];
+  float* const s_2 = (float*)(tl_smem + 0);
+  float* const s_3 = (float*)(tl_smem + 8192);
+  float r_4[16];
+  float r_6[16];
+  const int tid = threadIdx.x;
+  long long pid = blockIdx.x;
+  const long long id_n = pid % sz1; pid /= sz1;
+  const long long id_m = pid % sz0; pid /= sz0;
+#line 15 "stdlib/gemm.py"
+  #pragma unroll
+  for (int j = 0; j < 16; ++j) {
+    const int lane = tid % 64, blk = (j / 16) * 4 + tid / 64, item = j % 16;
+    const int i0 = (blk / 2) * 32 + (item / 4) * 8 + (lane / 32) * 4 + item % 4;
+    const int i1 = (blk % 2) * 32 + lane % 32;
+    r_acc[j] = 0.0f;
+  }
+#line 16 "stdlib/gemm.py"
+  for (long long id_k = 0; id_k < sz2; ++id_k) {
+#line 17 "stdlib/gemm.py"
+    __syncthreads();
+#line 17 "stdlib/gemm.py"
+    #pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      const int e = tid + j * 256;
+      const int i0 = e / 32;
+      const int i1 = (e) % 32;
+      s_2[e] = (((id_m * 64 + i0) < a_n0 && (id_k * 32 + i1) < a_n1) ? (float)__half2float(a[(id_m * 64 + i0) * a_s0 + (id_k * 32 + i1) * a_s1]) : 0.0f);
+    }
+#line 17 "stdlib/gemm.py"
+    #pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      const int e = tid + j * 256;
+      const int i0 = e / 64;
+      const int i1 = (e) % 64;
+      s_3[e] = (((id_k * 32 + i0) < b_n0 && (id_n * 64 + i1) < b_n1) ? (float)__half2float(b[(id_k * 32 + i0) * b_s0 + (id_n * 64 + i1) * b_s1]) : 0.0f);
+    }
+#line 17 "stdlib/gemm.py"
+    __syncthreads();
+#line 17 "stdlib/gemm.py"
+    {
+      const int lane = tid % 64;
+      #pragma unroll
+      for (int g = 0; g < 1; ++g) {
+        const int blk = g * 4 + tid / 64;
+        const int br = (blk / 2) * 32, bc = (blk % 2) * 32;
+        tl_float16v acc = {};
+        #pragma unroll
+        for (int k0 = 0; k0 < 32; k0 += 8) {
+          tl_half4 fa, fb;
+          fa[0] = (_Float16)(s_2[(br + (lane % 32)) * 32 + (k0 + (lane / 32) * 4 + 0)]); fb[0] = (_Float16)(s_3[(k0 + (lane / 32) * 4 + 0) * 64 + (bc + (lane % 32))]);
+          fa[1] = (_Float16)(s_2[(br + (lane % 32)) * 32 + (k0 + (lane / 32) * 4 + 1)]); fb[1] = (_Float16)(s_3[(k0 + (lane / 32) * 4 + 1) * 64 + (bc + (lane % 32))]);
+          fa[2] = (_Float16)(s_2[(br + (lane % 32)) * 32 + (k0 + (lane / 32) * 4 + 2)]); fb[2] = (_Float16)(s_3[(k0 + (lane / 32) * 4 + 2) * 64 + (bc + (lane % 32))]);
+          fa[3] = (_Float16)(s_2[(br + (lane % 32)) * 32 + (k0 + (lane / 32) * 4 + 3)]); fb[3] = (_Float16)(s_3[(k0 + (lane / 32) * 4 + 3) * 64 + (bc + (lane % 32))]);
+          acc = __builtin_amdgcn_mfma_f32_32x32x8f16(fa, fb, acc, 0, 0, 0);
+        }
+        #pragma unroll
+        for (int item = 0; item < 16; ++item) r_4[g * 16 + item] = acc[item];
+      }
+    }
+#line 17 "stdlib/gemm.py"
+    #pragma unroll
+    for (int j = 0; j < 16; ++j) {
+      const int lane = tid % 64, blk = (j / 16) * 4 + tid / 64, item = j % 16;
+      const int i0 = (blk / 2) * 32 + (item / 4) * 8 + (lane / 32) * 4 + item % 4;
+      const int i1 = (blk % 2) * 32 + lane % 32;
+      r_acc[j] = ((float)(r_acc[j] + r_4[j]));
+    }
+  }
+#line 18 "stdlib/gemm.py"
+  #pragma unroll
+  for (int j = 0; j < 16; ++j) {
+    const int lane = tid % 64, blk = (j / 16) * 4 + tid / 64, item = j % 16;
+    const int i0 = (blk / 2) * 32 + (item / 4) * 8 + (lane / 32) * 4 + item % 4;
+    const int i1 = (blk % 2) * 32 + lane % 32;
+    r_6[j] = tl_rn_f16(((float)(r_acc[j])));
+  }
+#line 18 "stdlib/gemm.py"
+  #pragma unroll
+  for (int j = 0; j < 16; ++j) {
+    const int lane = tid % 64, blk = (j / 16) * 4 + tid / 64, item = j % 16;
+    const int i0 = (blk / 2) * 32 + (item / 4) * 8 + (lane / 32) * 4 + item % 4;
+    const int i1 = (blk % 2) * 32 + lane % 32;
+    if ((id_m * 64 + i0) < c_n0 && (id_n * 64 + i1) < c_n1) c[(id_m * 64 + i0) * c_s0 + (id_n * 64 + i1) * c_s1] = __float2half_rn(r_6[j]);
+  }
+}
