@@ -12,8 +12,7 @@ decisions are checked on a machine without a GPU:
   another thread wrote or read in the same phase, is a race and is reported (`RaceError`), naming
   the buffer, the element, the two threads and the statement.
 - `local` buffers are registers: a distributed one may be touched only by the thread that owns the
-  element (e % threads, or the owner an MFMA fragment map gives it); a uniform one is written by
-  every thread alike.
+  element (e % threads); a uniform one is written by every thread alike.
 
 Executing a statement for all threads at once is faithful to any interleaving of the threads
 exactly when none of these reports fires, which is why it is enough to check them.
@@ -29,7 +28,6 @@ from tilelang.ir import nodes as ir
 from tilelang.ir.types import ValueType, size_subs
 from tilelang.memir import nodes as M
 from tilelang.memir.access import read_ids
-from tilelang.memir.fragment import fragment, is_fragment
 from tilelang.memir.layout import physical
 
 from .interp import Interpreter, ReferenceError_
@@ -145,8 +143,6 @@ class MemInterpreter(Interpreter):
 
         if map_ == "uniform":
             return np.full(shape, MANY, dtype=np.int64)
-        if is_fragment(map_):  # an MFMA accumulator layout (memir/fragment.py)
-            return fragment(map_, shape, self.threads).owners()[0]
         return (np.arange(prod(shape), dtype=np.int64) % self.threads).reshape(shape)
 
     def stage(self, b: M.Buffer, tiles) -> int:

@@ -47,21 +47,19 @@ def concrete(shape) -> tuple[int, ...]:
     return tuple(out)
 
 
-def natural_reads(stmt, out_shape: tuple[int, ...], shape_of, map_of=None) -> dict[str, bool]:
+def natural_reads(stmt, out_shape: tuple[int, ...], shape_of) -> dict[str, bool]:
     """For each buffer/scalar variable `stmt` reads: whether each element it reads is read by the
-    thread that owns that element (so no other thread's write can be involved): the statement is
-    elementwise over the variable's own shape and has the thread map the variable's elements are
-    owned under (`map_of(name)`; cyclic unless told, e.g. an MFMA fragment map, memir/fragment.py)."""
+    thread that owns that element under the cyclic map of the variable's own shape (so no other
+    thread's write can be involved)."""
     if isinstance(stmt, M.Put):
         names = M.put_operand_names(stmt.store)
-        elementwise = True
+        cyclic, elementwise = stmt.map == "cyclic", True
     else:
         names = M.operand_names(stmt.value)
-        elementwise = is_elementwise(stmt.value)
+        cyclic, elementwise = stmt.map == "cyclic", is_elementwise(stmt.value)
     out: dict[str, bool] = {}
     for n in names:
-        owner_map = map_of(n) if map_of is not None else "cyclic"
-        ok = stmt.map == owner_map != "uniform" and elementwise and tuple(shape_of(ir.Var(n))) == tuple(out_shape)
+        ok = cyclic and elementwise and tuple(shape_of(ir.Var(n))) == tuple(out_shape)
         out[n] = out.get(n, True) and ok
     return out
 

@@ -36,7 +36,7 @@ from tilelang.errors import Loc
 from tilelang.ir import nodes as ir
 
 SPACES = ("shared", "local")
-MAPS = ("cyclic", "uniform", "mfma32", "mfma16")  # the last two: memir/fragment.py
+MAPS = ("cyclic", "uniform")
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ put: STOREKIND VAR "[" index "]" "," value access_tail "map" MAPKIND loc?
 barrier: "barrier" loc?
 mloop: "tile" LOOPKIND "(" tilevar ("," tilevar)* ")" loc? "{" mstmt* "}"
 BUFSPACE.2: /(shared|local)(?![A-Za-z0-9_])/
-MAPKIND.2: /(cyclic|uniform|mfma32|mfma16)(?![A-Za-z0-9_])/
+MAPKIND.2: /(cyclic|uniform)(?![A-Za-z0-9_])/
 """
 
 

@@ -12,7 +12,6 @@ from tilelang.ir.types import ValueType
 
 from . import nodes as M
 from .access import access_shape, natural_reads
-from .fragment import fits, is_fragment
 
 
 def verify_memkernel(k: M.MemKernel) -> None:
@@ -57,22 +56,6 @@ def verify_memkernel(k: M.MemKernel) -> None:
 
     computes = [s for s in M.walk(k.body) if isinstance(s, M.Compute)]
     replicated = {c.out for c in computes if c.map == "uniform"} - {c.out for c in computes if c.map != "uniform"}
-    # The thread map a distributed register buffer's elements are owned under: its writers' map.
-    owner_maps: dict[str, str] = {}
-    for c in computes:
-        b = bufs.get(c.out)
-        if b is not None and is_fragment(c.map) and b.space != "local":
-            raise VerifierError(f"a statement in thread map {c.map} writes %{c.out}, which is not a register "
-                                "buffer", c.loc)
-        if b is None or b.space != "local" or c.map == "uniform":
-            continue
-        if owner_maps.setdefault(c.out, c.map) != c.map:
-            raise VerifierError(f"register buffer %{c.out} is written under two thread maps "
-                                f"({owner_maps[c.out]} and {c.map})", c.loc)
-        if is_fragment(c.map):
-            if not fits(c.map, b.shape, k.threads):
-                raise VerifierError(f"thread map {c.map} cannot lay out %{c.out} ({list(b.shape)}) over "
-                                    f"{k.threads} threads", c.loc)
 
     def check(stmts, blocks):
         for s in stmts:
@@ -109,20 +92,14 @@ def verify_memkernel(k: M.MemKernel) -> None:
             if s.map not in M.MAPS:
                 raise VerifierError(f"unknown thread map {s.map!r}", s.loc)
             try:
-                _check_stmt(s, bufs, params, blocks, vtype, shape_of, replicated,
-                            lambda n: owner_maps.get(n, "cyclic"))
-                if isinstance(s, M.Put) and is_fragment(s.map):
-                    shape = access_shape(s.store.index, blocks, shape_of)
-                    if not fits(s.map, shape, k.threads):
-                        raise VerifierError(f"thread map {s.map} cannot lay out a {list(shape)} store over "
-                                            f"{k.threads} threads", s.loc)
+                _check_stmt(s, bufs, params, blocks, vtype, shape_of, replicated)
             except VerifierError as e:
                 raise VerifierError(str(e.args[0]) if e.args else str(e), e.loc or s.loc) from None
 
     check(k.body, {})
 
 
-def _check_stmt(s, bufs, params, blocks, vtype, shape_of, replicated, map_of):
+def _check_stmt(s, bufs, params, blocks, vtype, shape_of, replicated):
     if isinstance(s, M.Put):
         st = s.store
         if st.tensor not in params or not params[st.tensor].is_tensor:
@@ -158,7 +135,7 @@ def _check_stmt(s, bufs, params, blocks, vtype, shape_of, replicated, map_of):
                 if n in bufs and (bufs[n].shape or bufs[n].space != "local"):
                     raise VerifierError(f"a uniform statement reads %{n}, which is not a rank-0 register")
         out_shape = out.shape
-    for name, natural in natural_reads(s, out_shape, shape_of, map_of).items():
+    for name, natural in natural_reads(s, out_shape, shape_of).items():
         b = bufs.get(name)
         if b is not None and b.space == "local" and not natural and name not in replicated:
             raise VerifierError(f"%{name} is a register buffer but this statement reads it across threads "
