@@ -27,6 +27,7 @@ from tilelang.ir import nodes as ir
 from tilelang.ir.dtypes import is_float, promote
 from tilelang.ir.ops import OPS
 from tilelang.memir import nodes as M
+from tilelang.memir.fragments import LAYOUTS, FragmentMap
 
 STORAGE_BITS = {"bool": 8, "i8": 8, "i32": 32, "i64": 64, "f16": 16, "bf16": 16, "f32": 32, "f64": 64}
 
@@ -258,12 +259,13 @@ class CFamilyRenderer:
 
     def dot_lines(self, op: ir.Op, out: M.Buffer, I: list[str]) -> str:
         a, b = op.args
-        K = self.bufs[a.name].shape[1]
+        K = self.bufs[a.name].shape[-1]
+        pre = list(I[:-2])  # the batch index of a batched (3-D) product
         dts = (self.dtype_of(a), self.dtype_of(b))
         acc_t = "double" if "f64" in dts else ("float" if is_float(out.dtype) else "long long")
         self.emit(f"{acc_t} acc = 0;")
-        self.emit(f"for (int k = 0; k < {K}; ++k) acc += ({acc_t}){self.read(a, [I[0], 'k'])} * "
-                  f"({acc_t}){self.read(b, ['k', I[1]])};")
+        self.emit(f"for (int k = 0; k < {K}; ++k) acc += ({acc_t}){self.read(a, pre + [I[-2], 'k'])} * "
+                  f"({acc_t}){self.read(b, pre + ['k', I[-1]])};")
         return f"(({self.CTYPE[out.dtype]})acc)"
 
     # ---- global memory --------------------------------------------------------------------------------
@@ -331,8 +333,12 @@ class CFamilyRenderer:
             names.append(f"i{k}")
         return names
 
-    def distributed(self, shape, body):
-        """Emit `body(I)` for every element this thread owns under the cyclic map of `shape`."""
+    def distributed(self, shape, body, tmap="cyclic"):
+        """Emit `body(I)` for every element this thread owns under the thread map `tmap` of
+        `shape` (cyclic, or a tensor-core fragment map); slot j of a register buffer is that
+        element's register, `e` its row-major index."""
+        if isinstance(tmap, FragmentMap):
+            return self.fragment_elements(shape, body, tmap)
         n = math.prod(shape)
         per = -(-n // self.T)
         self.emit(self.pragma_unroll)
@@ -347,6 +353,26 @@ class CFamilyRenderer:
         if guarded:
             self.indent -= 1
             self.emit("}")
+        self.indent -= 1
+        self.emit("}")
+
+    def fragment_elements(self, shape, body, fmap: FragmentMap):
+        """The elements of a fragment-mapped tile this thread holds, slot by slot: element (i0, i1)
+        of slot j = fragment * regs + reg comes from the layout's row/col expressions of (lane,
+        reg) (memir/fragments.py), offset by the warp's block and the fragment's place in it."""
+        lay = LAYOUTS[fmap.layout]
+        wm, wn = fmap.warps
+        fm, fn = fmap.grid(shape)
+        br, bc = shape[0] // wm, shape[1] // wn
+        self.emit(self.pragma_unroll)
+        self.emit(f"for (int j = 0; j < {fmap.per_thread(shape)}; ++j) {{")
+        self.indent += 1
+        self.emit(f"const int lane = tid % {lay.lanes}, warp = tid / {lay.lanes};")
+        self.emit(f"const int reg = j % {lay.regs}, frag = j / {lay.regs};")
+        self.emit(f"const int i0 = (warp / {wn}) * {br} + (frag / {fn}) * {lay.rows} + ({lay.row});")
+        self.emit(f"const int i1 = (warp % {wn}) * {bc} + (frag % {fn}) * {lay.cols} + ({lay.col});")
+        self.emit(f"const int e = i0 * {shape[1]} + i1;")
+        body(["i0", "i1"])
         self.indent -= 1
         self.emit("}")
 
@@ -395,7 +421,7 @@ class CFamilyRenderer:
             return
         if isinstance(s, M.Put):
             shape = self._store_shape(s.store)
-            self.distributed(shape, lambda I: self.put_lines(s.store, I))
+            self.distributed(shape, lambda I: self.put_lines(s.store, I), s.map)
             return
         out = self.bufs[s.out]
         if s.map == "uniform":
@@ -409,7 +435,7 @@ class CFamilyRenderer:
         def body(I):
             v = self.value_expr(s.value, out, I)
             self.emit(f"{self.target(out, I)} = {v};")
-        self.distributed(out.shape, body)
+        self.distributed(out.shape, body, s.map)
 
     def async_copy(self, s: M.AsyncCopy):
         """cp.async of each owned element (4 bytes; zero-filled where the element is past the edge)."""

@@ -229,6 +229,9 @@ class _Analysis:
             if len(a) == 2 and len(b) == 2:
                 self.check_reduction(s, "the contraction of `@`", a[1] | b[0])
                 return (a[0], b[1])
+            if len(a) == 3 and len(b) == 3:  # batched: the leading axis pairs a's with b's
+                self.check_reduction(s, "the contraction of `@`", a[2] | b[1])
+                return (a[0] | b[0], a[1], b[2])
             return ()
         if name == "trans":
             return tuple(reversed(args[0]))

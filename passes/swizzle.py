@@ -23,6 +23,7 @@ import numpy as np
 from tilelang.ir import nodes as ir
 from tilelang.memir import nodes as M
 from tilelang.memir.access import access_shape, read_ids
+from tilelang.memir.fragments import issue_order
 from tilelang.memir.layout import WARP, LayoutProof, PatternProof, conflict_degrees, physical, prove_bijective
 
 
@@ -39,16 +40,21 @@ def _patterns(mk: M.MemKernel, buf: M.Buffer) -> list[tuple[str, str, np.ndarray
                 value = s.value
                 out_shape = shapes[s.out]
                 where = f"{s.loc}" if s.loc is not None else s.out
+                order = issue_order(s.map, out_shape)
                 for name, ids in read_ids(value, out_shape, shapes):
                     if name == buf.name:
-                        out.append((where, "read", ids.reshape(-1, ids.shape[-1])))
+                        ids = ids.reshape(-1, ids.shape[-1])
+                        out.append((where, "read", ids if order is None else ids[order]))
                 if s.out == buf.name:
-                    out.append((where, "write", np.arange(buf.size)[:, None]))
+                    ids = np.arange(buf.size)[:, None]
+                    out.append((where, "write", ids if order is None else ids[order]))
             elif isinstance(s, M.Put):
                 shape = access_shape(s.store.index, blocks, lambda v: shapes.get(getattr(v, "name", None), ()))
+                order = issue_order(s.map, shape)
                 for name, ids in read_ids(s.store, shape, shapes):
                     if name == buf.name:
-                        out.append((f"{s.loc}", "read", ids.reshape(-1, ids.shape[-1])))
+                        ids = ids.reshape(-1, ids.shape[-1])
+                        out.append((f"{s.loc}", "read", ids if order is None else ids[order]))
     visit(mk.body, {})
     return out
 

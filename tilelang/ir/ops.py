@@ -130,18 +130,24 @@ def _cast_rule(ts, attrs):
 
 def _dot_rule(ts, attrs):
     a, b = ts
-    if a.rank != 2 or b.rank != 2:
-        raise OpTypeError(f"`@` needs two 2-D tiles, got {a} and {b}")
-    if a.shape[1] != b.shape[0]:
+    # 2-D, or batched: [B, M, K] @ [B, K, N] -> [B, M, N] (one product per leading index, as
+    # np.matmul and Triton's 3-D tl.dot; the batch sizes must be equal, not broadcast).
+    if (a.rank, b.rank) not in ((2, 2), (3, 3)):
+        raise OpTypeError(f"`@` needs two 2-D tiles or two 3-D (batched) tiles, got {a} and {b}")
+    if a.rank == 3 and a.shape[0] != b.shape[0]:
         raise OpTypeError(
-            f"shape mismatch in `@`: {a} @ {b}: the inner sizes {format_expr(a.shape[1])} and "
+            f"shape mismatch in batched `@`: {a} @ {b}: the batch sizes {format_expr(a.shape[0])} and "
             f"{format_expr(b.shape[0])} differ")
+    if a.shape[-1] != b.shape[-2]:
+        raise OpTypeError(
+            f"shape mismatch in `@`: {a} @ {b}: the inner sizes {format_expr(a.shape[-1])} and "
+            f"{format_expr(b.shape[-2])} differ")
     if dtypes.is_float(a.dtype) != dtypes.is_float(b.dtype) or "bool" in (a.dtype, b.dtype):
         raise OpTypeError(f"`@` needs two float or two integer tiles, got {a.dtype} and {b.dtype}")
     out = "f32" if dtypes.is_float(a.dtype) else "i32"
     if "f64" in (a.dtype, b.dtype):
         out = "f64"
-    return ValueType(out, (a.shape[0], b.shape[1]))
+    return ValueType(out, a.shape[:-1] + (b.shape[-1],))
 
 
 def _reduce(name):
@@ -298,7 +304,7 @@ for _n, _f, _t in [("exp", np.exp, "tl.exp({0})"), ("exp2", np.exp2, "tl.exp2({0
 declare("where", "select elementwise: where(cond, a, b)", 3, _where_rule, np.where, triton="tl.where({0}, {1}, {2})")
 declare("cast", "convert to attr `dtype`", 1, _cast_rule, None, triton="{0}.to({dtype})")
 declare("copy", "the operand itself (a named copy)", 1, _same, lambda x: x, triton="{0}")
-declare("dot", "matrix product of 2-D tiles, accumulating in f32 (i32 for integers)", 2, _dot_rule, _dot_ref,
+declare("dot", "matrix product of 2-D tiles (or batched, of 3-D tiles), accumulating in f32 (i32 for integers)", 2, _dot_rule, _dot_ref,
         triton="tl.dot({0}, {1}, input_precision={precision})")
 for _n, _f, _t in [("sum", np.sum, "tl.sum({0}, axis={axis})"), ("max", np.max, "tl.max({0}, axis={axis})"),
                    ("min", np.min, "tl.min({0}, axis={axis})"),
