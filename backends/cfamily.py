@@ -90,11 +90,6 @@ class CFamilyRenderer:
         cs = [s for s in M.walk(self.mk.body) if isinstance(s, M.Compute)]
         return {c.out for c in cs if c.map == "uniform"} - {c.out for c in cs if c.map != "uniform"}
 
-    def register_slots(self, b: M.Buffer) -> int:
-        """Elements per thread of a distributed register buffer (a target with other thread maps
-        overrides this)."""
-        return b.per_thread(self.T)
-
     def storage_type(self, dt: str) -> str:
         return self.half_storage.get(dt, self.CTYPE[dt])
 
@@ -496,7 +491,7 @@ class CFamilyRenderer:
             elif b.name in self.replicated:
                 decls.append(f"{ct} u_{b.name};")
             else:
-                decls.append(f"{ct} r_{b.name}[{self.register_slots(b)}];")
+                decls.append(f"{ct} r_{b.name}[{b.per_thread(self.T)}];")
         if offset > self.max_shared_bytes:
             raise BackendError(f"kernel `{mk.name}` needs {offset} bytes of shared memory, more than the "
                                f"{self.max_shared_bytes} a block may have; use smaller tiles", mk.loc)

@@ -31,7 +31,7 @@ from tilelang.backends.reference.meminterp import RaceError, run_memory
 from tilelang.errors import BackendError, VerifierError
 from tilelang.frontend.lower import ArgSpec
 from tilelang.memir import nodes as M
-from tilelang.memir.fragment import FRAGMENT_MAPS, check_bijective, fragment, fits
+from tilelang.memir import fragments as F
 from tilelang.memir.parser import parse_memkernel
 from tilelang.memir.printer import print_memkernel
 from tilelang.memir.verifier import verify_memkernel
@@ -72,31 +72,35 @@ def _kernel_text(disasm: str, entry: str) -> str:
 
 # ---- fragment maps -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("map_", FRAGMENT_MAPS)
-@pytest.mark.parametrize("shape,threads", [((32, 32), 64), ((64, 64), 256), ((64, 32), 128), ((96, 64), 256),
-                                           ((16, 48), 64), ((128, 64), 192)])
-def test_fragment_maps_are_bijections(map_, shape, threads):
-    if not fits(map_, shape, threads):
-        with pytest.raises(ValueError):
-            fragment(map_, shape, threads)
-        return
-    f = fragment(map_, shape, threads)
-    assert check_bijective(f)
-    thread, slot = f.owners()
-    assert thread.max() < threads and slot.max() < f.slots
+def test_mfma_layouts_match_the_instruction_tables():
+    """Spot values of AMD's matrix layouts: D[i][j] of 32x32x8 is register (i % 4) + 4 * (i // 8)
+    of lane j + 32 * ((i // 4) % 2); A[i][k] register k % 4 of lane i + 32 * (k // 4)."""
+    c, a = F.LAYOUTS["mfma_32x32x8_c"], F.LAYOUTS["mfma_32x32x8_a"]
+    lane, reg = c.table()
+    for i, j in [(0, 0), (5, 7), (13, 31), (31, 2)]:
+        assert (lane[i, j], reg[i, j]) == (j + 32 * ((i // 4) % 2), i % 4 + 4 * (i // 8))
+    lane, reg = a.table()
+    assert (lane[9, 6], reg[9, 6]) == (9 + 32, 2)
+    lane, reg = F.LAYOUTS["mfma_16x16x16_c"].table()
+    assert (lane[6, 3], reg[6, 3]) == (3 + 16, 2)
+
+
+def _map(mk, out):
+    return next(s.map for s in M.walk(mk.body) if isinstance(s, M.Compute) and s.out == out)
 
 
 def test_gemm_accumulator_takes_the_mfma_map_and_round_trips():
     mk = lowered(matmul_kernel, F16)
-    maps = {s.out: s.map for s in M.walk(mk.body) if isinstance(s, M.Compute)}
-    assert maps["acc"] == "mfma32" and mk.threads == 256
-    assert any(isinstance(s, M.Put) and s.map == "mfma32" for s in M.walk(mk.body))
+    assert _map(mk, "acc") == F.FragmentMap("mfma_32x32x8_c", (2, 2)) and mk.threads == 256
+    assert any(isinstance(s, M.Put) and isinstance(s.map, F.FragmentMap) for s in M.walk(mk.body))
     text = print_memkernel(mk)
-    assert parse_memkernel(text) == mk and "map mfma32" in text
+    assert parse_memkernel(text) == mk and "map fragment mfma_32x32x8_c [2, 2]" in text
     verify_memkernel(parse_memkernel(text))
+    small = lowered(matmul_kernel, F16, tl.Config(BLOCK_M=16, BLOCK_N=16, BLOCK_K=16, num_warps=1))
+    assert _map(small, "acc") == F.FragmentMap("mfma_16x16x16_c", (1, 1))
     # f32 operands keep the SIMT dot (MFMA here is for f16 / bf16)
     f32 = lowered(matmul_kernel, {n: ArgSpec("tensor", "f32", 2) for n in "abc"})
-    assert all(s.map in ("cyclic", "uniform") for s in M.walk(f32.body) if hasattr(s, "map"))
+    assert all(not isinstance(s.map, F.FragmentMap) for s in M.walk(f32.body) if hasattr(s, "map"))
 
 
 def test_a_wrong_fragment_map_is_caught():
@@ -107,24 +111,22 @@ def test_a_wrong_fragment_map_is_caught():
         for s in stmts:
             if isinstance(s, tl.ir.nodes.TileLoop):
                 s = dataclasses.replace(s, body=tuple(remap(s.body, out, new, only)))
-            elif isinstance(s, M.Compute) and s.out == out and (only is None or s.value.name == only):
+            elif isinstance(s, M.Compute) and s.out == out and (only is None or getattr(s.value, "name", "") == only):
                 s = dataclasses.replace(s, map=new)
             res.append(s)
         return res
     # the accumulator's initialisation in the cyclic map, its updates in the MFMA map
     planted = dataclasses.replace(mk, body=tuple(remap(mk.body, "acc", "cyclic", only="full")))
-    with pytest.raises(VerifierError, match="two thread maps"):
+    with pytest.raises(VerifierError, match="two different thread maps"):
         verify_memkernel(planted)
-    # all of the accumulator's statements cyclic while the product stays in the MFMA map
-    planted = dataclasses.replace(mk, body=tuple(remap(mk.body, "acc", "cyclic")))
-    with pytest.raises(VerifierError, match="reads it across threads"):
-        verify_memkernel(planted)
-    # the interpreter catches it too (without the verifier): a register read by a non-owner
+    # the interpreter catches a product computed under the wrong layout (without the verifier)
     torch.manual_seed(0)
     a, b = torch.randn(32, 16).half().numpy(), torch.randn(16, 32).half().numpy()
     arrays = {"a": a, "b": b, "c": poisoned((32, 32), torch.float16).numpy()}
+    dot_out = next(s.out for s in M.walk(mk.body) if isinstance(s, M.Compute) and getattr(s.value, "name", "") == "dot")
+    wrong = F.FragmentMap("mfma_16x16x16_c", (1, 1))
     with pytest.raises(RaceError, match="register buffer"):
-        run_memory(dataclasses.replace(mk, body=tuple(remap(mk.body, "4", "mfma16"))), arrays,
+        run_memory(dataclasses.replace(mk, body=tuple(remap(mk.body, dot_out, wrong))), arrays,
                    {"M": 32, "K": 16, "N": 32})
 
 
@@ -137,7 +139,7 @@ def test_gemm_through_the_memory_interpreter(M_, N, Kd, dtype):
     a, b = torch.randn(M_, Kd).to(dt), torch.randn(Kd, N).to(dt)
     c = poisoned((M_, N), dt)
     mk = run_hip_simulated(matmul_kernel, a, b, c, config=tl.Config(BLOCK_M=32, BLOCK_N=64, BLOCK_K=16, num_warps=1))
-    assert any(getattr(s, "map", "") == "mfma32" for s in M.walk(mk.body))
+    assert _map(mk, "acc").layout == "mfma_32x32x8_c"
     assert_close(c, a.double() @ b.double(), dtype, Kd)
 
 
@@ -309,11 +311,11 @@ def test_unsupported_or_unknown_arch_is_a_clear_error(tmp_path):
         assert "Traceback" not in res.stderr
 
 
-def test_cli_prints_the_fragment_step():
+def test_cli_prints_the_mfma_fragment_maps():
     res = subprocess.run([sys.executable, "-m", "tilelang.cli", "ir", "stdlib/gemm.py::matmul_kernel", "--dtype", "f16",
-                          "--backend", "hip", "--after", "fragments"], cwd=REPO, capture_output=True, text=True)
+                          "--backend", "hip", "--after", "lower_memory"], cwd=REPO, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
-    assert "map mfma32" in res.stdout and "threads 256" in res.stdout
+    assert "map fragment mfma_32x32x8_c [2, 2]" in res.stdout and "threads 256" in res.stdout
 
 
 def test_hip_backend_is_never_a_silent_default():

@@ -1,5 +1,5 @@
 """The HIP backend: tile IR -> explicit-memory level (passes/lower_memory.py, wave64: 64 threads
-per `num_warps`) -> pipelining, MFMA fragments (passes/fragments.py), LDS swizzling -> HIP C++
+per `num_warps`, MFMA fragment maps for f16/bf16 dots) -> LDS rings, LDS swizzling -> HIP C++
 (render.py, on the C-family base) -> an AMDGPU code object by Debian's hipcc (toolchain.py).
 
 Runs only on a ROCm device (`backend="hip"`, never a default); on any machine with hipcc it
@@ -18,9 +18,7 @@ from tilelang.backend import Backend, register
 from tilelang.backends.cfamily import aot_launch_fields
 from tilelang.errors import BackendError
 from tilelang.ir import nodes as ir
-from tilelang.memir.fragment import WAVE
 from tilelang.memir.verifier import verify_memkernel
-from tilelang.passes.fragments import mfma_fragments
 from tilelang.passes.lower_memory import lower_to_memory
 from tilelang.passes.pipeline import pipeline_async
 from tilelang.passes.swizzle import layout_proofs, swizzle_shared
@@ -29,19 +27,24 @@ from tilelang.runtime import cache
 from . import toolchain
 from .render import render_hip
 
+WAVE = 64  # threads of a wavefront on CDNA
+
 
 def memory_program(kernel: ir.Kernel, config, observe=None):
-    """The explicit-memory program the HIP backend renders. `observe(step, memkernel)` sees each step."""
+    """The explicit-memory program the HIP backend renders: lowering for wave64 with MFMA fragment
+    maps (target "hip", memir/fragments.py), LDS rings, swizzled layouts. `observe(step,
+    memkernel)` sees each step's result."""
     threads = WAVE * (config.num_warps if config is not None else 4)
-    mk = lower_to_memory(kernel, threads=threads)
-    steps = [("lower_memory", lambda m: m),
-             ("pipeline", lambda m: pipeline_async(m, config.num_stages if config is not None else 2)),
-             ("fragments", mfma_fragments), ("swizzle", swizzle_shared)]
-    for name, step in steps:
-        mk = step(mk)
-        if observe:
-            observe(name, mk)
+    mk = lower_to_memory(kernel, threads=threads, target="hip")
+    if observe:
+        observe("lower_memory", mk)
+    mk = pipeline_async(mk, config.num_stages if config is not None else 2)
+    if observe:
+        observe("pipeline", mk)
+    mk = swizzle_shared(mk)
     verify_memkernel(mk)
+    if observe:
+        observe("swizzle", mk)
     return mk
 
 

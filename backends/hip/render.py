@@ -1,6 +1,6 @@
 """HIP C++ from the explicit-memory level: the C-family base with HIP's spellings (wave64, LDS
 through dynamic `extern __shared__`, `__launch_bounds__` of the block size), plus MFMA matrix
-products for dot statements whose thread map is an MFMA fragment (tilelang/memir/fragment.py).
+products for dot statements whose thread map is an MFMA fragment map (tilelang/memir/fragments.py).
 
 What differs from CUDA is small: HIP has __half (hip_fp16.h) but ROCm 5.2's headers have no
 __nv_bfloat16 equivalent with the same conversions, so bf16 storage is a 16-bit word with the
@@ -12,10 +12,15 @@ the interleavings the explicit-memory interpreter already proves safe) and commi
 from __future__ import annotations
 
 from tilelang.backends.cfamily import CFamilyRenderer, Rendered
-from tilelang.errors import BackendError
 from tilelang.ir import nodes as ir
-from tilelang.memir import fragment as F
 from tilelang.memir import nodes as M
+from tilelang.memir.fragments import LAYOUTS, FragmentMap, mma_for_accumulator
+
+# The clang builtin of each MFMA instruction registered in memir/fragments.py.
+MFMA_BUILTINS = {"mfma_f32_32x32x8f16": "__builtin_amdgcn_mfma_f32_32x32x8f16",
+                 "mfma_f32_32x32x8bf16_1k": "__builtin_amdgcn_mfma_f32_32x32x8bf16_1k",
+                 "mfma_f32_16x16x16f16": "__builtin_amdgcn_mfma_f32_16x16x16f16",
+                 "mfma_f32_16x16x16bf16_1k": "__builtin_amdgcn_mfma_f32_16x16x16bf16_1k"}
 
 HIP_HELPERS = r"""
 struct tl_bf16 { unsigned short bits; };
@@ -48,7 +53,6 @@ class HipRenderer(CFamilyRenderer):
     shared_decl = "extern __shared__ __attribute__((aligned(16))) unsigned char tl_smem[];"
     half_storage = {"f16": "__half", "bf16": "tl_bf16"}
     max_shared_bytes = 64 * 1024  # LDS per workgroup on gfx90a / gfx94x
-    wave = F.WAVE
 
     def prelude(self) -> str:
         # HIP has no signed 64-bit atomicMax / atomicMin: a compare-and-swap loop instead.
@@ -62,99 +66,61 @@ class HipRenderer(CFamilyRenderer):
                                      "(unsigned long long)v); if (prev == old) break; old = prev; }\n}")
         return text
 
-    # ---- fragment maps: which elements this thread owns --------------------------------------------
-
-    def register_slots(self, b: M.Buffer) -> int:
-        maps = {s.map for s in M.walk(self.mk.body) if isinstance(s, M.Compute) and s.out == b.name}
-        frag = [m for m in maps if F.is_fragment(m)]
-        return F.fragment(frag[0], b.shape, self.T).slots if frag else super().register_slots(b)
-
-    def distributed_map(self, shape, body, map_: str):
-        """Like `distributed`, over the elements an MFMA fragment map gives this thread."""
-        if not F.is_fragment(map_):
-            return self.distributed(shape, body)
-        frag = F.fragment(map_, shape, self.T)
-        self.emit(self.pragma_unroll)
-        self.emit(f"for (int j = 0; j < {frag.slots}; ++j) {{")
-        self.indent += 1
-        self.emit(f"const int lane = tid % {self.wave}, blk = (j / {frag.block_items}) * {frag.waves} + "
-                  f"tid / {self.wave}, item = j % {frag.block_items};")
-        guarded = frag.slots * frag.waves != frag.blocks * frag.block_items
-        if guarded:
-            self.emit(f"if (blk < {frag.blocks}) {{")
-            self.indent += 1
-        r, c = frag.element_exprs("lane", "blk", "item")
-        self.emit(f"const int i0 = {r};")
-        self.emit(f"const int i1 = {c};")
-        body(["i0", "i1"])
-        if guarded:
-            self.indent -= 1
-            self.emit("}")
-        self.indent -= 1
-        self.emit("}")
+    # ---- matrix cores -----------------------------------------------------------------------------------
 
     def stmt(self, s):
-        if isinstance(s, M.Compute) and F.is_fragment(s.map):
-            out = self.bufs[s.out]
-            if isinstance(s.value, ir.Op) and s.value.name == "dot":
-                self.mfma_dot(s, out)
+        if isinstance(s, M.Compute) and isinstance(s.map, FragmentMap) and isinstance(s.value, ir.Op) \
+                and s.value.name == "dot":
+            a = s.value.args[0]
+            instr = mma_for_accumulator(s.map.layout, self.dtype_of(a))
+            if instr is not None and instr.name in MFMA_BUILTINS:
+                self.line_directive(s.loc)
+                self.mfma_dot(s, self.bufs[s.out], instr)
                 return
-            self.line_directive(s.loc)
-
-            def body(I):
-                self.emit(f"{self.target(out, I)} = {self.value_expr(s.value, out, I)};")
-            self.distributed_map(out.shape, body, s.map)
-            return
-        if isinstance(s, M.Put) and F.is_fragment(s.map):
-            self.line_directive(s.loc)
-            self.distributed_map(self._store_shape(s.store), lambda I: self.put_lines(s.store, I), s.map)
-            return
         super().stmt(s)
 
-    def mfma_dot(self, s: M.Compute, out: M.Buffer):
-        """out = a @ b by MFMA: per wave, per owned 32x32 (or 16x16) block of out, the K loop of
-        matrix-core instructions over operands read from LDS in the instruction's lane layout."""
+    def loops(self, nest: list[tuple[str, int]], line: str):
+        """Fully unrolled nested counting loops around one statement."""
+        for var, n in nest:
+            self.emit(self.pragma_unroll)
+            self.emit(f"for (int {var} = 0; {var} < {n}; ++{var})")
+            self.indent += 1
+        self.emit(line)
+        self.indent -= len(nest)
+
+    def mfma_dot(self, s: M.Compute, out: M.Buffer, instr):
+        """out = a @ b on matrix cores: each wave owns a block of `out` (the fragment map's warp
+        grid) covered by fm x fn MFMA tiles; per k-step it reads its A and B fragments from LDS in
+        the instruction's operand layouts (memir/fragments.py row/col expressions, pasted) and
+        issues fm * fn MFMAs; the accumulators land in the register slots the map gives them."""
         a, b = s.value.args
-        frag = F.fragment(s.map, out.shape, self.T)
+        fmap: FragmentMap = s.map
+        la, lb, lc = LAYOUTS[instr.a], LAYOUTS[instr.b], LAYOUTS[instr.c]
         K = self.bufs[a.name].shape[1]
-        dt = self.dtype_of(a)
-        inst = frag.instruction(dt)
-        if K % inst.k:
-            raise BackendError(f"MFMA {inst.name} needs K % {inst.k} == 0, got {K}", s.loc)
-        self.line_directive(s.loc)
+        wm, wn = fmap.warps
+        fm, fn = fmap.grid(out.shape)
+        br, bc = out.shape[0] // wm, out.shape[1] // wn
+        half = self.dtype_of(a)
+        vec, pack = ("tl_half4", "(_Float16)({})") if half == "f16" else ("tl_short4", "tl_bf16_bits({})")
+        acc_t = f"tl_float{lc.regs}v"
         self.emit("{")
         self.indent += 1
-        self.emit(f"const int lane = tid % {self.wave};")
+        self.emit(f"const int lane = tid % {lc.lanes}, warp = tid / {lc.lanes};")
+        self.emit(f"const int wr = (warp / {wn}) * {br}, wc = (warp % {wn}) * {bc};")
+        self.emit(f"{acc_t} acc[{fm * fn}] = {{}};")
         self.emit(self.pragma_unroll)
-        self.emit(f"for (int g = 0; g < {frag.slots // frag.block_items}; ++g) {{")
+        self.emit(f"for (int k0 = 0; k0 < {K}; k0 += {instr.k}) {{")
         self.indent += 1
-        self.emit(f"const int blk = g * {frag.waves} + tid / {self.wave};")
-        if frag.slots // frag.block_items * frag.waves != frag.blocks:
-            self.emit(f"if (blk < {frag.blocks}) {{")
-            self.indent += 1
-        self.emit(f"const int br = (blk / {frag.blocks_n}) * {frag.n}, bc = (blk % {frag.blocks_n}) * {frag.n};")
-        self.emit(f"{inst.acc_type} acc = {{}};")
-        self.emit(self.pragma_unroll)
-        self.emit(f"for (int k0 = 0; k0 < {K}; k0 += {inst.k}) {{")
-        self.indent += 1
-        self.emit(f"{inst.operand_type} fa, fb;")
-        row, kk = inst.a_exprs("lane")
-        kb, col = inst.b_exprs("lane")
-        for i in range(inst.per_lane):
-            av = self.read(a, [f"(br + {row})", f"(k0 + {kk} + {i})"])
-            bv = self.read(b, [f"(k0 + {kb} + {i})", f"(bc + {col})"])
-            self.emit(f"fa[{i}] = {inst.pack(av)}; fb[{i}] = {inst.pack(bv)};")
-        self.emit(f"acc = {inst.builtin}(fa, fb, acc, 0, 0, 0);")
+        self.emit(f"{vec} fa[{fm}], fb[{fn}];")
+        av = self.read(a, [f"(wr + fi * {instr.m} + ({la.row}))", f"(k0 + ({la.col}))"])
+        bv = self.read(b, [f"(k0 + ({lb.row}))", f"(wc + fj * {instr.n} + ({lb.col}))"])
+        self.loops([("fi", fm), ("reg", la.regs)], f"fa[fi][reg] = {pack.format(av)};")
+        self.loops([("fj", fn), ("reg", lb.regs)], f"fb[fj][reg] = {pack.format(bv)};")
+        self.loops([("f", fm * fn)],
+                   f"acc[f] = {MFMA_BUILTINS[instr.name]}(fa[f / {fn}], fb[f % {fn}], acc[f], 0, 0, 0);")
         self.indent -= 1
         self.emit("}")
-        self.emit(self.pragma_unroll)
-        self.emit(f"for (int item = 0; item < {frag.block_items}; ++item) "
-                  f"r_{out.name}[g * {frag.block_items} + item] = acc[item];")
-        if frag.slots // frag.block_items * frag.waves != frag.blocks:
-            self.indent -= 1
-            self.emit("}")
-        self.indent -= 1
-        self.emit("}")
+        self.loops([("f", fm * fn), ("reg", lc.regs)], f"r_{out.name}[f * {lc.regs} + reg] = acc[f][reg];")
         self.indent -= 1
         self.emit("}")
 

@@ -31,9 +31,11 @@ extern "C" __global__ void __launch_bounds__(256) matmul_kernel(
 #line 15 "stdlib/gemm.py"
   #pragma unroll
   for (int j = 0; j < 16; ++j) {
-    const int lane = tid % 64, blk = (j / 16) * 4 + tid / 64, item = j % 16;
-    const int i0 = (blk / 2) * 32 + (item / 4) * 8 + (lane / 32) * 4 + item % 4;
-    const int i1 = (blk % 2) * 32 + lane % 32;
+    const int lane = tid % 64, warp = tid / 64;
+    const int reg = j % 16, frag = j / 16;
+    const int i0 = (warp / 2) * 32 + (frag / 1) * 32 + ((reg >> 2) * 8 + (lane >> 5) * 4 + (reg & 3));
+    const int i1 = (warp % 2) * 32 + (frag % 1) * 32 + (lane & 31);
+    const int e = i0 * 64 + i1;
     r_acc[j] = 0.0f;
   }
 #line 16 "stdlib/gemm.py"
@@ -60,48 +62,61 @@ extern "C" __global__ void __launch_bounds__(256) matmul_kernel(
     __syncthreads();
 #line 17 "stdlib/gemm.py"
     {
-      const int lane = tid % 64;
+      const int lane = tid % 64, warp = tid / 64;
+      const int wr = (warp / 2) * 32, wc = (warp % 2) * 32;
+      tl_float16v acc[1] = {};
       #pragma unroll
-      for (int g = 0; g < 1; ++g) {
-        const int blk = g * 4 + tid / 64;
-        const int br = (blk / 2) * 32, bc = (blk % 2) * 32;
-        tl_float16v acc = {};
+      for (int k0 = 0; k0 < 32; k0 += 8) {
+        tl_half4 fa[1], fb[1];
         #pragma unroll
-        for (int k0 = 0; k0 < 32; k0 += 8) {
-          tl_half4 fa, fb;
-          fa[0] = (_Float16)(s_2[(br + (lane % 32)) * 32 + (k0 + (lane / 32) * 4 + 0)]); fb[0] = (_Float16)(s_3[(k0 + (lane / 32) * 4 + 0) * 64 + (bc + (lane % 32))]);
-          fa[1] = (_Float16)(s_2[(br + (lane % 32)) * 32 + (k0 + (lane / 32) * 4 + 1)]); fb[1] = (_Float16)(s_3[(k0 + (lane / 32) * 4 + 1) * 64 + (bc + (lane % 32))]);
-          fa[2] = (_Float16)(s_2[(br + (lane % 32)) * 32 + (k0 + (lane / 32) * 4 + 2)]); fb[2] = (_Float16)(s_3[(k0 + (lane / 32) * 4 + 2) * 64 + (bc + (lane % 32))]);
-          fa[3] = (_Float16)(s_2[(br + (lane % 32)) * 32 + (k0 + (lane / 32) * 4 + 3)]); fb[3] = (_Float16)(s_3[(k0 + (lane / 32) * 4 + 3) * 64 + (bc + (lane % 32))]);
-          acc = __builtin_amdgcn_mfma_f32_32x32x8f16(fa, fb, acc, 0, 0, 0);
-        }
+        for (int fi = 0; fi < 1; ++fi)
+          #pragma unroll
+          for (int reg = 0; reg < 4; ++reg)
+            fa[fi][reg] = (_Float16)(s_2[(wr + fi * 32 + (lane & 31)) * 32 + (k0 + ((lane >> 5) * 4 + reg))]);
         #pragma unroll
-        for (int item = 0; item < 16; ++item) r_4[g * 16 + item] = acc[item];
+        for (int fj = 0; fj < 1; ++fj)
+          #pragma unroll
+          for (int reg = 0; reg < 4; ++reg)
+            fb[fj][reg] = (_Float16)(s_3[(k0 + ((lane >> 5) * 4 + reg)) * 64 + (wc + fj * 32 + (lane & 31))]);
+        #pragma unroll
+        for (int f = 0; f < 1; ++f)
+          acc[f] = __builtin_amdgcn_mfma_f32_32x32x8f16(fa[f / 1], fb[f % 1], acc[f], 0, 0, 0);
       }
+      #pragma unroll
+      for (int f = 0; f < 1; ++f)
+        #pragma unroll
+        for (int reg = 0; reg < 16; ++reg)
+          r_4[f * 16 + reg] = acc[f][reg];
     }
 #line 17 "stdlib/gemm.py"
     #pragma unroll
     for (int j = 0; j < 16; ++j) {
-      const int lane = tid % 64, blk = (j / 16) * 4 + tid / 64, item = j % 16;
-      const int i0 = (blk / 2) * 32 + (item / 4) * 8 + (lane / 32) * 4 + item % 4;
-      const int i1 = (blk % 2) * 32 + lane % 32;
+      const int lane = tid % 64, warp = tid / 64;
+      const int reg = j % 16, frag = j / 16;
+      const int i0 = (warp / 2) * 32 + (frag / 1) * 32 + ((reg >> 2) * 8 + (lane >> 5) * 4 + (reg & 3));
+      const int i1 = (warp % 2) * 32 + (frag % 1) * 32 + (lane & 31);
+      const int e = i0 * 64 + i1;
       r_acc[j] = ((float)(r_acc[j] + r_4[j]));
     }
   }
 #line 18 "stdlib/gemm.py"
   #pragma unroll
   for (int j = 0; j < 16; ++j) {
-    const int lane = tid % 64, blk = (j / 16) * 4 + tid / 64, item = j % 16;
-    const int i0 = (blk / 2) * 32 + (item / 4) * 8 + (lane / 32) * 4 + item % 4;
-    const int i1 = (blk % 2) * 32 + lane % 32;
+    const int lane = tid % 64, warp = tid / 64;
+    const int reg = j % 16, frag = j / 16;
+    const int i0 = (warp / 2) * 32 + (frag / 1) * 32 + ((reg >> 2) * 8 + (lane >> 5) * 4 + (reg & 3));
+    const int i1 = (warp % 2) * 32 + (frag % 1) * 32 + (lane & 31);
+    const int e = i0 * 64 + i1;
     r_6[j] = tl_rn_f16(((float)(r_acc[j])));
   }
 #line 18 "stdlib/gemm.py"
   #pragma unroll
   for (int j = 0; j < 16; ++j) {
-    const int lane = tid % 64, blk = (j / 16) * 4 + tid / 64, item = j % 16;
-    const int i0 = (blk / 2) * 32 + (item / 4) * 8 + (lane / 32) * 4 + item % 4;
-    const int i1 = (blk % 2) * 32 + lane % 32;
+    const int lane = tid % 64, warp = tid / 64;
+    const int reg = j % 16, frag = j / 16;
+    const int i0 = (warp / 2) * 32 + (frag / 1) * 32 + ((reg >> 2) * 8 + (lane >> 5) * 4 + (reg & 3));
+    const int i1 = (warp % 2) * 32 + (frag % 1) * 32 + (lane & 31);
+    const int e = i0 * 64 + i1;
     if ((id_m * 64 + i0) < c_n0 && (id_n * 64 + i1) < c_n1) c[(id_m * 64 + i0) * c_s0 + (id_n * 64 + i1) * c_s1] = __float2half_rn(r_6[j]);
   }
 }
