@@ -243,6 +243,43 @@ def test_default_gemm_has_mfma_and_no_scratch(dtype, inst):
     assert res["scratch_bytes"] == 0 and res["vgpr_spills"] == 0, res
 
 
+ATTENTION_F16 = ({"*": "f16", "scale": "f32"}, {"D": 64}, tl.Config(BLOCK_M=32, BLOCK_N=32))
+
+
+@needs_hipcc
+def test_attention_has_mfma_and_no_scratch():
+    """Both products of the online-softmax attention (q @ k.T and p @ v) run on matrix cores."""
+    from tilelang.api import kernel_signature_from_options
+
+    dtypes, fixed, config = ATTENTION_F16
+    mk = lowered(K.attention_kernel, kernel_signature_from_options(K.attention_kernel, dtypes, {}), config, fixed)
+    dots = [s for s in M.walk(mk.body) if isinstance(s, M.Compute) and getattr(s.value, "name", "") == "dot"]
+    assert len(dots) == 2 and all(isinstance(d.map, F.FragmentMap) for d in dots)
+    arch = HAVE[-1]
+    co, _ = tc.compile_hip(render_hip(mk).source, arch, "attention")
+    assert re.search(r"v_mfma_f32_16x16x16_?f16", _kernel_text(tc.disassemble(co, arch), "attention_kernel"))
+    res = tc.kernel_resources(co)["attention_kernel"]
+    assert res["scratch_bytes"] == 0 and res["vgpr_spills"] == 0, res
+
+
+@pytest.mark.slow
+def test_mfma_attention_rendered_source_in_the_emulation():
+    """f16 attention with both products on MFMA (32x32x8 for the scores, 16x16x16 for p @ v at
+    head dim 16), the rendered source emulated, against the reference interpreter."""
+    torch.manual_seed(3)
+    BH, S, D = 2, 37, 16
+    q, k, v = (torch.randn(BH, S, D).half() for _ in range(3))
+    got, ref = poisoned((BH, S, D), torch.float16), poisoned((BH, S, D), torch.float16)
+    cfg = tl.Config(BLOCK_M=32, BLOCK_N=32, num_warps=1)
+    r = run_hip_emulated(K.attention_kernel, q, k, v, got, 0.25, config=cfg)
+    assert "mfma_f32_32x32x8f16" in r.source and "mfma_f32_16x16x16f16" in r.source
+    K.attention_kernel(q, k, v, ref, 0.25, config=cfg, backend="reference")
+    torch.testing.assert_close(got, ref, rtol=2e-3, atol=2e-3)
+    s = (q.double() @ k.double().transpose(1, 2)) * 0.25
+    s = s.masked_fill(torch.ones(S, S, dtype=torch.bool).triu(1), float("-inf"))
+    assert_close(got, torch.softmax(s, -1) @ v.double(), "f16", S * 4)
+
+
 def test_line_directives_point_at_the_users_source():
     r = rendered(matmul_kernel, F16)
     directives = re.findall(r'#line (\d+) "([^"]+)"', r.source)
