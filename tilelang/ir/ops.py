@@ -207,12 +207,20 @@ def _broadcast_to_rule(ts, attrs):
     return ValueType(ts[0].dtype, target)
 
 
+def _position_dtype(attrs) -> str:
+    """i32, or i64 where passes/widen_positions.py compiled the kernel for sizes of 2**31 or more."""
+    dt = attrs.get("dtype", "i32")
+    if dt not in ("i32", "i64"):
+        raise OpTypeError(f"tile positions and sizes are i32 or i64, not {dt}")
+    return dt
+
+
 def _tile_index_rule(ts, attrs):
-    return ValueType("i32", (attrs["block"],))
+    return ValueType(_position_dtype(attrs), (attrs["block"],))
 
 
-def _scalar_i32(ts, attrs):
-    return ValueType("i32")
+def _position_rule(ts, attrs):
+    return ValueType(_position_dtype(attrs))
 
 
 def _known_false(rel) -> bool:
@@ -319,9 +327,9 @@ declare("broadcast_to", "broadcast to attr `shape`", 1, _broadcast_to_rule, None
         triton="tl.broadcast_to({0}, {shape})")
 declare("trans", "transpose a 2-D tile", 1, _trans_rule, np.transpose, triton="tl.trans({0})")
 declare("tile_index", "global indices of tile attr `tile`: start + arange(block)", 0, _tile_index_rule, None)
-declare("tile_start", "first global index of tile attr `tile`", 0, _scalar_i32, None)
-declare("tile_id", "position of tile attr `tile` in its loop", 0, _scalar_i32, None)
-declare("size", "the value of size expression attr `expr` (a tensor dimension)", 0, _scalar_i32, None)
+declare("tile_start", "first global index of tile attr `tile`", 0, _position_rule, None)
+declare("tile_id", "position of tile attr `tile` in its loop", 0, _position_rule, None)
+declare("size", "the value of size expression attr `expr` (a tensor dimension)", 0, _position_rule, None)
 declare("arange", "the 1-D i32 tile [attr start, attr end) (compile-time ints)", 0, _arange_rule, None,
         triton="tl.arange({start}, {end})")
 declare("reshape", "the same elements in row-major order, in attr `shape` (same element count)", 1,
