@@ -127,6 +127,20 @@ def mma_for_accumulator(c_layout: str, in_dtype: str) -> MMAInstr | None:
     return None
 
 
+def mma_of(stmt, bufs: dict) -> MMAInstr | None:
+    """The matrix instruction a statement runs on: a 2-D `dot` under a fragment map whose
+    accumulator layout has an instruction for the operands' dtype and whose k divides the inner
+    size (`bufs`: name -> memir Buffer). None: a SIMT statement."""
+    value = getattr(stmt, "value", None)
+    if not (isinstance(getattr(stmt, "map", None), FragmentMap) and getattr(value, "name", None) == "dot"):
+        return None
+    a, b = (bufs[x.name] for x in value.args)
+    if a.dtype != b.dtype or len(a.shape) != 2 or len(b.shape) != 2:
+        return None
+    instr = mma_for_accumulator(stmt.map.layout, a.dtype)
+    return instr if instr is not None and a.shape[1] % instr.k == 0 else None
+
+
 def pick_mma(a_dtype: str, b_dtype: str, out_dtype: str, shape_m: int, shape_n: int, shape_k: int,
              threads: int, target: str) -> tuple[MMAInstr, tuple[int, int]] | None:
     """An instruction for a [M, K] @ [K, N] dot on a block of `threads` threads, and the warp
