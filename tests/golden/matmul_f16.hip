@@ -20,8 +20,8 @@ extern "C" __global__ void __launch_bounds__(256) matmul_kernel(
     long long sz2) {
   extern __shared__ __attribute__((aligned(16))) unsigned char tl_smem[];
   float r_acc[16];
-  float* const s_2 = (float*)(tl_smem + 0);
-  float* const s_3 = (float*)(tl_smem + 8192);
+  __half* const s_2 = (__half*)(tl_smem + 0);
+  __half* const s_3 = (__half*)(tl_smem + 4096);
   float r_4[16];
   float r_6[16];
   const int tid = threadIdx.x;
@@ -48,7 +48,7 @@ extern "C" __global__ void __launch_bounds__(256) matmul_kernel(
       const int e = tid + j * 256;
       const int i0 = e / 32;
       const int i1 = (e) % 32;
-      s_2[e] = (((id_m * 64 + i0) < a_n0 && (id_k * 32 + i1) < a_n1) ? (float)__half2float(a[(id_m * 64 + i0) * a_s0 + (id_k * 32 + i1) * a_s1]) : 0.0f);
+      s_2[e] = __float2half_rn((((id_m * 64 + i0) < a_n0 && (id_k * 32 + i1) < a_n1) ? (float)__half2float(a[(id_m * 64 + i0) * a_s0 + (id_k * 32 + i1) * a_s1]) : 0.0f));
     }
 #line 17 "stdlib/gemm.py"
     #pragma unroll
@@ -56,7 +56,7 @@ extern "C" __global__ void __launch_bounds__(256) matmul_kernel(
       const int e = tid + j * 256;
       const int i0 = e / 64;
       const int i1 = (e) % 64;
-      s_3[e] = (((id_k * 32 + i0) < b_n0 && (id_n * 64 + i1) < b_n1) ? (float)__half2float(b[(id_k * 32 + i0) * b_s0 + (id_n * 64 + i1) * b_s1]) : 0.0f);
+      s_3[e] = __float2half_rn((((id_k * 32 + i0) < b_n0 && (id_n * 64 + i1) < b_n1) ? (float)__half2float(b[(id_k * 32 + i0) * b_s0 + (id_n * 64 + i1) * b_s1]) : 0.0f));
     }
 #line 17 "stdlib/gemm.py"
     __syncthreads();
@@ -72,12 +72,12 @@ extern "C" __global__ void __launch_bounds__(256) matmul_kernel(
         for (int fi = 0; fi < 1; ++fi)
           #pragma unroll
           for (int reg = 0; reg < 4; ++reg)
-            fa[fi][reg] = (_Float16)(s_2[(wr + fi * 32 + (lane & 31)) * 32 + (k0 + ((lane >> 5) * 4 + reg))]);
+            fa[fi][reg] = (_Float16)(__half2float(s_2[(wr + fi * 32 + (lane & 31)) * 32 + (k0 + ((lane >> 5) * 4 + reg))]));
         #pragma unroll
         for (int fj = 0; fj < 1; ++fj)
           #pragma unroll
           for (int reg = 0; reg < 4; ++reg)
-            fb[fj][reg] = (_Float16)(s_3[(k0 + ((lane >> 5) * 4 + reg)) * 64 + (wc + fj * 32 + (lane & 31))]);
+            fb[fj][reg] = (_Float16)(__half2float(s_3[(k0 + ((lane >> 5) * 4 + reg)) * 64 + (wc + fj * 32 + (lane & 31))]));
         #pragma unroll
         for (int f = 0; f < 1; ++f)
           acc[f] = __builtin_amdgcn_mfma_f32_32x32x8f16(fa[f / 1], fb[f % 1], acc[f], 0, 0, 0);
