@@ -117,10 +117,15 @@ def _check(q, k, v, decay):
         _fail(f"`decay` must be finite and >= 0 (lambda = exp(-decay) <= 1), got {decay.tolist()}")
 
 
-def _run(q, k, v, decay, reverse, config, backend):
+def _new_output(like):
+    """The output buffer (a function of its own so that tests can hand out poisoned buffers)."""
     import torch
 
-    out = torch.empty(v.shape, dtype=v.dtype, device=v.device)
+    return torch.empty(like.shape, dtype=like.dtype, device=like.device)
+
+
+def _run(q, k, v, decay, reverse, config, backend):
+    out = _new_output(v)
     if out.numel() == 0:
         return out
     if q.shape[-1] == 0:  # an empty dot product: every score is 0
