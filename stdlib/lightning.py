@@ -45,18 +45,23 @@ def lightning_kernel(q, k, v, decay, o, reverse):
                 # positions past S map to negative rows, which the masks leave out.
                 rows = S - 1 - n.index
                 real = rows >= 0
-                qt = tl.load(q[b.id, h.id, rows, :], mask=real[:, None]).to(tl.float32)
-                kt = tl.load(k[b.id, h.id, rows, :], mask=real[:, None]).to(tl.float32)
+                qt = tl.load(q[b.id, h.id, rows, :], mask=real[:, None])
+                kt = tl.load(k[b.id, h.id, rows, :], mask=real[:, None])
                 vt = tl.load(v[b.id, h.id, rows, e], mask=real[:, None]).to(tl.float32)
             else:
-                qt = q[b.id, h.id, n, :].to(tl.float32)
-                kt = k[b.id, h.id, n, :].to(tl.float32)
+                qt = q[b.id, h.id, n, :]
+                kt = k[b.id, h.id, n, :]
                 vt = v[b.id, h.id, n, e].to(tl.float32)
+            # Q K^T in the input dtype: products of f16/bf16 values are exact in the f32 accumulator,
+            # so this is the f32 result, on tensor cores where there are some.
+            scores = qt @ kt.T
+            qt = qt.to(tl.float32)
+            kt = kt.to(tl.float32)
             r = (n.index - n.start).to(tl.float32)  # position inside the block
             gap = r[:, None] - r[None, :]
             # exp of a clamped gap: lambda^(r-c) for c > r would overflow before the mask drops it
             weights = tl.where(gap >= 0, tl.exp(-s * tl.maximum(gap, 0.0)), 0.0)
-            out = ((qt @ kt.T) * weights) @ vt + (qt * tl.exp(-s * (r + 1.0))[:, None]) @ state
+            out = (scores * weights) @ vt + (qt * tl.exp(-s * (r + 1.0))[:, None]) @ state
             if reverse:
                 tl.store(o[b.id, h.id, rows, e], out.to(o.dtype), mask=real[:, None])
             else:
@@ -130,8 +135,26 @@ def _run(q, k, v, decay, reverse, config, backend):
         return out
     if q.shape[-1] == 0:  # an empty dot product: every score is 0
         return out.zero_()
+    if config is None:
+        config = _default_config(q, k, v, decay, out, reverse, backend)
     lightning_kernel(q, k, v, decay, out, reverse, config=config, backend=backend)
     return out
+
+
+def _default_config(q, k, v, decay, out, reverse, backend) -> tl.Config:
+    """The tuning database's winner for this call's shape class (`tilelang tune` / `tune(...,
+    configs=CONFIGS)`), else tiles measured to work well: on the cpu backend short sequence blocks
+    and the whole value dim (benchmarks/README_cpu.md), elsewhere Lightning Attention-2's 64 x 64."""
+    from tilelang.autotune.hook import config_for_args
+
+    # For a kernel with whole-dimension tiles the hook has no hardware default: None means no entry.
+    tuned = config_for_args(lightning_kernel, (q, k, v, decay, out, reverse), backend)
+    if tuned is not None:
+        return tuned
+    e = 1 << max(0, v.shape[-1] - 1).bit_length()  # the value dim rounded up to a power of two
+    if (backend or ("cpu" if v.device.type == "cpu" else "triton")) == "cpu":
+        return tl.Config(BLOCK_N=32, BLOCK_E=min(e, 128))
+    return tl.Config(BLOCK_N=64, BLOCK_E=min(e, 64))
 
 
 def _backward(q, k, v, decay, grad_o, config, backend):
