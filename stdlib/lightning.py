@@ -145,10 +145,14 @@ def _default_config(q, k, v, decay, out, reverse, backend) -> tl.Config:
     """The tuning database's winner for this call's shape class (`tilelang tune` / `tune(...,
     configs=CONFIGS)`), else tiles measured to work well: on the cpu backend short sequence blocks
     and the whole value dim (benchmarks/README_cpu.md), elsewhere Lightning Attention-2's 64 x 64."""
-    from tilelang.autotune.hook import config_for_args
+    from tilelang.autotune.hook import call_memo_key, config_for_args
 
-    # For a kernel with whole-dimension tiles the hook has no hardware default: None means no entry.
-    tuned = config_for_args(lightning_kernel, (q, k, v, decay, out, reverse), backend)
+    # What the call path itself asks (tilelang/api.py `_call`), memoized there per shape class. For a
+    # kernel with whole-dimension tiles the hook has no hardware default: None means no entry.
+    args = (q, k, v, decay, out, reverse)
+    kernel = lightning_kernel
+    memo = call_memo_key(kernel, args, kernel._arg_key(args), backend, kernel._watch())
+    tuned = config_for_args(kernel, args, backend, memo)
     if tuned is not None:
         return tuned
     e = 1 << max(0, v.shape[-1] - 1).bit_length()  # the value dim rounded up to a power of two
@@ -157,14 +161,15 @@ def _default_config(q, k, v, decay, out, reverse, backend) -> tl.Config:
     return tl.Config(BLOCK_N=64, BLOCK_E=min(e, 64))
 
 
-def _backward(q, k, v, decay, grad_o, config, backend):
-    """(dq, dk, dv) of o = lightning(q, k, v). With G_t = sum_{s >= t} lambda^(s-t) q_s^T dO_s:
+def _backward(q, k, v, decay, grad_o, needed, config, backend):
+    """(dq, dk, dv) of o = lightning(q, k, v), None where `needed` says so. With
+    G_t = sum_{s >= t} lambda^(s-t) q_s^T dO_s:
     dq_t = sum_{s <= t} lambda^(t-s) (dO_t . v_s) k_s            forward pass over (dO, V, K)
     dk_t = v_t G_t^T = sum_{s >= t} lambda^(s-t) (v_t . dO_s) q_s reverse pass over (V, dO, Q)
     dv_t = k_t G_t   = sum_{s >= t} lambda^(s-t) (k_t . q_s) dO_s reverse pass over (K, Q, dO)"""
-    dq = _run(grad_o, v, k, decay, False, config, backend)
-    dk = _run(v, grad_o, q, decay, True, config, backend)
-    dv = _run(k, q, grad_o, decay, True, config, backend)
+    dq = _run(grad_o, v, k, decay, False, config, backend) if needed[0] else None
+    dk = _run(v, grad_o, q, decay, True, config, backend) if needed[1] else None
+    dv = _run(k, q, grad_o, decay, True, config, backend) if needed[2] else None
     return dq, dk, dv
 
 
@@ -182,7 +187,7 @@ def _autograd_function():
         def backward(ctx, grad_o):
             q, k, v, decay = ctx.saved_tensors
             grad_o = grad_o.to(v.dtype)
-            dq, dk, dv = _backward(q, k, v, decay, grad_o, *ctx.options)
+            dq, dk, dv = _backward(q, k, v, decay, grad_o, ctx.needs_input_grad[:3], *ctx.options)
             return dq, dk, dv, None, None, None
 
     return LightningAttention
