@@ -221,3 +221,16 @@ def test_wrapper_errors():
         kmeans(x, 2, 2, init=torch.randn(3, 3))
     with pytest.raises(LaunchError, match="iters"):
         kmeans(x, 2, -1)
+
+
+@pytest.mark.slow
+def test_gpu_benchmark_dry_run():
+    """benchmarks/gpu_stdlib_kmeans.py --dry-run: every GPU case checked at a small shape on CPU."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_stdlib_kmeans.py"
+    r = subprocess.run([sys.executable, str(script), "--dry-run"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert r.stdout.count("dry run ok") == 8
