@@ -27,7 +27,7 @@ from tilelang.ir import nodes as ir
 from tilelang.ir.dtypes import is_float, promote
 from tilelang.ir.ops import OPS
 from tilelang.memir import nodes as M
-from tilelang.memir.fragments import LAYOUTS, FragmentMap
+from tilelang.memir.fragments import LAYOUTS, FragmentMap, mma_of
 
 STORAGE_BITS = {"bool": 8, "i8": 8, "i32": 32, "i64": 64, "f16": 16, "bf16": 16, "f32": 32, "f64": 64}
 
@@ -167,17 +167,23 @@ class CFamilyRenderer:
             if v.name in self.replicated:
                 return f"u_{b.name}"
             return f"r_{b.name}[j]"  # natural read: the verifier guarantees the element is this thread's
-        word = self.shared_word(b, idx or [])
+        raw = f"s_{b.name}[{self.shared_index(b, idx or [])}]"
+        return self.half_load[b.dtype].format(raw) if b.dtype in self.half_load else raw
+
+    def shared_index(self, b: M.Buffer, idx: list[str]) -> str:
+        """The element slot of shared buffer b holding element idx: layout, then ring stage."""
+        word = self.shared_word(b, idx)
         if b.ring is not None:  # the stage of the current tile of the ring's loop
             word = f"(int)(id_{b.ring[0]} % {b.ring[1]}) * {b.size} + {word}"
-        return f"s_{b.name}[{word}]"
+        return word
 
     def shared_word(self, b: M.Buffer, idx: list[str]) -> str:
         """The word of shared buffer b holding element idx, through its layout (memir/layout.py)."""
         if b.swizzle is not None:
-            (q, p), cols = b.swizzle, b.shape[1]
+            (q, p, u), cols = (b.swizzle if len(b.swizzle) == 3 else (*b.swizzle, 1)), b.shape[1]
             row = idx[0] if q == 1 else f"({idx[0]}) / {q}"
-            return f"({idx[0]}) * {cols} + (({idx[1]}) ^ (({row}) % {p}))"
+            x = f"(({row}) % {p})" if u == 1 else f"({u} * (({row}) % {p}))"
+            return f"({idx[0]}) * {cols} + (({idx[1]}) ^ {x})"
         strides = _strides(b.shape)
         return " + ".join(f"{i} * {s}" if s != 1 else f"{i}" for i, s in zip(idx, strides)) or "0"
 
@@ -419,6 +425,9 @@ class CFamilyRenderer:
             self.distributed(shape, lambda I: self.put_lines(s.store, I), s.map)
             return
         out = self.bufs[s.out]
+        instr = mma_of(s, self.bufs)
+        if instr is not None and self.tensor_core_dot(s, instr):
+            return
         if s.map == "uniform":
             self.emit("{")
             self.indent += 1
@@ -429,8 +438,15 @@ class CFamilyRenderer:
 
         def body(I):
             v = self.value_expr(s.value, out, I)
+            if out.space == "shared" and out.dtype in self.half_store:  # stored as 2-byte halves
+                v = self.half_store[out.dtype].format(v)
             self.emit(f"{self.target(out, I)} = {v};")
         self.distributed(out.shape, body, s.map)
+
+    def tensor_core_dot(self, s: M.Compute, instr) -> bool:
+        """Emit a fragment-mapped `dot` with the target's matrix instruction `instr`; return False
+        to have it rendered as a SIMT loop (the base renderer has no matrix instructions)."""
+        return False
 
     def async_copy(self, s: M.AsyncCopy):
         """cp.async of each owned element (4 bytes; zero-filled where the element is past the edge)."""
@@ -483,11 +499,12 @@ class CFamilyRenderer:
         decls, offset = [], 0
         for b in mk.buffers:
             ct = self.CTYPE[b.dtype]
-            if b.space == "shared":
+            if b.space == "shared":  # f16 / bf16 in their 2-byte storage type, as tensor cores read them
+                st = self.storage_type(b.dtype)
                 offset = -(-offset // 16) * 16
-                decls.append(f"{ct}* const s_{b.name} = ({ct}*)(tl_smem + {offset});")
+                decls.append(f"{st}* const s_{b.name} = ({st}*)(tl_smem + {offset});")
                 stages = b.ring[1] if b.ring else 1
-                offset += stages * b.size * STORAGE_BITS["f32" if b.dtype in ("f16", "bf16") else b.dtype] // 8
+                offset += stages * b.size * STORAGE_BITS[b.dtype] // 8
             elif b.name in self.replicated:
                 decls.append(f"{ct} u_{b.name};")
             else:
@@ -531,6 +548,38 @@ class CFamilyRenderer:
             lines.append("  " + self.shared_decl)
         lines += ["  " + d for d in decls] + body + ["}", ""]
         return Rendered("\n".join(lines), mk.name, self.args, self.T, offset, lines[0])
+
+
+_AOT_CTYPES = {"bool": ("bool", 1), "i8": ("int8_t", 1), "i32": ("int32_t", 4), "i64": ("int64_t", 8),
+               "f32": ("float", 4), "f64": ("double", 8)}
+
+
+def aot_params(rendered: Rendered) -> list[dict]:
+    """The kernel's parameters as the AOT manifest lists them (aot/manifest.py, aot/clib.py), in
+    the renderer's order: the same for every C-family target."""
+    params = []
+    for a in rendered.args:
+        if a.kind == "ptr":
+            params.append({"name": a.of, "kind": "data_ptr", "of": a.of, "c_type": "uint64_t", "bytes": 8})
+        elif a.kind in ("size", "stride"):
+            params.append({"name": f"{a.of}_{a.kind}{a.dim}", "kind": a.kind, "of": a.of, "dim": a.dim,
+                           "c_type": "int64_t", "bytes": 8})
+        elif a.kind == "scalar":
+            c, n = _AOT_CTYPES[a.dtype]
+            params.append({"name": a.of, "kind": "scalar", "of": a.of, "c_type": c, "bytes": n})
+        else:
+            params.append({"name": a.of, "kind": "size_expr", "of": a.of, "expr": a.of, "c_type": "int64_t",
+                           "bytes": 8})
+    return params
+
+
+def aot_launch_fields(rendered: Rendered) -> dict:
+    """Manifest fields every C-family target's AOT output shares."""
+    return {"entry": rendered.entry, "params": aot_params(rendered), "block": [rendered.threads, 1, 1],
+            "shared_memory_bytes": rendered.shared_bytes, "threads_per_block": rendered.threads,
+            "dynamic_shared_bytes": rendered.shared_bytes,
+            "arguments": [{"kind": a.kind, "of": a.of, "dim": a.dim, "dtype": a.dtype} for a in rendered.args],
+            "grid": {"dims": 1, "programs": "product of the grid tile counts"}}
 
 
 def _strides(shape) -> list[int]:

@@ -200,3 +200,72 @@ def test_cuda_emulation_runs_fragment_mapped_gemm(dtype):
     rendered = run_emulated(matmul_kernel, a, b, c, config=TC_CONFIG)
     assert "(lane >> 2)" in rendered.source
     assert_close(c, a.double() @ b.double(), dtype, 37)
+
+
+@pytest.mark.slow
+def test_cuda_emulation_catches_a_wrong_accumulator_table(monkeypatch):
+    """The emulated mma.sync/ldmatrix place elements by the PTX ISA's description, not by the
+    table the renderer reads: a different (still bijective) accumulator table gives wrong results
+    there, while the memory-level interpreter, which trusts the table, cannot tell."""
+    good = F.LAYOUTS["mma_m16n8k16_c"]
+    monkeypatch.setitem(F.LAYOUTS, "mma_m16n8k16_c", dataclasses.replace(good, col=f"({good.col}) ^ 1"))
+    a, b = _gemm_arrays(torch.float16, 32, 32, 16, seed=4)
+    c = poisoned((32, 16), torch.float16)
+    rendered = run_emulated(matmul_kernel, a, b, c, config=TC_CONFIG)
+    assert "tl_mma_m16n8k16_f16" in rendered.source
+    assert not torch.allclose(c.double(), a.double() @ b.double(), atol=0.1)
+
+
+# ---- PTX and SASS ---------------------------------------------------------------------------------------
+
+def _tc_source(dtype, config=tl.Config(BLOCK_M=64, BLOCK_N=64, BLOCK_K=32)):
+    from tilelang.backends.cuda import memory_program
+    from tilelang.backends.cuda.render import render_cuda
+
+    sig = {n: ArgSpec("tensor", dtype, 2) for n in "abc"}
+    k = run_pipeline(matmul_kernel.lower(sig, None), PassContext(config=config, target="cuda"))
+    return render_cuda(memory_program(k, config))
+
+
+def _sass(cubin: bytes) -> str | None:
+    """cuobjdump -sass of a cubin, with the cuobjdump Triton ships (None when there is none)."""
+    import shutil
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    tool = shutil.which("cuobjdump")
+    if tool is None:
+        try:
+            import triton
+
+            cand = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
+            tool = str(cand) if cand.exists() else None
+        except ImportError:
+            tool = None
+    if tool is None:
+        return None
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "k.cubin"
+        path.write_bytes(cubin)
+        res = subprocess.run([tool, "-sass", str(path)], capture_output=True, text=True)
+        return res.stdout if res.returncode == 0 else None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["sm_80", "sm_90a"])
+@pytest.mark.parametrize("dtype", ["f16", "bf16"])
+def test_tensor_core_gemm_ptx_and_sass(arch, dtype):
+    from tilelang.backends.cuda.toolchain import compile_cuda, toolchain
+
+    if not toolchain():
+        pytest.skip("no nvcc or NVRTC")
+    r = _tc_source(dtype)
+    ptx, cubin = compile_cuda(r.source, arch, "tc_gemm")
+    assert "ldmatrix.sync.aligned.m8n8.x4.shared.b16" in ptx
+    assert "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16" in ptx
+    assert f"mma.sync.aligned.m16n8k16.row.col.f32.{dtype}.{dtype}.f32" in ptx
+    sass = _sass(cubin)
+    if sass is None:
+        pytest.skip("no cuobjdump to read the SASS")
+    assert "HMMA.16816.F32" in sass and "LDSM.16.M88.4" in sass and "LDSM.16.MT88.4" in sass

@@ -28,7 +28,7 @@ from tilelang.ir import nodes as ir
 from tilelang.ir.types import ValueType, size_subs
 from tilelang.memir import nodes as M
 from tilelang.memir.access import read_ids
-from tilelang.memir.fragments import FragmentMap, mma_for_accumulator, operand_readers, run_fragment_dot
+from tilelang.memir.fragments import FragmentMap, mma_of, operand_readers, run_fragment_dot
 from tilelang.memir.layout import physical
 
 from .interp import Interpreter, ReferenceError_
@@ -215,14 +215,7 @@ class MemInterpreter(Interpreter):
 
     def tensor_core(self, s: M.Compute):
         """The matrix instruction a `dot` under a fragment map runs on (None: a SIMT dot)."""
-        if not (isinstance(s.map, FragmentMap) and isinstance(s.value, ir.Op) and s.value.name == "dot"):
-            return None
-        a, b = s.value.args
-        instr = mma_for_accumulator(s.map.layout, self.bufs[a.name].dtype)
-        if instr is None or self.bufs[b.name].dtype != self.bufs[a.name].dtype or \
-                self.bufs[a.name].shape[1] % instr.k:
-            return None
-        return instr
+        return mma_of(s, self.bufs)
 
     def put(self, s: M.Put, env, tiles):
         st = s.store

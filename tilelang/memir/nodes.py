@@ -51,7 +51,7 @@ class Buffer:
     dtype: str
     shape: tuple[int, ...]
     # Shared 2-D buffers only: an XOR swizzle (q, p) chosen by passes/swizzle.py (see layout.py).
-    swizzle: tuple[int, int] | None = None
+    swizzle: tuple[int, ...] | None = None  # (q, p) or (q, p, unit)
     # A ring of `stages` copies filled by AsyncCopy (passes/pipeline.py): (tile, stages). A read
     # inside the tile loop reads the copy of tile id % stages.
     ring: tuple[str, int] | None = None

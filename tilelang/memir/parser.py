@@ -18,7 +18,7 @@ from .fragments import FragmentMap
 _EXTRA = r"""
 memkernel: "memkernel" "@" NAME "(" [param ("," param)*] ")" "threads" INT where? config? loc? "{" buffer* mstmt* "}"
 buffer: BUFSPACE VAR ":" value_type swizzle? ring?
-swizzle: "swizzle" "(" INT "," INT ")"
+swizzle: "swizzle" "(" INT "," INT ("," INT)? ")"
 ring: "ring" "(" NAME "," INT ")"
 ?mstmt: compute | put | barrier | asynccopy | commit | wait | mloop
 asynccopy: VAR "=" "async" "ahead" INT FIRST? load loc?
@@ -69,8 +69,8 @@ class _BuildMem(_Build):
     def wait(self, n, loc=None):
         return M.Wait(int(n), loc)
 
-    def swizzle(self, q, p):
-        return (int(q), int(p))
+    def swizzle(self, q, p, u=None):
+        return (int(q), int(p)) if u is None else (int(q), int(p), int(u))
 
     def threadmap(self, kind, name=None, wm=None, wn=None):
         if name is None:
