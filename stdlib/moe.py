@@ -203,8 +203,12 @@ def _route(x, router_logits, top_k, token_rounding, block_m, backend) -> _Routin
     return _Routing(sel_topk, topk_counts, sel, counts, rows_bound, tile_map, row_token, tok_rows, tok_w, tok_count)
 
 
-# Tile sizes worth sweeping for the two grouped GEMMs (their row tile is block_m, fixed per call).
+# Tile sizes worth sweeping for the two grouped GEMMs (their row tile is block_m, fixed per call);
+# on a GPU also warps and pipeline stages. The gate/up kernel keeps two [block_m, BLOCK_N] f32
+# accumulators, so BLOCK_N=256 with 4 warps is left to the sweep to reject, not assumed.
 GEMM_TUNING_SPACE = [tl.Config(BLOCK_N=n, BLOCK_K=k) for n in (64, 128, 256) for k in (32, 64, 128, 256)]
+GPU_GEMM_TUNING_SPACE = [tl.Config(BLOCK_N=n, BLOCK_K=k, num_warps=w, num_stages=st)
+                         for n in (64, 128, 256) for k in (32, 64, 128) for w in (4, 8) for st in (3, 4)]
 
 
 def tune_moe(x, router_logits, w_gate_up, w_down, top_k: int, *, token_rounding: str | None = None,
@@ -212,7 +216,8 @@ def tune_moe(x, router_logits, w_gate_up, w_down, top_k: int, *, token_rounding:
              workers: int | None = None, backend: str | None = None):
     """Tune both grouped GEMMs of moe() on these inputs and store the winners in the tuning database
     (docs/autotune.md); later moe() calls of the same shape class use them. Returns the two
-    TuneResults (gate/up + SwiGLU, then down). configs: default GEMM_TUNING_SPACE; budget: seconds
+    TuneResults (gate/up + SwiGLU, then down). configs: default GEMM_TUNING_SPACE (GPU_GEMM_TUNING_SPACE
+    for CUDA tensors); budget: seconds
     per kernel; workers: processes compiling configs in parallel (1: compile in this process)."""
     from tilelang.autotune.sweep import tune
 
@@ -222,7 +227,7 @@ def tune_moe(x, router_logits, w_gate_up, w_down, top_k: int, *, token_rounding:
     r = _route(x, router_logits, top_k, token_rounding, block_m, backend)
     act = _alloc((r.rows_bound, I), x.dtype, x.device)
     y = _alloc((r.rows_bound, x.shape[1]), x.dtype, x.device)
-    space = configs or GEMM_TUNING_SPACE
+    space = configs or (GPU_GEMM_TUNING_SPACE if x.device.type == "cuda" else GEMM_TUNING_SPACE)
     first = tune(gate_up_swiglu_kernel, x, r.row_token, w_gate_up[:, :, :I], w_gate_up[:, :, I:], *r.tile_map,
                  act, block_m, configs=space, backend=backend, budget=budget, workers=workers, progress=False)
     gate_up_swiglu_kernel(x, r.row_token, w_gate_up[:, :, :I], w_gate_up[:, :, I:], *r.tile_map, act, block_m,
