@@ -4,14 +4,15 @@ moe(x, router_logits, w_gate_up, w_down, top_k) runs, all as tile kernels (stdli
 
 1. routing: softmax over the experts (f32), the top_k largest, renormalized to sum to 1 per token
    (Mixtral's convention, and Qwen-MoE's with norm_topk_prob);
-2. optional token rounding (SonicMoE): each expert's token count rounded to a multiple of the
+2. counts per expert;
+3. optional token rounding (SonicMoE): each expert's token count rounded to a multiple of the
    row tile BM, by adding its best-scoring unrouted tokens or dropping its weakest routed ones;
-3. counts per expert, a tile map (tile -> expert, row range) and the permutation that sorts the
-   (token, expert) pairs by expert;
-4. one grouped GEMM launch over all experts on gathered token rows, x[tok] @ w_gate_up[e], with
+4. a tile map (tile -> expert, row range), the permutation that sorts the (token, expert) pairs by
+   expert, and each token's list of rows;
+5. one grouped GEMM launch over all experts on gathered token rows, x[tok] @ w_gate_up[e], with
    the SwiGLU silu(gate) * up in its epilogue;
-5. a second grouped GEMM, act @ w_down[e];
-6. the combine: each token sums its rows, weighted, in increasing expert order (no atomics: the
+6. a second grouped GEMM, act @ w_down[e];
+7. the combine: each token sums its rows, weighted, in increasing expert order (no atomics: the
    same bits on every run).
 
 The host only allocates buffers (sized from upper bounds, so nothing is read back to the host
@@ -173,7 +174,7 @@ class _Routing:
 
 
 def _route(x, router_logits, top_k, token_rounding, block_m, backend) -> _Routing:
-    """Steps 1-6 of the module docstring: routing, rounding, counts, tile map, permutation, token lists."""
+    """Steps 1-4 of the module docstring: routing, counts, rounding, tile map, permutation, token lists."""
     import torch
 
     (T, E), dev, i32 = router_logits.shape, x.device, torch.int32
