@@ -146,7 +146,7 @@ def moe(x, router_logits, w_gate_up, w_down, top_k: int, *, token_rounding: str 
     y = _alloc((r.rows_bound, H), x.dtype, dev)
     grouped_gemm_kernel(act, w_down, *r.tile_map, y, block_m, backend=backend)
     most = _alloc((1,), torch.int32, dev)
-    max_count_kernel(r.tok_count, most, backend=backend)
+    max_count_kernel(r.tok_count, most, config=_scan_config(T), backend=backend)
     combine_kernel(y, r.tok_rows, r.tok_w, r.tok_count, most, out, backend=backend)
     if not return_info:
         return out
@@ -178,17 +178,19 @@ def _route(x, router_logits, top_k, token_rounding, block_m, backend) -> _Routin
     import torch
 
     (T, E), dev, i32 = router_logits.shape, x.device, torch.int32
+    scan = _scan_config(T)
     wmat = _alloc((T, E), torch.float32, dev)
     sel = _alloc((T, E), i32, dev)
     moe_route_kernel(router_logits, wmat, sel, top_k, backend=backend)
     counts = _alloc((E,), i32, dev)
-    expert_counts_kernel(sel, counts, backend=backend)
+    expert_counts_kernel(sel, counts, config=tl.Config(BLOCK_T=min(64, _pow2(T)), BLOCK_E=min(32, _pow2(E))),
+                         backend=backend)
     topk_counts, sel_topk = counts, sel
     rows_bound = T * top_k  # rows the grouped GEMMs may need: an upper bound known without a sync
     if token_rounding is not None:
         sel_r, counts_r = _alloc((T, E), i32, dev), _alloc((E,), i32, dev)
         token_rounding_kernel(wmat, sel, counts, sel_r, counts_r, block_m, ROUNDING_MODES[token_rounding],
-                              backend=backend)
+                              config=scan, backend=backend)
         sel, counts = sel_r, counts_r
         if token_rounding != "down":  # at most block_m - 1 rows more per expert, and never more than T
             rows_bound = min(rows_bound + E * (block_m - 1), T * E)
@@ -196,7 +198,7 @@ def _route(x, router_logits, top_k, token_rounding, block_m, backend) -> _Routin
     tile_map = _tile_map(counts, rows_bound, block_m, backend)
     row_token = _alloc((rows_bound,), i32, dev)
     pair_row = _alloc((T, E), i32, dev)
-    permute_kernel(sel, counts, row_token, pair_row, backend=backend)
+    permute_kernel(sel, counts, row_token, pair_row, config=scan, backend=backend)
     tok_rows = _alloc((T, E), i32, dev)
     tok_w = _alloc((T, E), torch.float32, dev)
     tok_count = _alloc((T,), i32, dev)
@@ -236,6 +238,16 @@ def tune_moe(x, router_logits, w_gate_up, w_down, top_k: int, *, token_rounding:
     second = tune(grouped_gemm_kernel, act, w_down, *r.tile_map, y, block_m, configs=space, backend=backend,
                   budget=budget, workers=workers, progress=False)
     return first, second
+
+
+def _pow2(n: int) -> int:
+    return 1 << max(0, n - 1).bit_length()
+
+
+def _scan_config(T: int):
+    """One program per expert scans all T tokens (counts, permutation, rounding passes): long tiles,
+    so that T = 16k is 16 steps rather than 512 of the default 32-element GPU tile."""
+    return tl.Config(BLOCK_T=min(1024, _pow2(T)))
 
 
 def _padding(counts: list[int], block_m: int) -> int:
