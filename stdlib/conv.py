@@ -131,12 +131,12 @@ def conv2d(x, w, *, padding: int = 0, stride: int = 1, algorithm: str = "auto", 
 
 
 @tl.tile
-def nchw_to_rows_kernel(x, rows):
-    """rows[n, p, c] = x[n, c, p]: NCHW (pixels flattened) to channel-last rows, a tile transpose."""
+def nchw_to_rows_kernel(x, out):
+    """out[n, p, c] = x[n, c, p]: NCHW (pixels flattened) to channel-last rows, a tile transpose."""
     N, C, P = x.shape
-    N, P, C = rows.shape
+    N, P, C = out.shape
     for n, p, c in tl.tile([N, P, C], block=[1, None, None]):
-        rows[n.start, p, c] = x[n.start, c, p].T
+        out[n.start, p, c] = x[n.start, c, p].T
 
 
 def channel_last_rows(x, backend=None):
