@@ -1,6 +1,7 @@
 """stdlib.conv2d on the cpu backend against torch.nn.functional.conv2d on the CPU, in the same run.
 
     python benchmarks/stdlib_conv_cpu.py            # medians of 7 runs; --quick for 3; --tune adds a tuned row
+    python benchmarks/stdlib_conv_cpu.py --threads 1  # one thread for both (less sensitive to a busy machine)
 
 The issue's ResNet shapes (N=32, 64 channels, 56x56; N=16, 128 channels, 28x28) scaled down in the
 batch (N=4 and N=2) to keep a run short on 2 cores. Every row gives our time, torch's time (same
@@ -13,6 +14,7 @@ f32 there), so f16 rows compare with torch's f32 conv of the same values.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -46,9 +48,14 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--tune", action="store_true", help="also run tune_conv2d and time the winner")
+    ap.add_argument("--threads", type=int, default=0, help="threads for torch and for us (default: all cores)")
     args = ap.parse_args()
+    if args.threads:
+        os.environ["TILELANG_NUM_THREADS"] = str(args.threads)
+        torch.set_num_threads(args.threads)
     runs = 3 if args.quick else 7
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} torch threads; medians of {runs} runs")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} torch threads, "
+          f"{os.environ.get('TILELANG_NUM_THREADS', 'all cores for')} tilelang threads; medians of {runs} runs")
     print("| shape (N,C,H,W,K) 3x3 pad 1 | dtype | ours | time | torch f32 | ratio | max rel err | mean rel err |")
     print("|---|---|---|---|---|---|---|---|")
     for N, C, H, W, K in SHAPES:

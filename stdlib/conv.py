@@ -178,5 +178,5 @@ def default_config(algorithm: str, backend: str | None, on_gpu: bool) -> tl.Conf
         return tl.Config(BLOCK_T=16, BLOCK_K=16, BLOCK_C=16) if algorithm == "winograd" else \
             tl.Config(BLOCK_P=32, BLOCK_K=16, BLOCK_C=16)
     if algorithm == "winograd":
-        return tl.Config(BLOCK_T=32, BLOCK_K=64, BLOCK_C=64)
+        return tl.Config(BLOCK_T=32, BLOCK_K=64, BLOCK_C=32)
     return tl.Config(BLOCK_P=64, BLOCK_K=64, BLOCK_C=64)

@@ -66,13 +66,13 @@ def winograd_fused_kernel(x, origin, u, bt, at, y, H, W, Ho, Wo, m, pad, AP, MP)
         rows = (n[None, None, :] * H + h) * W + ww
         b_t = bt[i[:, None] * AP + i[None, :]]                      # [AP, AP]: B^T
         b_t3 = tl.broadcast_to(b_t[None, :, :], [AP, AP, AP])
-        points = tl.arange(0, AP * AP)
         acc = tl.zeros([AP * AP, t, k], tl.float32)
         for c in tl.tile(C):
             d = tl.load(x[rows, c], mask=inside[:, :, :, None], other=0).to(tl.float32)
             w1 = b_t @ d.reshape([AP, AP * t.size * c.size])       # B^T along the window rows
             v = b_t3 @ w1.reshape([AP, AP, t.size * c.size])        # ... and along the columns
-            acc += v.reshape([AP * AP, t, c]).to(x.dtype) @ u[points, c, k]
+            # u[:, c, k] is a plain tile load; its whole first axis is A2 == AP*AP, said by the reshape
+            acc += v.reshape([AP * AP, t, c]).to(x.dtype) @ u[:, c, k].reshape([AP * AP, c, k])
         o = tl.arange(0, MP)
         a_t = at[o[:, None] * AP + i[None, :]]                      # [MP, AP]: A^T
         a_t3 = tl.broadcast_to(a_t[None, :, :], [MP, MP, AP])
