@@ -27,7 +27,8 @@ What is proven, exactly (and what is not):
   partial. Provenance is not lost through arithmetic; it is not tracked into values whose shape the
   rules do not model (none today), which then claim no provenance.
 - A store "mentions" a grid tile when an index item is that tile, or is a value whose computation
-  reads that tile's `.index/.start/.id` (also through a load: a gather/scatter by an index tensor).
+  reads that tile's `.index/.start/.id` (also through a load: a gather/scatter by an index tensor),
+  or is a runtime-bounded tile `tl.tile(lo, hi)` whose bounds are computed from such values.
   Mentioning is not injectivity: `out[n.id * 0]` mentions `n`. A scatter through data-dependent
   indices (`out[idx[g], d]`) is allowed and is undefined where indices collide (as torch's
   `index_put_` and Triton's stores); write it with an atomic store when they may collide.
@@ -198,6 +199,9 @@ class _Analysis:
         # Control dependences (If conditions, runtime loop bounds): a value computed, or a store made,
         # under a condition that depends on a partial reduction depends on it too.
         self.guards: dict[int, tuple] = {}
+        # Runtime-bounded tiles (`tl.tile(lo, hi)`): their positions are computed from lo and hi.
+        self.runtime_tiles = {t.name: t for st in ir.walk(kernel.body) if isinstance(st, ir.TileLoop)
+                              for t in st.tiles if t.is_runtime}
         for s, guards in ir.walk_guarded(kernel.body):
             self.guards[id(s)] = guards
             if isinstance(s, ir.Assign):
@@ -210,12 +214,20 @@ class _Analysis:
             return self.axes.get(v.name, ()), self.deps.get(v.name, frozenset())
         return (), frozenset()
 
+    def tile_deps(self, name: str) -> frozenset:
+        """What a tile's positions depend on: the tile itself and, for a runtime-bounded tile, whatever
+        its bounds were computed from (rows [lo, hi) loaded from `starts[p.id]` depend on grid tile p)."""
+        t = self.runtime_tiles.get(name)
+        if t is None:
+            return frozenset({name})
+        return frozenset({name}).union(self.value(t.lo)[1], self.value(t.hi)[1])
+
     def index_axes(self, index) -> tuple[Axes, frozenset]:
         axes, deps = [], frozenset()
         for it in index:
             if isinstance(it, ir.TileIndex):
                 axes.append(frozenset({it.tile}))
-                deps |= {it.tile}
+                deps |= self.tile_deps(it.tile)
             else:
                 a, d = self.value(it.value)
                 axes.extend(a)
@@ -242,7 +254,7 @@ class _Analysis:
             deps = frozenset().union(*(d for _, d in args)) if args else frozenset()
             axes = self.op_axes(s, e, [a for a, _ in args])
             if e.name in ("tile_index", "tile_start", "tile_id"):
-                deps |= {e.attr("tile")}
+                deps |= self.tile_deps(e.attr("tile"))
         if len(axes) != s.type.rank:  # shapes the rules above do not model: no provenance claimed
             axes = tuple(frozenset() for _ in s.type.shape)
         old_a, old_d = self.axes.get(s.name), self.deps.get(s.name, frozenset())
