@@ -174,7 +174,7 @@ def default_config(algorithm: str, backend: str | None, on_gpu: bool) -> tl.Conf
         if algorithm == "winograd":
             return tl.Config(BLOCK_T=32, BLOCK_K=64, BLOCK_C=32, num_warps=4, num_stages=2)
         return tl.Config(BLOCK_P=128, BLOCK_K=64, BLOCK_C=32, num_warps=4, num_stages=3)
-    if backend in ("triton", "reference"):  # interpreters: small tiles run fastest
+    if backend not in (None, "cpu"):  # interpreters and simulators: small tiles (and shared memory) fit
         return tl.Config(BLOCK_T=16, BLOCK_K=16, BLOCK_C=16) if algorithm == "winograd" else \
             tl.Config(BLOCK_P=32, BLOCK_K=16, BLOCK_C=16)
     if algorithm == "winograd":

@@ -98,7 +98,7 @@ def candidates(x, w, padding: int, stride: int, backend: str | None) -> list[Can
 
     if x.device.type == "cuda":
         space = GPU_SPACE
-    elif backend in ("triton", "reference"):
+    elif backend not in (None, "cpu"):
         space = INTERPRETER_SPACE
     else:
         space = CPU_SPACE
