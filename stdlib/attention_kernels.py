@@ -31,31 +31,42 @@ def sequence_bounds(cu_q, cu_k, b, TQ, TK, varlen):
     if varlen:
         qs = cu_q[b.start]
         ks = cu_k[b.start]
-        return qs, cu_q[b.start + 1] - qs, ks, cu_k[b.start + 1] - ks, 0
-    return 0, TQ, 0, TK, b.id
+        sq = cu_q[b.start + 1] - qs
+        sk = cu_k[b.start + 1] - ks
+        entry = 0
+    else:
+        qs = 0
+        ks = 0
+        sq = TQ
+        sk = TK
+        entry = b.id
+    return qs, sq, ks, sk, entry
 
 
 @tl.func
-def visible_keys(m, sq, sk, causal):
-    """How many keys (from the sequence's first) the query tile `m` needs; 0 for a tile past the
-    sequence's end, so padded programs of short sequences do no work."""
-    hi = sk
-    if causal:
-        hi = tl.minimum(sk, m.start + m.size + (sk - sq))
+def diagonal(causal, sq, sk):
+    """Query i sees keys j <= i + diagonal: sk - sq under the bottom-right causal mask, and sk (every
+    key) without one. `causal` is a runtime flag, so one compiled kernel serves both."""
+    return tl.where(causal, sk - sq, sk)
+
+
+@tl.func
+def visible_keys(m, sq, sk, diag):
+    """How many keys (from the sequence's first) the query tile `m` needs: causal tiles stop at
+    their last row's diagonal; 0 for a tile past the sequence's end (padded programs of short
+    sequences do no work)."""
+    hi = tl.minimum(sk, m.start + m.size + diag)
     return tl.where(m.start < sq, hi, 0)
 
 
 @tl.func
-def score_mask(qpos, kpos, sq, kend, sk, causal):
+def score_mask(qpos, kpos, sq, kend, diag):
     """Which (query, key) pairs are real and visible: query positions `qpos` and key positions
-    `kpos` count from their sequence's first row; keys at or past `kend` (<= sk) are not visited."""
-    keep = (qpos[:, None] < sq) & (kpos[None, :] < kend)
-    if causal:
-        keep = keep & (kpos[None, :] <= qpos[:, None] + (sk - sq))
-    return keep
+    `kpos` count from their sequence's first row; keys at or past `kend` are not visited."""
+    return (qpos[:, None] < sq) & (kpos[None, :] < kend) & (kpos[None, :] <= qpos[:, None] + diag)
 
 
-@tl.tile(constants=("causal", "varlen"))
+@tl.tile(constants=("varlen",))
 def flash_fwd_kernel(q, k, v, o, lse, cu_q, cu_k, grid_q, scale, causal, varlen):
     """o = softmax(scale * q k^T (masked)) v per (sequence, head, query tile); lse saved."""
     BQ, H, TQ, D = q.shape
@@ -73,10 +84,11 @@ def flash_fwd_kernel(q, k, v, o, lse, cu_q, cu_k, grid_q, scale, causal, varlen)
         m_i = tl.full([m], float("-inf"), lse.dtype)
         l_i = tl.zeros([m], lse.dtype)
         acc = tl.zeros([m, DV], lse.dtype)
-        hi = visible_keys(m, sq, sk, causal)
+        diag = diagonal(causal, sq, sk)
+        hi = visible_keys(m, sq, sk, diag)
         for n in tl.tile(ks, ks + hi):
             s = (qt @ k[bq, kvh, n, :].T).to(lse.dtype) * (scale * LOG2E)
-            s = tl.where(score_mask(m.index, n.index - ks, sq, hi, sk, causal), s, float("-inf"))
+            s = tl.where(score_mask(m.index, n.index - ks, sq, hi, diag), s, float("-inf"))
             m_new = tl.maximum(m_i, tl.max(s, axis=1))
             # a row with no visible key so far keeps m = -inf: shift by 0 instead (exp2(-inf) = 0, no NaN)
             m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
@@ -108,7 +120,7 @@ def flash_bwd_preprocess_kernel(o, do, delta, cu_q, grid_q, varlen):
         tl.store(delta[bq, h.id, rows], tl.sum(prod, axis=1), mask=row_ok)
 
 
-@tl.tile(constants=("causal", "varlen"))
+@tl.tile(constants=("varlen",))
 def flash_bwd_dkdv_kernel(q, k, v, do, lse, delta, dk, dv, cu_q, cu_k, grid_k, scale, causal, varlen):
     """dk, dv per (sequence, kv head, key tile): a loop over the q heads of the kv head's group and,
     inside, over the query tiles that see the key tile. The group's sum stays in one program, so
@@ -130,9 +142,8 @@ def flash_bwd_dkdv_kernel(q, k, v, do, lse, delta, dk, dv, cu_q, cu_k, grid_k, s
         vt = tl.load(v[bq, hk.id, cols, :], mask=col_ok[:, None])
         dk_acc = tl.zeros([n, D], lse.dtype)
         dv_acc = tl.zeros([n, DV], lse.dtype)
-        first = 0
-        if causal:
-            first = tl.maximum(n.start - (sk - sq), 0)  # the first query that sees key n.start
+        diag = diagonal(causal, sq, sk)
+        first = tl.maximum(n.start - diag, 0)  # the first query that sees key n.start
         last = tl.where(n.start < sk, sq, 0)  # key tiles past the sequence's end do nothing
         group = H // HK
         for g in tl.tile(hk.id * group, hk.id * group + group, block=1):
@@ -140,7 +151,7 @@ def flash_bwd_dkdv_kernel(q, k, v, do, lse, delta, dk, dv, cu_q, cu_k, grid_k, s
                 qt = q[bq, g.start, m, :]
                 dot = do[bq, g.start, m, :]
                 s = (qt @ kt.T).to(lse.dtype) * (scale * LOG2E)
-                keep = score_mask(m.index - qs, n.index, sq, sk, sk, causal)
+                keep = score_mask(m.index - qs, n.index, sq, sk, diag)
                 lse2 = tl.load(lse[bq, g.start, m], other=float("inf")) * LOG2E
                 p = tl.where(keep, tl.exp2(s - lse2[:, None]), 0.0)
                 dv_acc += (p.to(do.dtype).T @ dot).to(lse.dtype)
@@ -151,7 +162,7 @@ def flash_bwd_dkdv_kernel(q, k, v, do, lse, delta, dk, dv, cu_q, cu_k, grid_k, s
         tl.store(dv[bq, hk.id, cols, :], dv_acc.to(dv.dtype), mask=col_ok[:, None])
 
 
-@tl.tile(constants=("causal", "varlen"))
+@tl.tile(constants=("varlen",))
 def flash_bwd_dq_kernel(q, k, v, do, lse, delta, dq, cu_q, cu_k, grid_q, scale, causal, varlen):
     """dq per (sequence, head, query tile): the key loop of the forward, recomputing p from lse."""
     BQ, H, TQ, D = q.shape
@@ -172,11 +183,12 @@ def flash_bwd_dq_kernel(q, k, v, do, lse, delta, dq, cu_q, cu_k, grid_q, scale, 
         lse2 = tl.load(lse[bq, h.id, rows], mask=row_ok, other=float("inf")) * LOG2E
         dlt = tl.load(delta[bq, h.id, rows], mask=row_ok)
         dq_acc = tl.zeros([m, D], lse.dtype)
-        hi = visible_keys(m, sq, sk, causal)
+        diag = diagonal(causal, sq, sk)
+        hi = visible_keys(m, sq, sk, diag)
         for n in tl.tile(ks, ks + hi):
             kt = k[bq, kvh, n, :]
             s = (qt @ kt.T).to(lse.dtype) * (scale * LOG2E)
-            p = tl.where(score_mask(m.index, n.index - ks, sq, hi, sk, causal), tl.exp2(s - lse2[:, None]), 0.0)
+            p = tl.where(score_mask(m.index, n.index - ks, sq, hi, diag), tl.exp2(s - lse2[:, None]), 0.0)
             dp = (dot @ v[bq, kvh, n, :].T).to(lse.dtype)
             ds = p * (dp - dlt[:, None])
             dq_acc += (ds.to(q.dtype) @ kt).to(lse.dtype)
