@@ -44,6 +44,43 @@ def sequence_bounds(cu_q, cu_k, b, TQ, TK, varlen):
 
 
 @tl.func
+def load_rows(x, entry, head, m, rows, row_ok, varlen):
+    """Query-side rows of the tile `m`: a plain tile load for dense calls (the tensor's own edge
+    masks it), a masked gather of rows qs + m.index for packed ones."""
+    if varlen:
+        t = tl.load(x[entry, head, rows, :], mask=row_ok[:, None])
+    else:
+        t = x[entry, head, m, :]
+    return t
+
+
+@tl.func
+def store_rows(x, entry, head, m, rows, row_ok, value, varlen):
+    if varlen:
+        tl.store(x[entry, head, rows, :], value, mask=row_ok[:, None])
+    else:
+        x[entry, head, m, :] = value
+
+
+@tl.func
+def load_stat(x, entry, head, m, rows, row_ok, fill, varlen):
+    """Per-row statistics (lse, delta: [batch, heads, rows]) of the tile `m`, `fill` past the end."""
+    if varlen:
+        t = tl.load(x[entry, head, rows], mask=row_ok, other=fill)
+    else:
+        t = tl.load(x[entry, head, m], other=fill)
+    return t
+
+
+@tl.func
+def store_stat(x, entry, head, m, rows, row_ok, value, varlen):
+    if varlen:
+        tl.store(x[entry, head, rows], value, mask=row_ok)
+    else:
+        x[entry, head, m] = value
+
+
+@tl.func
 def diagonal(causal, sq, sk):
     """Query i sees keys j <= i + diagonal: sk - sq under the bottom-right causal mask, and sk (every
     key) without one. `causal` is a runtime flag, so one compiled kernel serves both."""
@@ -80,7 +117,7 @@ def flash_fwd_kernel(q, k, v, o, lse, cu_q, cu_k, grid_q, scale, causal, varlen)
         kvh = h.id // (H // HK)  # grouped-query attention: the kv head of this q head's group
         rows = qs + m.index
         row_ok = m.index < sq
-        qt = tl.load(q[bq, h.id, rows, :], mask=row_ok[:, None])
+        qt = load_rows(q, bq, h.id, m, rows, row_ok, varlen)
         m_i = tl.full([m], float("-inf"), lse.dtype)
         l_i = tl.zeros([m], lse.dtype)
         acc = tl.zeros([m, DV], lse.dtype)
@@ -99,9 +136,9 @@ def flash_fwd_kernel(q, k, v, o, lse, cu_q, cu_k, grid_q, scale, causal, varlen)
             m_i = m_new
         seen = l_i > 0
         l_safe = tl.where(seen, l_i, 1.0)
-        tl.store(o[bq, h.id, rows, :], tl.where(seen[:, None], acc / l_safe[:, None], 0.0).to(o.dtype),
-                 mask=row_ok[:, None])
-        tl.store(lse[bq, h.id, rows], tl.where(seen, (m_i + tl.log2(l_safe)) / LOG2E, float("inf")), mask=row_ok)
+        store_rows(o, bq, h.id, m, rows, row_ok, tl.where(seen[:, None], acc / l_safe[:, None], 0.0).to(o.dtype),
+                   varlen)
+        store_stat(lse, bq, h.id, m, rows, row_ok, tl.where(seen, (m_i + tl.log2(l_safe)) / LOG2E, float("inf")), varlen)
 
 
 @tl.tile(constants=("varlen",))
@@ -115,9 +152,9 @@ def flash_bwd_preprocess_kernel(o, do, delta, cu_q, grid_q, varlen):
         qs, sq, ks, sk, bq = sequence_bounds(cu_q, cu_q, b, TQ, TQ, varlen)
         rows = qs + m.index
         row_ok = m.index < sq
-        prod = tl.load(o[bq, h.id, rows, :], mask=row_ok[:, None]).to(delta.dtype) * \
-            tl.load(do[bq, h.id, rows, :], mask=row_ok[:, None]).to(delta.dtype)
-        tl.store(delta[bq, h.id, rows], tl.sum(prod, axis=1), mask=row_ok)
+        prod = load_rows(o, bq, h.id, m, rows, row_ok, varlen).to(delta.dtype) * \
+            load_rows(do, bq, h.id, m, rows, row_ok, varlen).to(delta.dtype)
+        store_stat(delta, bq, h.id, m, rows, row_ok, tl.sum(prod, axis=1), varlen)
 
 
 @tl.tile(constants=("varlen",))
@@ -138,8 +175,8 @@ def flash_bwd_dkdv_kernel(q, k, v, do, lse, delta, dk, dv, cu_q, cu_k, grid_k, s
         qs, sq, ks, sk, bq = sequence_bounds(cu_q, cu_k, b, TQ, TK, varlen)
         cols = ks + n.index
         col_ok = n.index < sk
-        kt = tl.load(k[bq, hk.id, cols, :], mask=col_ok[:, None])
-        vt = tl.load(v[bq, hk.id, cols, :], mask=col_ok[:, None])
+        kt = load_rows(k, bq, hk.id, n, cols, col_ok, varlen)
+        vt = load_rows(v, bq, hk.id, n, cols, col_ok, varlen)
         dk_acc = tl.zeros([n, D], lse.dtype)
         dv_acc = tl.zeros([n, DV], lse.dtype)
         diag = diagonal(causal, sq, sk)
@@ -158,8 +195,8 @@ def flash_bwd_dkdv_kernel(q, k, v, do, lse, delta, dk, dv, cu_q, cu_k, grid_k, s
                 dp = (dot @ vt.T).to(lse.dtype)
                 ds = p * (dp - delta[bq, g.start, m][:, None])
                 dk_acc += (ds.to(q.dtype).T @ qt).to(lse.dtype)
-        tl.store(dk[bq, hk.id, cols, :], (dk_acc * scale).to(dk.dtype), mask=col_ok[:, None])
-        tl.store(dv[bq, hk.id, cols, :], dv_acc.to(dv.dtype), mask=col_ok[:, None])
+        store_rows(dk, bq, hk.id, n, cols, col_ok, (dk_acc * scale).to(dk.dtype), varlen)
+        store_rows(dv, bq, hk.id, n, cols, col_ok, dv_acc.to(dv.dtype), varlen)
 
 
 @tl.tile(constants=("varlen",))
@@ -178,10 +215,10 @@ def flash_bwd_dq_kernel(q, k, v, do, lse, delta, dq, cu_q, cu_k, grid_q, scale, 
         kvh = h.id // (H // HK)
         rows = qs + m.index
         row_ok = m.index < sq
-        qt = tl.load(q[bq, h.id, rows, :], mask=row_ok[:, None])
-        dot = tl.load(do[bq, h.id, rows, :], mask=row_ok[:, None])
-        lse2 = tl.load(lse[bq, h.id, rows], mask=row_ok, other=float("inf")) * LOG2E
-        dlt = tl.load(delta[bq, h.id, rows], mask=row_ok)
+        qt = load_rows(q, bq, h.id, m, rows, row_ok, varlen)
+        dot = load_rows(do, bq, h.id, m, rows, row_ok, varlen)
+        lse2 = load_stat(lse, bq, h.id, m, rows, row_ok, float("inf"), varlen) * LOG2E
+        dlt = load_stat(delta, bq, h.id, m, rows, row_ok, 0.0, varlen)
         dq_acc = tl.zeros([m, D], lse.dtype)
         diag = diagonal(causal, sq, sk)
         hi = visible_keys(m, sq, sk, diag)
@@ -192,4 +229,4 @@ def flash_bwd_dq_kernel(q, k, v, do, lse, delta, dq, cu_q, cu_k, grid_q, scale, 
             dp = (dot @ v[bq, kvh, n, :].T).to(lse.dtype)
             ds = p * (dp - dlt[:, None])
             dq_acc += (ds.to(q.dtype) @ kt).to(lse.dtype)
-        tl.store(dq[bq, h.id, rows, :], (dq_acc * scale).to(dq.dtype), mask=row_ok[:, None])
+        store_rows(dq, bq, h.id, m, rows, row_ok, (dq_acc * scale).to(dq.dtype), varlen)

@@ -107,63 +107,83 @@ def check(q, k, v, causal, dtype, backend, scale=None, config=None):
     close("dv", v.grad, v64.grad, bounds["dv"], dtype, 4 * sq * group)
 
 
+TILES = tl.Config(BLOCK_M=16, BLOCK_N=16)  # one config (and head dim 32, f32) for most tests: compiled once
+
+
+def dense_case(backend, dtype, B, hk, group, sq, sk, causal, seed):
+    q, k, v = inputs((B, hk * group, sq, 32), (B, hk, sk, 32), (B, hk, sk, 32), dtype, seed)
+    check(q, k, v, causal, dtype, backend, config=TILES)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("dtype", ["f32", "f16", "bf16"])
-@settings(max_examples=3)
+@settings(max_examples=2)
 @given(B=st.integers(1, 2), hk=st.integers(1, 2), group=st.sampled_from([1, 3]), sq=st.integers(1, 40),
        sk=st.integers(1, 40), causal=st.booleans(), seed=st.integers(0, 1000))
-def test_dense_matches_float64(backend, dtype, B, hk, group, sq, sk, causal, seed):
-    q, k, v = inputs((B, hk * group, sq, 32), (B, hk, sk, 32), (B, hk, sk, 32), dtype, seed)
-    check(q, k, v, causal, dtype, backend, config=tl.Config(BLOCK_M=16, BLOCK_N=16))
+def test_dense_matches_float64(backend, B, hk, group, sq, sk, causal, seed):
+    dense_case(backend, "f32", B, hk, group, sq, sk, causal, seed)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", ["f16", "bf16"])
+@settings(max_examples=2)
+@given(B=st.integers(1, 2), hk=st.integers(1, 2), group=st.sampled_from([1, 3]), sq=st.integers(1, 40),
+       sk=st.integers(1, 40), causal=st.booleans(), seed=st.integers(0, 1000))
+def test_dense_half_precision(backend, dtype, B, hk, group, sq, sk, causal, seed):
+    dense_case(backend, dtype, B, hk, group, sq, sk, causal, seed)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("sq,sk", [(1, 1), (17, 17), (1, 17), (17, 1), (17, 40), (40, 17)])
-@pytest.mark.parametrize("causal", [False, True])
-def test_edge_lengths(backend, sq, sk, causal):
-    """seq 1, seq 17 (no tile multiple), seq_q != seq_k both ways (seq_q > seq_k with causal leaves
-    the first seq_q - seq_k rows with no key: 0 output, 0 gradient, no NaN)."""
-    q, k, v = inputs((1, 2, sq, 32), (1, 2, sk, 32), (1, 2, sk, 32), "f32", sq * 100 + sk)
-    check(q, k, v, causal, "f32", backend, config=tl.Config(BLOCK_M=16, BLOCK_N=16))
+def test_edge_lengths(backend):
+    """seq 1, seq 17 (no tile multiple), seq_q != seq_k both ways; seq_q > seq_k with causal
+    leaves the first seq_q - seq_k rows with no key (0 output, 0 gradient, no NaN)."""
+    for sq, sk, causal in [(1, 1, True), (17, 17, True), (1, 17, False), (17, 1, True), (17, 40, True),
+                           (40, 17, True), (40, 17, False)]:
+        q, k, v = inputs((1, 2, sq, 32), (1, 2, sk, 32), (1, 2, sk, 32), "f32", sq * 100 + sk)
+        check(q, k, v, causal, "f32", backend, config=TILES)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_fully_masked_rows_are_zero(backend):
     q, k, v = inputs((1, 3, 40, 32), (1, 1, 9, 32), (1, 1, 9, 32), "f32", 3)
-    out, lse = flash_attention(q, k, v, causal=True, return_lse=True, backend=backend)
+    out, lse = flash_attention(q, k, v, causal=True, return_lse=True, config=TILES, backend=backend)
     blind = 40 - 9  # rows 0 .. 30 see no key under the bottom-right diagonal
     assert torch.equal(out[:, :, :blind], torch.zeros_like(out[:, :, :blind]))
     assert torch.isinf(lse[:, :, :blind]).all() and torch.isfinite(lse[:, :, blind:]).all()
     out.sum().backward()
     assert torch.equal(q.grad[:, :, :blind], torch.zeros_like(q.grad[:, :, :blind]))
     assert all(torch.isfinite(t.grad).all() for t in (q, k, v))
-    s = (q.double() @ k.double().transpose(-1, -2)) / math.sqrt(32)
+    s = (q.detach().double() @ k.detach().double().transpose(-1, -2)) / math.sqrt(32)
     keep = torch.arange(9)[None, :] <= torch.arange(40)[:, None] - blind
     want = torch.logsumexp(s.masked_fill(~keep, float("-inf")), -1)[:, :, blind:]
     assert_close(lse[:, :, blind:], want, "f32", reduction_len=9)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("head_dim", [32, 64, 128, 256])
+@pytest.mark.parametrize("head_dim", [32, pytest.param(64, marks=pytest.mark.slow),
+                                      pytest.param(128, marks=pytest.mark.slow),
+                                      pytest.param(256, marks=pytest.mark.slow)])
 def test_head_dims(backend, head_dim):
+    """f16 at each head dim (the default tiles for it), causal, two q heads over one kv head."""
     q, k, v = inputs((1, 2, 9, head_dim), (1, 1, 13, head_dim), (1, 1, 13, head_dim), "f16", head_dim)
     check(q, k, v, True, "f16", backend)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_grouped_query_and_value_head_dim(backend):
     """8 q heads over 2 kv heads (dk, dv summed over each group in one program), v's head dim 48
     unlike q's 32, a non-default scale."""
     q, k, v = inputs((2, 8, 21, 32), (2, 2, 19, 32), (2, 2, 19, 48), "f32", 11)
-    check(q, k, v, False, "f32", backend, scale=0.3, config=tl.Config(BLOCK_M=16, BLOCK_N=16))
+    check(q, k, v, False, "f32", backend, scale=0.3, config=TILES)
 
 
 def test_equal_lengths_match_torch_sdpa():
     """Where seq_q == seq_k the diagonal conventions agree: torch's own SDPA is a second reference."""
-    q, k, v = inputs((2, 4, 33, 64), (2, 4, 33, 64), (2, 4, 33, 64), "f32", 5)
+    q, k, v = (t.detach() for t in inputs((2, 4, 33, 32), (2, 4, 33, 32), (2, 4, 33, 32), "f32", 5))
     for causal in (False, True):
         want = torch.nn.functional.scaled_dot_product_attention(q.double(), k.double(), v.double(), is_causal=causal)
-        assert_close(flash_attention(q, k, v, causal=causal).detach(), want.detach(), "f32", reduction_len=33)
+        assert_close(flash_attention(q, k, v, causal=causal, config=TILES), want, "f32", reduction_len=33)
 
 
 def packed(lens, heads, dim, dtype, seed):
@@ -178,12 +198,12 @@ def packed(lens, heads, dim, dtype, seed):
 def test_varlen_with_empty_sequences(backend, causal):
     """Packed batch: sequences with no queries, with no keys, longer queries than keys and the
     reverse; 4 q heads over 2 kv heads. Each sequence against the dense reference on its rows."""
-    lens_q, lens_k = [5, 0, 17, 3, 9, 1], [7, 4, 17, 0, 2, 30]
+    lens_q, lens_k = [5, 0, 17, 3, 9], [7, 4, 17, 0, 2]
     q, cu_q = packed(lens_q, 4, 32, "f32", 1)
     k, cu_k = packed(lens_k, 2, 32, "f32", 2)
     v, _ = packed(lens_k, 2, 32, "f32", 3)
-    out = flash_attention(q, k, v, causal=causal, cu_seqlens_q=cu_q, cu_seqlens_k=cu_k,
-                          config=tl.Config(BLOCK_M=16, BLOCK_N=16), backend=backend)
+    out = flash_attention(q, k, v, causal=causal, cu_seqlens_q=cu_q, cu_seqlens_k=cu_k, config=TILES,
+                          backend=backend)
     grad_out = torch.randn(out.shape, generator=torch.Generator().manual_seed(4))
     out.backward(grad_out)
     for i in range(len(lens_q)):
@@ -197,15 +217,16 @@ def test_varlen_with_empty_sequences(backend, causal):
             assert_close(got.permute(1, 0, 2)[None], exp, "f32", reduction_len=8 * max(lens_q[i] * 2, lens_k[i], 8))
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", [b if b == "cpu" else pytest.param(b, marks=pytest.mark.slow) for b in BACKENDS])
 def test_gradcheck_float64(backend):
     """torch.autograd.gradcheck on a tiny f64 problem (the kernels accumulate in f64 for f64 inputs):
-    causal, grouped heads, seq_q != seq_k."""
+    causal, grouped heads, seq_q != seq_k, v's head dim unlike q's."""
     g = torch.Generator().manual_seed(0)
-    q = torch.randn(1, 2, 3, 4, generator=g, dtype=torch.float64, requires_grad=True)
-    k = torch.randn(1, 1, 5, 4, generator=g, dtype=torch.float64, requires_grad=True)
-    v = torch.randn(1, 1, 5, 3, generator=g, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda q, k, v: flash_attention(q, k, v, causal=True, backend=backend),
+    q = torch.randn(1, 2, 2, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    k = torch.randn(1, 1, 3, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    v = torch.randn(1, 1, 3, 2, generator=g, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda q, k, v: flash_attention(q, k, v, causal=True, config=TILES,
+                                                                    backend=backend),
                                     (q, k, v), eps=1e-6, atol=1e-7)
 
 
