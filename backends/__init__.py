@@ -4,3 +4,5 @@ from . import reference  # noqa: F401
 from . import triton  # noqa: F401
 from . import cpu  # noqa: F401
 from . import cuda  # noqa: F401
+from . import hip  # noqa: F401
+from . import ascend  # noqa: F401

@@ -27,6 +27,7 @@ from tilelang.ir import nodes as ir
 from tilelang.ir.dtypes import is_float, promote
 from tilelang.ir.ops import OPS
 from tilelang.memir import nodes as M
+from tilelang.memir.fragments import LAYOUTS, FragmentMap, mma_of
 
 STORAGE_BITS = {"bool": 8, "i8": 8, "i32": 32, "i64": 64, "f16": 16, "bf16": 16, "f32": 32, "f64": 64}
 
@@ -166,17 +167,23 @@ class CFamilyRenderer:
             if v.name in self.replicated:
                 return f"u_{b.name}"
             return f"r_{b.name}[j]"  # natural read: the verifier guarantees the element is this thread's
-        word = self.shared_word(b, idx or [])
+        raw = f"s_{b.name}[{self.shared_index(b, idx or [])}]"
+        return self.half_load[b.dtype].format(raw) if b.dtype in self.half_load else raw
+
+    def shared_index(self, b: M.Buffer, idx: list[str]) -> str:
+        """The element slot of shared buffer b holding element idx: layout, then ring stage."""
+        word = self.shared_word(b, idx)
         if b.ring is not None:  # the stage of the current tile of the ring's loop
             word = f"(int)(id_{b.ring[0]} % {b.ring[1]}) * {b.size} + {word}"
-        return f"s_{b.name}[{word}]"
+        return word
 
     def shared_word(self, b: M.Buffer, idx: list[str]) -> str:
         """The word of shared buffer b holding element idx, through its layout (memir/layout.py)."""
         if b.swizzle is not None:
-            (q, p), cols = b.swizzle, b.shape[1]
+            (q, p, u), cols = (b.swizzle if len(b.swizzle) == 3 else (*b.swizzle, 1)), b.shape[1]
             row = idx[0] if q == 1 else f"({idx[0]}) / {q}"
-            return f"({idx[0]}) * {cols} + (({idx[1]}) ^ (({row}) % {p}))"
+            x = f"(({row}) % {p})" if u == 1 else f"({u} * (({row}) % {p}))"
+            return f"({idx[0]}) * {cols} + (({idx[1]}) ^ {x})"
         strides = _strides(b.shape)
         return " + ".join(f"{i} * {s}" if s != 1 else f"{i}" for i, s in zip(idx, strides)) or "0"
 
@@ -253,12 +260,13 @@ class CFamilyRenderer:
 
     def dot_lines(self, op: ir.Op, out: M.Buffer, I: list[str]) -> str:
         a, b = op.args
-        K = self.bufs[a.name].shape[1]
+        K = self.bufs[a.name].shape[-1]
+        pre = list(I[:-2])  # the batch index of a batched (3-D) product
         dts = (self.dtype_of(a), self.dtype_of(b))
         acc_t = "double" if "f64" in dts else ("float" if is_float(out.dtype) else "long long")
         self.emit(f"{acc_t} acc = 0;")
-        self.emit(f"for (int k = 0; k < {K}; ++k) acc += ({acc_t}){self.read(a, [I[0], 'k'])} * "
-                  f"({acc_t}){self.read(b, ['k', I[1]])};")
+        self.emit(f"for (int k = 0; k < {K}; ++k) acc += ({acc_t}){self.read(a, pre + [I[-2], 'k'])} * "
+                  f"({acc_t}){self.read(b, pre + ['k', I[-1]])};")
         return f"(({self.CTYPE[out.dtype]})acc)"
 
     # ---- global memory --------------------------------------------------------------------------------
@@ -326,8 +334,12 @@ class CFamilyRenderer:
             names.append(f"i{k}")
         return names
 
-    def distributed(self, shape, body):
-        """Emit `body(I)` for every element this thread owns under the cyclic map of `shape`."""
+    def distributed(self, shape, body, tmap="cyclic"):
+        """Emit `body(I)` for every element this thread owns under the thread map `tmap` of
+        `shape` (cyclic, or a tensor-core fragment map); slot j of a register buffer is that
+        element's register, `e` its row-major index."""
+        if isinstance(tmap, FragmentMap):
+            return self.fragment_elements(shape, body, tmap)
         n = math.prod(shape)
         per = -(-n // self.T)
         self.emit(self.pragma_unroll)
@@ -342,6 +354,26 @@ class CFamilyRenderer:
         if guarded:
             self.indent -= 1
             self.emit("}")
+        self.indent -= 1
+        self.emit("}")
+
+    def fragment_elements(self, shape, body, fmap: FragmentMap):
+        """The elements of a fragment-mapped tile this thread holds, slot by slot: element (i0, i1)
+        of slot j = fragment * regs + reg comes from the layout's row/col expressions of (lane,
+        reg) (memir/fragments.py), offset by the warp's block and the fragment's place in it."""
+        lay = LAYOUTS[fmap.layout]
+        wm, wn = fmap.warps
+        fm, fn = fmap.grid(shape)
+        br, bc = shape[0] // wm, shape[1] // wn
+        self.emit(self.pragma_unroll)
+        self.emit(f"for (int j = 0; j < {fmap.per_thread(shape)}; ++j) {{")
+        self.indent += 1
+        self.emit(f"const int lane = tid % {lay.lanes}, warp = tid / {lay.lanes};")
+        self.emit(f"const int reg = j % {lay.regs}, frag = j / {lay.regs};")
+        self.emit(f"const int i0 = (warp / {wn}) * {br} + (frag / {fn}) * {lay.rows} + ({lay.row});")
+        self.emit(f"const int i1 = (warp % {wn}) * {bc} + (frag % {fn}) * {lay.cols} + ({lay.col});")
+        self.emit(f"const int e = i0 * {shape[1]} + i1;")
+        body(["i0", "i1"])
         self.indent -= 1
         self.emit("}")
 
@@ -390,9 +422,12 @@ class CFamilyRenderer:
             return
         if isinstance(s, M.Put):
             shape = self._store_shape(s.store)
-            self.distributed(shape, lambda I: self.put_lines(s.store, I))
+            self.distributed(shape, lambda I: self.put_lines(s.store, I), s.map)
             return
         out = self.bufs[s.out]
+        instr = mma_of(s, self.bufs)
+        if instr is not None and self.tensor_core_dot(s, instr):
+            return
         if s.map == "uniform":
             self.emit("{")
             self.indent += 1
@@ -403,8 +438,15 @@ class CFamilyRenderer:
 
         def body(I):
             v = self.value_expr(s.value, out, I)
+            if out.space == "shared" and out.dtype in self.half_store:  # stored as 2-byte halves
+                v = self.half_store[out.dtype].format(v)
             self.emit(f"{self.target(out, I)} = {v};")
-        self.distributed(out.shape, body)
+        self.distributed(out.shape, body, s.map)
+
+    def tensor_core_dot(self, s: M.Compute, instr) -> bool:
+        """Emit a fragment-mapped `dot` with the target's matrix instruction `instr`; return False
+        to have it rendered as a SIMT loop (the base renderer has no matrix instructions)."""
+        return False
 
     def async_copy(self, s: M.AsyncCopy):
         """cp.async of each owned element (4 bytes; zero-filled where the element is past the edge)."""
@@ -457,11 +499,12 @@ class CFamilyRenderer:
         decls, offset = [], 0
         for b in mk.buffers:
             ct = self.CTYPE[b.dtype]
-            if b.space == "shared":
+            if b.space == "shared":  # f16 / bf16 in their 2-byte storage type, as tensor cores read them
+                st = self.storage_type(b.dtype)
                 offset = -(-offset // 16) * 16
-                decls.append(f"{ct}* const s_{b.name} = ({ct}*)(tl_smem + {offset});")
+                decls.append(f"{st}* const s_{b.name} = ({st}*)(tl_smem + {offset});")
                 stages = b.ring[1] if b.ring else 1
-                offset += stages * b.size * STORAGE_BITS["f32" if b.dtype in ("f16", "bf16") else b.dtype] // 8
+                offset += stages * b.size * STORAGE_BITS[b.dtype] // 8
             elif b.name in self.replicated:
                 decls.append(f"{ct} u_{b.name};")
             else:
@@ -505,6 +548,38 @@ class CFamilyRenderer:
             lines.append("  " + self.shared_decl)
         lines += ["  " + d for d in decls] + body + ["}", ""]
         return Rendered("\n".join(lines), mk.name, self.args, self.T, offset, lines[0])
+
+
+_AOT_CTYPES = {"bool": ("bool", 1), "i8": ("int8_t", 1), "i32": ("int32_t", 4), "i64": ("int64_t", 8),
+               "f32": ("float", 4), "f64": ("double", 8)}
+
+
+def aot_params(rendered: Rendered) -> list[dict]:
+    """The kernel's parameters as the AOT manifest lists them (aot/manifest.py, aot/clib.py), in
+    the renderer's order: the same for every C-family target."""
+    params = []
+    for a in rendered.args:
+        if a.kind == "ptr":
+            params.append({"name": a.of, "kind": "data_ptr", "of": a.of, "c_type": "uint64_t", "bytes": 8})
+        elif a.kind in ("size", "stride"):
+            params.append({"name": f"{a.of}_{a.kind}{a.dim}", "kind": a.kind, "of": a.of, "dim": a.dim,
+                           "c_type": "int64_t", "bytes": 8})
+        elif a.kind == "scalar":
+            c, n = _AOT_CTYPES[a.dtype]
+            params.append({"name": a.of, "kind": "scalar", "of": a.of, "c_type": c, "bytes": n})
+        else:
+            params.append({"name": a.of, "kind": "size_expr", "of": a.of, "expr": a.of, "c_type": "int64_t",
+                           "bytes": 8})
+    return params
+
+
+def aot_launch_fields(rendered: Rendered) -> dict:
+    """Manifest fields every C-family target's AOT output shares."""
+    return {"entry": rendered.entry, "params": aot_params(rendered), "block": [rendered.threads, 1, 1],
+            "shared_memory_bytes": rendered.shared_bytes, "threads_per_block": rendered.threads,
+            "dynamic_shared_bytes": rendered.shared_bytes,
+            "arguments": [{"kind": a.kind, "of": a.of, "dim": a.dim, "dtype": a.dtype} for a in rendered.args],
+            "grid": {"dims": 1, "programs": "product of the grid tile counts"}}
 
 
 def _strides(shape) -> list[int]:

@@ -11,6 +11,7 @@ from .program_order import order_programs
 from .padding import mask_padding
 from .soundness import check_soundness
 from .tiling import tile
+from .widen_positions import widen_positions
 
 # The pipeline, one named step per pass. `tilelang ir` prints the IR after each.
 PIPELINE = [
@@ -20,6 +21,8 @@ PIPELINE = [
     # A tile's positions past its extent never count: reductions skip them, gathers and scatters
     # through values from them are masked.
     ("padding", mask_padding),
+    # Only in the variant compiled for sizes of 2**31 or more: positions and sizes become i64.
+    ("widen_positions", widen_positions),
     # A verifier step (returns the kernel unchanged): rejects partial reductions over grid tiles,
     # stores shared by several programs and read-modify-write races between programs.
     ("soundness", check_soundness),

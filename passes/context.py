@@ -17,3 +17,6 @@ class PassContext:
     default_sequential_tile: int = 32
     # Whether tile sizes must be powers of two (Triton's tl.arange requires it).
     pow2_tiles: bool = False
+    # 32: tile positions and sizes as values are i32 (every call below 2**31 per size); 64: the
+    # variant the launcher compiles for larger sizes (passes/widen_positions.py).
+    index_bits: int = 32

@@ -5,7 +5,12 @@ One pass, in three steps:
    assigned values of two types gets one buffer per type. A statement that would overwrite a buffer
    it reads at other elements (`x = x.T`, `x = sum(x)` ...) writes a temporary that is then copied.
 2. Maps and spaces: a rank-0 value computed only from scalars is `uniform` (every thread computes
-   it into its own registers); everything else is `cyclic` (element e by thread e % threads). A
+   it into its own registers); everything else is `cyclic` (element e by thread e % threads),
+   except tensor-core tiles: a `dot` whose operands and tile shapes fit a registered matrix
+   instruction of the target (memir/fragments.py: mma.sync m16n8k16 for f16/bf16 on cuda) gets
+   the instruction's accumulator `fragment` map, and so does every statement that computes or
+   stores a tile connected to it elementwise (the accumulator, its update, its cast, its store),
+   so those stay in the registers the instruction leaves them in. A
    buffer that every statement reads only at the reading thread's own elements stays in registers
    (`local`); one read across threads (broadcasts, transposes, reductions, `@` operands) is `shared`.
 3. Barriers: before a statement that reads a shared buffer (or tensor) element another thread may
@@ -24,6 +29,7 @@ from tilelang.errors import BackendError
 from tilelang.ir import nodes as ir
 from tilelang.ir.types import ValueType
 from tilelang.memir import nodes as M
+from tilelang.memir.fragments import FragmentMap, pick_mma
 from tilelang.memir.verifier import verify_memkernel
 from tilelang.memir.access import access_shape, concrete, is_elementwise, natural_reads
 
@@ -64,9 +70,10 @@ def _rename_values(value, env):
 
 
 class _Lowering:
-    def __init__(self, kernel: ir.Kernel, threads: int):
+    def __init__(self, kernel: ir.Kernel, threads: int, target: str | None = "cuda"):
         self.kernel = kernel
         self.threads = threads
+        self.target = target
         self.scalars = {p.name: p.type for p in kernel.params if not p.is_tensor}
         self.types: dict[str, ValueType] = {}  # buffer name -> type
         self.by_var: dict[tuple, str] = {}  # (variable, dtype, shape) -> buffer name
@@ -108,12 +115,12 @@ class _Lowering:
         out = []
         for s in body:
             if isinstance(s, ir.TileLoop) and any(t.is_runtime for t in s.tiles):
-                raise BackendError("the explicit-memory level (cuda backend) does not lower tile loops with "
+                raise BackendError("the explicit-memory level (cuda and ascend backends) does not lower tile loops with "
                                    "runtime bounds yet", s.loc)
             if isinstance(s, ir.If):
-                raise BackendError("the explicit-memory level (cuda backend) does not lower `if` yet", s.loc)
+                raise BackendError("the explicit-memory level (cuda and ascend backends) does not lower `if` yet", s.loc)
             if isinstance(s, ir.Store) and s.atomic is not None:
-                raise BackendError("the explicit-memory level (cuda backend) does not lower atomic stores yet",
+                raise BackendError("the explicit-memory level (cuda and ascend backends) does not lower atomic stores yet",
                                    s.loc)
             if isinstance(s, ir.TileLoop):
                 inner = dict(blocks, **{t.name: int(t.block) for t in s.tiles})
@@ -126,10 +133,10 @@ class _Lowering:
                 out.append(ir.TileLoop(s.tiles, tuple(new_body), s.parallel, s.loc))
             elif isinstance(s, ir.Assign):
                 if isinstance(s.value, ir.Op) and not supported_op(s.value.name):
-                    raise BackendError(f"the explicit-memory level (cuda backend) does not lower `{s.value.name}` "
+                    raise BackendError(f"the explicit-memory level (cuda and ascend backends) does not lower `{s.value.name}` "
                                        "yet", s.loc)
                 if s.type.dtype not in LOWERED_DTYPES:
-                    raise BackendError(f"the explicit-memory level (cuda backend) does not handle {s.type.dtype} "
+                    raise BackendError(f"the explicit-memory level (cuda and ascend backends) does not handle {s.type.dtype} "
                                        "values yet", s.loc)
                 value = _rename_values(s.value, self.lookup(s.loc))
                 buf = self.buffer_for(s.name, s.type, s.loc)
@@ -175,19 +182,88 @@ class _Lowering:
             return out
         return fix(body)
 
+    def with_fragments(self, body, target: str | None):
+        """Fragment maps for tensor-core dots and the tiles connected to them elementwise (a
+        component of buffers joined by elementwise statements over tiles of one shape)."""
+        if target is None:
+            return body
+        parent: dict[str, str] = {}
+
+        def find(x):
+            while parent.setdefault(x, x) != x:
+                x = parent[x]
+            return x
+
+        dots = []
+
+        def visit(stmts, blocks):
+            for s in stmts:
+                if isinstance(s, ir.TileLoop):
+                    visit(s.body, dict(blocks, **{t.name: int(t.block) for t in s.tiles}))
+                elif isinstance(s, M.Compute) and s.map != "uniform":
+                    if isinstance(s.value, ir.Op) and s.value.name == "dot":
+                        dots.append(s)
+                    elif is_elementwise(s.value):
+                        for n in M.operand_names(s.value):
+                            if n in self.types and self.types[n].shape == self.types[s.out].shape:
+                                parent[find(n)] = find(s.out)
+                elif isinstance(s, M.Put):
+                    shape = self.out_shape(s, blocks)
+                    names = [n for n in M.put_operand_names(s.store) if n in self.types and self.types[n].shape == shape]
+                    for n in names[1:]:
+                        parent[find(n)] = find(names[0])
+        visit(body, {})
+        choice: dict[str, object] = {}
+        for d in dots:
+            a, b = (self.types[x.name] for x in d.value.args)
+            out = self.types[d.out]
+            if len(a.shape) != 2 or len(b.shape) != 2:  # batched dots stay SIMT
+                choice[find(d.out)] = None
+                continue
+            picked = pick_mma(a.dtype, b.dtype, out.dtype, a.shape[0], b.shape[1], a.shape[1], self.threads, target)
+            fmap = FragmentMap(picked[0].c, picked[1]) if picked else None
+            root = find(d.out)
+            choice[root] = fmap if choice.get(root, fmap) == fmap else None
+        frag = {root: m for root, m in choice.items() if m is not None}
+        if not frag:
+            return body
+
+        def fix(stmts, blocks):
+            out = []
+            for s in stmts:
+                if isinstance(s, ir.TileLoop):
+                    out.append(ir.TileLoop(s.tiles, tuple(fix(s.body, dict(blocks, **{t.name: int(t.block) for t in s.tiles}))),
+                                           s.parallel, s.loc))
+                elif isinstance(s, M.Compute) and s.map != "uniform" and find(s.out) in frag:
+                    out.append(M.Compute(s.out, s.value, frag[find(s.out)], s.loc))
+                elif isinstance(s, M.Put):
+                    shape = self.out_shape(s, blocks)
+                    roots = {find(n) for n in M.put_operand_names(s.store) if n in self.types and self.types[n].shape == shape}
+                    hit = [frag[r] for r in roots if r in frag]
+                    out.append(M.Put(s.store, hit[0]) if hit else s)
+                else:
+                    out.append(s)
+            return out
+        return fix(body, {})
+
     def spaces(self, body, uniform) -> dict[str, str]:
         shared: set[str] = set()
+        map_of = self.map_of(body)
 
         def visit(stmts, blocks):
             for s in stmts:
                 if isinstance(s, ir.TileLoop):
                     visit(s.body, dict(blocks, **{t.name: int(t.block) for t in s.tiles}))
                 elif isinstance(s, (M.Compute, M.Put)):
-                    for name, natural in natural_reads(s, self.out_shape(s, blocks), self.shape_of).items():
+                    for name, natural in natural_reads(s, self.out_shape(s, blocks), self.shape_of, map_of).items():
                         if not natural and name not in uniform and name not in self.scalars:
                             shared.add(name)
         visit(body, {})
         return {b: "shared" if b in shared else "local" for b in self.types}
+
+    def map_of(self, body):
+        maps = M.buffer_maps(body)
+        return lambda name: maps.get(name) if name in self.types else None
 
     def out_shape(self, s, blocks) -> tuple[int, ...]:
         if isinstance(s, M.Put):
@@ -196,19 +272,19 @@ class _Lowering:
 
     # ---- step 3: barriers ------------------------------------------------------------------------
 
-    def accesses(self, s, blocks, space) -> list[tuple[str, str, bool]]:
+    def accesses(self, s, blocks, space, map_of) -> list[tuple[str, str, bool]]:
         """(what, 'r' | 'w', natural) for the shared buffers and tensors a statement touches."""
         out = []
-        for name, natural in natural_reads(s, self.out_shape(s, blocks), self.shape_of).items():
+        for name, natural in natural_reads(s, self.out_shape(s, blocks), self.shape_of, map_of).items():
             if space.get(name) == "shared":
-                out.append((name, "r", natural))
+                out.append((name, "r", s.map if natural else False))
         if isinstance(s, M.Put):
             out.append(("tensor " + s.store.tensor, "w", False))
         else:
             if isinstance(s.value, ir.Load):
                 out.append(("tensor " + s.value.tensor, "r", False))
             if space.get(s.out) == "shared":
-                out.append((s.out, "w", True))
+                out.append((s.out, "w", s.map))
         return out
 
     @staticmethod
@@ -223,18 +299,18 @@ class _Lowering:
                     # interpreter's race check.
                     if kind != pkind:
                         return True
-                elif not (natural and pnatural):
+                elif not (natural and natural == pnatural):
                     return True
         return False
 
-    def place_barriers(self, stmts, pending, blocks, space):
+    def place_barriers(self, stmts, pending, blocks, space, map_of):
         out = []
         for s in stmts:
             if isinstance(s, ir.TileLoop):
                 inner = dict(blocks, **{t.name: int(t.block) for t in s.tiles})
                 head = {k: set(v) for k, v in pending.items()}
                 for _ in range(8):
-                    body, exit_ = self.place_barriers(s.body, head, inner, space)
+                    body, exit_ = self.place_barriers(s.body, head, inner, space, map_of)
                     joined = _join(pending, exit_)
                     if joined == head:
                         break
@@ -242,7 +318,7 @@ class _Lowering:
                 out.append(ir.TileLoop(s.tiles, tuple(body), s.parallel, s.loc))
                 pending = _join(pending, exit_)
                 continue
-            acc = self.accesses(s, blocks, space)
+            acc = self.accesses(s, blocks, space, map_of)
             if self.conflicts(acc, pending):
                 out.append(M.Barrier(s.loc))
                 pending = {}
@@ -257,8 +333,9 @@ class _Lowering:
         body = self.stmts(k.body, {})
         uniform = self.uniform_buffers(body)
         body = self.with_maps(body, uniform)
+        body = self.with_fragments(body, self.target)
         space = self.spaces(body, uniform)
-        body, _ = self.place_barriers(body, {}, {}, space)
+        body, _ = self.place_barriers(body, {}, {}, space, self.map_of(body))
         buffers = tuple(M.Buffer(b, space[b], t.dtype, tuple(t.shape)) for b, t in self.types.items())
         out = M.MemKernel(k.name, k.params, self.threads, buffers, tuple(body), k.assumptions, k.config, k.loc)
         verify_memkernel(out)
@@ -272,9 +349,11 @@ def _join(a: dict, b: dict) -> dict:
     return out
 
 
-def lower_to_memory(kernel: ir.Kernel, ctx: PassContext | None = None, threads: int | None = None) -> M.MemKernel:
+def lower_to_memory(kernel: ir.Kernel, ctx: PassContext | None = None, threads: int | None = None,
+                    target: str | None = "cuda") -> M.MemKernel:
     """The explicit-memory program of a tile kernel whose tiling and masking passes have run.
-    `threads` per block defaults to 32 * the Config's num_warps."""
+    `threads` per block defaults to 32 * the Config's num_warps. `target` picks the matrix
+    instructions a `dot` may use (memir/fragments.py; None: none, every dot stays SIMT)."""
     if threads is None:
         threads = 32 * (ctx.config.num_warps if ctx is not None else 4)
-    return _Lowering(kernel, threads).run()
+    return _Lowering(kernel, threads, target).run()

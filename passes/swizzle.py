@@ -23,12 +23,27 @@ import numpy as np
 from tilelang.ir import nodes as ir
 from tilelang.memir import nodes as M
 from tilelang.memir.access import access_shape, read_ids
-from tilelang.memir.layout import WARP, LayoutProof, PatternProof, conflict_degrees, physical, prove_bijective
+from tilelang.memir.fragments import issue_order, mma_of
+from tilelang.memir.layout import (ELEMENT_BYTES, WARP, LayoutProof, PatternProof, bank_words, conflict_degrees,
+                                   ldmatrix_pattern, physical, prove_bijective)
+
+
+def ldmatrix_operands(mk: M.MemKernel) -> set[str]:
+    """Shared 2-byte buffers a tensor-core dot reads with ldmatrix (CUDA's mma.sync operands): their
+    layout must keep each 16-byte row chunk whole (a swizzle unit of 8 elements)."""
+    bufs = {b.name: b for b in mk.buffers}
+    out = set()
+    for s in M.walk(mk.body):
+        instr = mma_of(s, bufs) if isinstance(s, M.Compute) else None
+        if instr is not None and "cuda" in instr.targets:
+            out.update(a.name for a in s.value.args if ELEMENT_BYTES.get(bufs[a.name].dtype) == 2)
+    return out
 
 
 def _patterns(mk: M.MemKernel, buf: M.Buffer) -> list[tuple[str, str, np.ndarray]]:
     """(statement text, 'read' | 'write', ids [n_out, k]) for every access of `buf`."""
     shapes = {b.name: b.shape for b in mk.buffers}
+    bufs = {b.name: b for b in mk.buffers}
     out = []
 
     def visit(stmts, blocks):
@@ -39,35 +54,51 @@ def _patterns(mk: M.MemKernel, buf: M.Buffer) -> list[tuple[str, str, np.ndarray
                 value = s.value
                 out_shape = shapes[s.out]
                 where = f"{s.loc}" if s.loc is not None else s.out
+                if mma_of(s, bufs) is not None and buf.name in ldmatrix_operands(mk) and \
+                        any(a.name == buf.name for a in value.args):
+                    out.append((where, "read", ldmatrix_pattern(buf.shape).reshape(-1, 1)))
+                    if s.out == buf.name:
+                        out.append((where, "write", np.arange(buf.size)[:, None]))
+                    continue
+                order = issue_order(s.map, out_shape)
                 for name, ids in read_ids(value, out_shape, shapes):
                     if name == buf.name:
-                        out.append((where, "read", ids.reshape(-1, ids.shape[-1])))
+                        ids = ids.reshape(-1, ids.shape[-1])
+                        out.append((where, "read", ids if order is None else ids[order]))
                 if s.out == buf.name:
-                    out.append((where, "write", np.arange(buf.size)[:, None]))
+                    ids = np.arange(buf.size)[:, None]
+                    out.append((where, "write", ids if order is None else ids[order]))
             elif isinstance(s, M.Put):
                 shape = access_shape(s.store.index, blocks, lambda v: shapes.get(getattr(v, "name", None), ()))
+                order = issue_order(s.map, shape)
                 for name, ids in read_ids(s.store, shape, shapes):
                     if name == buf.name:
-                        out.append((f"{s.loc}", "read", ids.reshape(-1, ids.shape[-1])))
+                        ids = ids.reshape(-1, ids.shape[-1])
+                        out.append((f"{s.loc}", "read", ids if order is None else ids[order]))
     visit(mk.body, {})
     return out
 
 
-def _worst(ids: np.ndarray, shape, swizzle) -> tuple[int, int]:
+def _worst(ids: np.ndarray, buf: M.Buffer, swizzle) -> tuple[int, int]:
     """(worst conflict degree, number of warp instructions) of a pattern under a layout."""
     n, k = ids.shape
     pad = (-n) % WARP
     if pad:  # lanes past the end issue nothing: repeat a real lane's address (a broadcast)
         ids = np.concatenate([ids, np.repeat(ids[-1:], pad, axis=0)])
-    words = physical(shape, swizzle, ids)  # [n, k]
+    words = bank_words(physical(buf.shape, swizzle, ids), buf.dtype)  # [n, k]
     groups = words.reshape(-1, WARP, k).transpose(0, 2, 1).reshape(-1, WARP)
     return int(conflict_degrees(groups).max()), groups.shape[0]
 
 
-def _candidates(shape) -> list:
+def _candidates(shape, chunked: bool = False) -> list:
     rows, cols = shape
     if cols < 2 or cols & (cols - 1):
         return [None]
+    if chunked:  # whole 8-element (16-byte) chunks XOR-ed by the row: ldmatrix's rows stay contiguous
+        if cols < 16:
+            return [None]
+        chunks = cols // 8
+        return [None] + [(q, p, 8) for p in (2, 4, 8) if p <= chunks for q in (1, 2, 4)]
     p = min(cols, 32)
     return [None] + [(q, p) for q in sorted({1, max(1, 32 // cols)})]
 
@@ -75,8 +106,8 @@ def _candidates(shape) -> list:
 def _proof(mk, buf, swizzle) -> LayoutProof:
     pats = []
     for where, kind, ids in _patterns(mk, buf):
-        ident, count = _worst(ids, buf.shape, None)
-        chosen, _ = _worst(ids, buf.shape, swizzle)
+        ident, count = _worst(ids, buf, None)
+        chosen, _ = _worst(ids, buf, swizzle)
         pats.append(PatternProof(where, kind, count, ident, chosen))
     return LayoutProof(buf.name, buf.shape, swizzle, prove_bijective(buf.shape, swizzle), tuple(pats))
 
@@ -84,16 +115,17 @@ def _proof(mk, buf, swizzle) -> LayoutProof:
 def swizzle_shared(mk: M.MemKernel, ctx=None) -> M.MemKernel:
     """The kernel with an XOR swizzle on each 2-D shared buffer where one lowers bank conflicts."""
     new = []
+    chunked = ldmatrix_operands(mk)
     for buf in mk.buffers:
         if buf.space != "shared" or len(buf.shape) != 2 or buf.ring is not None:
             new.append(buf)  # (ring buffers of the pipelining pass keep the identity layout for now)
             continue
         pats = _patterns(mk, buf)
         best, best_score = None, None
-        for cand in _candidates(buf.shape):
+        for cand in _candidates(buf.shape, buf.name in chunked):
             if cand is not None and not prove_bijective(buf.shape, cand):
                 continue
-            worst = [_worst(ids, buf.shape, cand)[0] for _, _, ids in pats]
+            worst = [_worst(ids, buf, cand)[0] for _, _, ids in pats]
             score = (max(worst, default=1), sum(worst))
             if best_score is None or score < best_score:
                 best, best_score = cand, score

@@ -12,7 +12,7 @@ import os
 import sys
 
 import tilelang as tl
-from tilelang.autotune.hook import config_for_args
+from tilelang.autotune.hook import call_memo_key, config_for_args
 from tilelang.errors import LaunchError, Loc
 
 from .attention_kernels import (flash_bwd_dkdv_kernel, flash_bwd_dq_kernel, flash_bwd_preprocess_kernel,
@@ -178,7 +178,11 @@ class _Call:
         """Launch with config=, else the tuning database's winner for this kernel and shape (see
         attention_configs), else the per-head-dim default; of the tile sizes, those in `tiles` (the
         preprocess kernel has no key tile)."""
-        config = self.config or config_for_args(kernel, args, self.backend) or self.default
+        config = self.config
+        if config is None:  # what the call path itself asks (tilelang/api.py `_call`), memoized there;
+            # for kernels with whole-dimension tiles the hook has no hardware default: None = no entry
+            memo = call_memo_key(kernel, args, kernel._arg_key(args), self.backend, kernel._watch())
+            config = config_for_args(kernel, args, self.backend, memo) or self.default
         if any(name not in tiles for name, _ in config.tiles):
             config = dataclasses.replace(config, tiles=tuple((n, b) for n, b in config.tiles if n in tiles))
         kernel(*args, config=config, backend=self.backend)

@@ -91,3 +91,17 @@ def row_sum_i64(x, out):
         for n in tl.tile(N):
             acc += tl.sum(x[m, n].to(tl.int64), axis=1)
         out[m] = acc
+
+
+@tl.tile
+def positions(x, pos, acc_out):
+    """Positions as values: stored into an i64 and an i32 tensor, compared, and added into an i32
+    accumulator set before the loop (the i64 variant converts where the kernel fixed the type)."""
+    M, N = x.shape
+    for m in tl.tile(M):
+        acc = tl.zeros([m], tl.int32)
+        for n in tl.tile(N):
+            flat = m.index[:, None] * N + n.index[None, :]
+            pos[m, n] = flat.to(pos.dtype)
+            acc += tl.sum(tl.where(flat % 3 == 0, x[m, n] + n.id, 0), axis=1)
+        acc_out[m] = acc + m.start

@@ -313,6 +313,41 @@ def test_autotune_decorator_sweeps_once_and_env_turns_it_off(db, monkeypatch):
     assert_close(o, x.double() * 2 + y.double(), "f32")
 
 
+def test_hook_memo_is_per_shape_class_and_a_sweep_drops_it(db, monkeypatch):
+    """Once something is tuned, the hook answers per shape class (each dimension rounded up to a
+    power of two, as the database keys shapes): a call in a class already seen costs no database
+    lookup and reuses the Runner; a new class asks again; a sweep's new winner reaches later calls."""
+    from conftest import assert_close, poisoned
+    from tilelang.autotune import hook, sweep
+
+    choices = []
+    real = hook._choose
+    monkeypatch.setattr(hook, "_choose", lambda *a: (choices.append(a[1][0].shape[0]), real(*a))[1])
+    def call(n):
+        x, y, _ = _axpy_args(n)
+        o = poisoned((n,), x.dtype)
+        axpy_tuned(x, y, o, backend="cpu")
+        assert_close(o, x.double() * 2 + y.double(), "f32")
+
+    for n in (3001, 2500, 4096):
+        call(n)
+    assert choices == [3001]  # one class (4096): one choice (here a sweep), one memoized Runner
+    assert len([k for k in axpy_tuned._compiled if k[0] == "auto"]) == 1
+    call(4097)
+    assert choices == [3001, 4097]  # class 8192
+    x, y, _ = _axpy_args(3001)
+    sweep.tune(axpy_tuned, x, y, torch_empty_like(x), configs=[tl.Config(BLOCK_N=32)], workers=1, progress=False)
+    assert not any(k[0] == "auto" for k in axpy_tuned._compiled)  # the new winner is looked up again
+    o = poisoned((3001,), x.dtype)
+    axpy_tuned(x, y, o, backend="cpu")
+    assert_close(o, x.double() * 2 + y.double(), "f32")
+    assert choices[-1] == 3001 and len(choices) == 3
+
+
+def torch_empty_like(x):
+    return x.new_empty(x.shape)
+
+
 def test_parallel_precompile_in_worker_processes(db):
     from tilelang.autotune.sweep import tune
     from tilelang.backends.cpu import STATS

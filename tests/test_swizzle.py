@@ -67,10 +67,21 @@ def test_row_reductions_get_a_proved_conflict_free_layout():
 
 
 def test_gemm_operands_need_no_swizzle_for_the_simt_dot():
-    sig = {n: ArgSpec("tensor", "f16", 2) for n in "abc"}
+    sig = {n: ArgSpec("tensor", "f32", 2) for n in "abc"}
     mk = memory(matmul_kernel, sig, tl.Config())
     proofs = layout_proofs(mk)
     assert proofs and all(p.swizzle is None and p.conflict_free and p.bijective for p in proofs)
+
+
+def test_fragment_mapped_gemm_operands_are_swizzled_conflict_free():
+    """Under the mma accumulator map the lanes of a warp instruction walk 8 rows (groupID = lane
+    >> 2) of a 32-word-wide operand: an 8-way conflict under identity, none once swizzled."""
+    sig = {n: ArgSpec("tensor", "f16", 2) for n in "abc"}
+    mk = memory(matmul_kernel, sig, tl.Config())
+    proofs = {p.buffer: p for p in layout_proofs(mk)}
+    a = proofs[next(b.name for b in mk.buffers if b.space == "shared" and b.shape == (64, 32))]
+    assert a.swizzle is not None and a.bijective and a.conflict_free
+    assert max(p.worst_identity for p in a.patterns if p.access == "read") > 1
 
 
 def test_a_non_bijective_layout_is_rejected_and_caught_by_the_interpreter():

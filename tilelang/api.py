@@ -130,30 +130,31 @@ class TileKernel:
         return kernel
 
     def final_ir(self, signature, config: Config, backend: backends.Backend,
-                 fixed_sizes: dict[str, int] | None = None, observe=None) -> ir.Kernel:
+                 fixed_sizes: dict[str, int] | None = None, observe=None, index_bits: int = 32) -> ir.Kernel:
         """The kernel's IR after every pass, with the backend's defaults for what the Config leaves open;
-        `observe(step, kernel)` sees each step's result."""
+        `observe(step, kernel)` sees each step's result. `index_bits=64`: the variant for sizes of
+        2**31 or more (tile positions and sizes as i64 values)."""
         from tilelang.passes import PassContext, run_pipeline
 
         ctx = PassContext(config=config, target=backend.name,
                           default_parallel_tile=backend.default_parallel_tile,
                           default_sequential_tile=backend.default_sequential_tile,
-                          pow2_tiles=backend.pow2_tiles)
+                          pow2_tiles=backend.pow2_tiles, index_bits=index_bits)
         return run_pipeline(self.lower(signature, fixed_sizes, config), ctx, observe)
 
     def compile(self, signature, config: Config | None, backend: backends.Backend,
-                fixed_sizes: dict[str, int] | None = None):
+                fixed_sizes: dict[str, int] | None = None, index_bits: int = 32):
         """(final IR, launcher) for a signature, Config and backend; cached in memory."""
         from tilelang.runtime.cache import cache_key
 
         config = config or (self.configs[0] if self.configs else Config())
         key = (tuple(sorted(signature.items())), config, backend.name, tuple(sorted((fixed_sizes or {}).items())),
-               self._watch())
+               self._watch(), index_bits)
         with self._lock_for(key):
             hit = self._compiled.get(key)
             if hit is not None:
                 return hit
-            final = self.final_ir(signature, config, backend, fixed_sizes)
+            final = self.final_ir(signature, config, backend, fixed_sizes, index_bits=index_bits)
             launcher = backend.compile_with(final, cache_key(self.src.text, final, backend.name), config)
             self._compiled[key] = (final, launcher)
         return final, launcher
@@ -203,10 +204,22 @@ class TileKernel:
 
     def _call(self, args: tuple, config, backend_name):
         if config is None and (self.autotune or not self.configs) and (backend_name is None or type(backend_name) is str):
-            # the tuning database's winner for these shapes (or a sweep now, or hardware defaults)
-            from tilelang.autotune.hook import config_for_args
+            # The tuning database's winner for these shapes (or a sweep now, or hardware defaults).
+            # The hook's answer depends on the argument kinds (and, once something is tuned, on the
+            # shapes' class), so the Runner it leads to is memoized under that same key: a repeat
+            # call costs the argument key, the hook's state and one dict lookup.
+            from tilelang.autotune.hook import call_memo_key, config_for_args
 
-            config = config_for_args(self, args, backend_name)
+            akey = self._arg_key(args)
+            memo = call_memo_key(self, args, akey, backend_name, self._watch())
+            runner = self._compiled.get(memo)
+            if runner is None:
+                config = config_for_args(self, args, backend_name, memo)
+                key = ("call", akey, config, backend_name, memo[-1])
+                runner = self._compiled.get(key) or self._specialize(key, args, config, backend_name)
+                self._compiled[memo] = runner
+            runner.run(args)
+            return None
         key = self._call_key(args, config, backend_name)
         runner = self._compiled.get(key)
         if runner is None:
@@ -280,7 +293,8 @@ class TileKernel:
                 runner = SizeDispatch(self, lowered, whole, signature, config, be, key[1])
             else:
                 kernel, launcher = self.compile(signature, config, be)
-                runner = Runner(self, kernel, launcher, key[1])
+                runner = Runner(self, kernel, launcher, key[1],
+                                wide=lambda: self.compile(signature, config, be, index_bits=64))
             self._compiled[key] = runner
             return runner
 

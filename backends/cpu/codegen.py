@@ -578,6 +578,10 @@ class Codegen(OpsCodegen):
 
     # ---- expressions -------------------------------------------------------------------------------
 
+    def position(self, value64, dtype: str):
+        """A tile position or size (i64 in the generated code) as the IR's i32 or i64 value."""
+        return value64 if dtype == "i64" else self.b.trunc(value64, I32)
+
     def expr(self, e: L.Expr, ivs, memo: dict):
         hit = memo.get(e)
         if hit is not None:
@@ -591,11 +595,11 @@ class Codegen(OpsCodegen):
         elif isinstance(e, L.ScalarArg):
             v = self.scalars[e.name]
         elif isinstance(e, L.SizeVal):
-            v = b.trunc(self.slots[e.slot], I32)
+            v = self.position(self.slots[e.slot], e.dtype)
         elif isinstance(e, L.TileStart):
-            v = b.trunc(self.tiles[e.tile][1], I32)
+            v = self.position(self.tiles[e.tile][1], e.dtype)
         elif isinstance(e, L.TileId):
-            v = b.trunc(self.tiles[e.tile][0], I32)
+            v = self.position(self.tiles[e.tile][0], e.dtype)
         elif isinstance(e, L.Arange):
             v = ir.Constant(I32, e.start) if e.axis is None else b.add(b.trunc(ivs[e.axis], I32), ir.Constant(I32, e.start))
         elif isinstance(e, L.Affine):
@@ -606,7 +610,7 @@ class Codegen(OpsCodegen):
             v = self.ops.from_buf(b.load(b.gep(self.bufs[e.buf], [off])), e.buf.dtype)
         elif isinstance(e, L.Iota):
             start = self.tiles[e.tile][1]
-            v = b.trunc(start if e.axis is None else b.add(start, ivs[e.axis]), I32)
+            v = self.position(start if e.axis is None else b.add(start, ivs[e.axis]), e.dtype)
         elif isinstance(e, L.Apply):
             args = [self.expr(a, ivs, memo) for a in e.args]
             v = self.ops.apply(e.op, args, [L.dtype_of(a) for a in e.args], e.dtype, dict(e.attrs))

@@ -63,27 +63,32 @@ class ScalarArg:
 
 @dataclass(frozen=True, slots=True)
 class SizeVal:
-    """A size expression evaluated by the launcher (slot in Program.size_exprs), as i32."""
+    """A size expression evaluated by the launcher (slot in Program.size_exprs), as i32 (i64 in a
+    kernel compiled for sizes of 2**31 or more; same for the three below)."""
 
     slot: int
+    dtype: str = "i32"
 
 
 @dataclass(frozen=True, slots=True)
 class TileStart:
     tile: str
+    dtype: str = "i32"
 
 
 @dataclass(frozen=True, slots=True)
 class TileId:
     tile: str
+    dtype: str = "i32"
 
 
 @dataclass(frozen=True, slots=True)
 class Iota:
-    """Global index along a tile: its start plus the loop variable of `axis` (i32)."""
+    """Global index along a tile: its start plus the loop variable of `axis` (i32 or i64)."""
 
     tile: str
     axis: int | None
+    dtype: str = "i32"
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +128,7 @@ Expr = Union[Read, Lit, ScalarArg, SizeVal, TileStart, TileId, Iota, Arange, Aff
 def dtype_of(e: Expr) -> str:
     if isinstance(e, (Read, Affine)):
         return e.buf.dtype
-    if isinstance(e, (Lit, ScalarArg, Apply)):
+    if isinstance(e, (Lit, ScalarArg, Apply, SizeVal, TileStart, TileId, Iota)):
         return e.dtype
     return "i32"
 
@@ -133,7 +138,7 @@ def remap(e: Expr, amap: tuple[int | None, ...]) -> Expr:
     if isinstance(e, Read):
         return Read(e.buf, tuple(None if a is None else amap[a] for a in e.axes))
     if isinstance(e, Iota):
-        return Iota(e.tile, None if e.axis is None else amap[e.axis])
+        return Iota(e.tile, None if e.axis is None else amap[e.axis], e.dtype)
     if isinstance(e, Arange):
         return Arange(e.start, None if e.axis is None else amap[e.axis])
     if isinstance(e, Affine):

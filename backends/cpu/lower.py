@@ -311,11 +311,11 @@ class Lowerer:
         if name == "trans":
             return self.bind(s, self.operand(e.args[0], (1, 0), n))
         if name == "tile_index":
-            return self.bind(s, L.Iota(attrs["tile"], 0))
+            return self.bind(s, L.Iota(attrs["tile"], 0, s.type.dtype))
         if name == "tile_start":
-            return self.bind(s, L.TileStart(attrs["tile"]))
+            return self.bind(s, L.TileStart(attrs["tile"], s.type.dtype))
         if name == "tile_id":
-            return self.bind(s, L.TileId(attrs["tile"]))
+            return self.bind(s, L.TileId(attrs["tile"], s.type.dtype))
         if name == "arange":
             return self.bind(s, L.Arange(attrs["start"], 0))
         if name in ("reshape", "slice"):
@@ -326,7 +326,7 @@ class Lowerer:
             ax = attrs["axis"]
             return self.bind(s, L.Affine(src, attrs["start"] * src.strides[ax], tuple(enumerate(src.strides))))
         if name == "size":
-            return self.bind(s, L.SizeVal(self.slot(attrs["expr"])))
+            return self.bind(s, L.SizeVal(self.slot(attrs["expr"]), s.type.dtype))
         if od.kind == "reduce":
             src_shape = self.shape_of(e.args[0])
             src = self.operand(e.args[0], tuple(range(len(src_shape))), L.Buf("", "", src_shape).size)

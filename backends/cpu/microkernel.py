@@ -1,4 +1,5 @@
-"""The tile matrix product: out[BM, BN] (+)= a[BM, BK] @ b[BK, BN] on local row-major buffers.
+"""The tile matrix product: out[BM, BN] (+)= a[BM, BK] @ b[BK, BN] on local row-major buffers (with a
+leading batch axis on all three for a batched product: one product per batch index).
 
 f32 with BN a multiple of the vector length VL (16 lanes on AVX-512, 8 on AVX2) takes a
 register-blocked microkernel: a block of MR rows x NV vectors of VL columns of `out` lives in
@@ -47,30 +48,37 @@ def choose_block(bm: int, bn: int, requested: str = "", isa=None) -> tuple[int, 
 
 
 def emit_dot(cg, s: L.Dot):
+    """2-D buffers, or 3-D ones (a batched product): then one product per leading index `pre`."""
     a, b_, out = s.a, s.b, s.out
-    bm, bk = a.shape
-    bn = b_.shape[1]
+    bm, bk = a.shape[-2:]
+    bn = b_.shape[-1]
     if out.dtype == "f32" and a.dtype in ("f32", "f16", "bf16") and b_.dtype in ("f32", "f16", "bf16") \
             and bn % cg.vl == 0:
-        return _microkernel(cg, s, bm, bn, bk)
-    return _generic(cg, s, bm, bn, bk)
+        kernel = _microkernel
+    else:
+        kernel = _generic
+    if len(a.shape) == 3:
+        with cg.loop(0, a.shape[0], "db") as bi:
+            kernel(cg, s, bm, bn, bk, [bi])
+    else:
+        kernel(cg, s, bm, bn, bk, [])
 
 
-def _generic(cg, s, bm, bn, bk):
+def _generic(cg, s, bm, bn, bk, pre):
     b, ops = cg.b, cg.ops
     dt = s.out.dtype
     zero = ops.convert(ir.Constant(ir.IntType(32), 0), "i32", dt)
     if not s.accumulate:
-        cg.nest([bm, bn], lambda ivs: b.store(ops.to_buf(zero, dt), cg.buf_ptr(s.out, ivs)), "dz")
+        cg.nest([bm, bn], lambda ivs: b.store(ops.to_buf(zero, dt), cg.buf_ptr(s.out, pre + list(ivs))), "dz")
 
     def body(ivs):
         i, k = ivs
 
         def inner(jv):
             j = jv[0]
-            x = ops.convert(ops.from_buf(b.load(cg.buf_ptr(s.a, [i, k])), s.a.dtype), s.a.dtype, dt)
-            y = ops.convert(ops.from_buf(b.load(cg.buf_ptr(s.b, [k, j])), s.b.dtype), s.b.dtype, dt)
-            p = cg.buf_ptr(s.out, [i, j])
+            x = ops.convert(ops.from_buf(b.load(cg.buf_ptr(s.a, pre + [i, k])), s.a.dtype), s.a.dtype, dt)
+            y = ops.convert(ops.from_buf(b.load(cg.buf_ptr(s.b, pre + [k, j])), s.b.dtype), s.b.dtype, dt)
+            p = cg.buf_ptr(s.out, pre + [i, j])
             cur = b.load(p)
             if dt in ("f32", "f64"):
                 b.store(b.fadd(cur, b.fmul(x, y)), p)
@@ -81,7 +89,7 @@ def _generic(cg, s, bm, bn, bk):
     cg.nest([bm, bk], body, "dk")
 
 
-def _microkernel(cg, s, bm, bn, bk):
+def _microkernel(cg, s, bm, bn, bk, pre):
     b = cg.b
     VL = cg.vl
     vty = ir.VectorType(F32, VL)
@@ -90,10 +98,10 @@ def _microkernel(cg, s, bm, bn, bk):
     fma = declare_intrinsic(cg.m, "llvm.fma", [vty], [vty] * 3)
 
     def vptr(buf, i, j):
-        return b.bitcast(cg.buf_ptr(buf, [i, j]), vty.as_pointer())
+        return b.bitcast(cg.buf_ptr(buf, pre + [i, j]), vty.as_pointer())
 
     def block(i0, j0, rows, vecs):
-        pre = b.block
+        entry = b.block
         if s.accumulate:
             init = [[b.load(vptr(s.out, b.add(i0, ir.Constant(I64, r)), b.add(j0, ir.Constant(I64, VL * v))), align=4)
                      for v in range(vecs)] for r in range(rows)]
@@ -104,13 +112,13 @@ def _microkernel(cg, s, bm, bn, bk):
         b.branch(head)
         b.position_at_end(head)
         k = b.phi(I64, name="k")
-        k.add_incoming(ir.Constant(I64, 0), pre)
+        k.add_incoming(ir.Constant(I64, 0), entry)
         accs = []
         for r in range(rows):
             row = []
             for v in range(vecs):
                 ph = b.phi(vty)
-                ph.add_incoming(init[r][v], pre)
+                ph.add_incoming(init[r][v], entry)
                 row.append(ph)
             accs.append(row)
         b.cbranch(b.icmp_signed("<", k, ir.Constant(I64, bk)), body, done)
@@ -118,7 +126,7 @@ def _microkernel(cg, s, bm, bn, bk):
         bv = [b.load(vptr(s.b, k, b.add(j0, ir.Constant(I64, VL * v))), align=4) for v in range(vecs)]
         new = []
         for r in range(rows):
-            av = b.load(cg.buf_ptr(s.a, [b.add(i0, ir.Constant(I64, r)), k]))
+            av = b.load(cg.buf_ptr(s.a, pre + [b.add(i0, ir.Constant(I64, r)), k]))
             splat = b.shuffle_vector(b.insert_element(ir.Constant(vty, ir.Undefined), av, ir.Constant(ir.IntType(32), 0)),
                                      ir.Constant(vty, ir.Undefined), ir.Constant(ir.VectorType(ir.IntType(32), VL), [0] * VL))
             new.append([b.call(fma, [splat, bv[v], accs[r][v]]) for v in range(vecs)])

@@ -28,7 +28,9 @@ HEADER = r"""
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#include <algorithm>
 #include <barrier>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -73,6 +75,69 @@ template <int N> void tl_cp_wait() {
     tl_cp_groups.erase(tl_cp_groups.begin());
   }
 }
+// Warp-collective tensor-core instructions: each lane publishes its operands in its warp's scratch,
+// the warp meets at a barrier, each lane takes its results, and the warp meets again before the
+// scratch is reused. The element placement is written from the PTX ISA's descriptions of ldmatrix
+// and of the mma.m16n8k16 fragments, independently of the tables in tilelang/memir/fragments.py
+// that the generated code is built from, so a wrong table shows up as a wrong result.
+struct tl_warp_scratch { const unsigned char* addr[32]; unsigned a[32][4]; unsigned b[32][2]; };
+static thread_local tl_warp_scratch* tl_emu_warp;
+static thread_local std::barrier<>* tl_emu_warp_barrier;
+inline void tl_syncwarp() { tl_emu_warp_barrier->arrive_and_wait(); }
+template <int N, bool TRANS> inline void tl_ldmatrix(unsigned* r, const void* p) {
+  const unsigned t = threadIdx.x % 32;
+  tl_emu_warp->addr[t] = (const unsigned char*)p;
+  tl_syncwarp();
+  for (int i = 0; i < N; ++i) {  // matrix i: rows at the addresses of lanes 8i .. 8i+7
+    uint16_t lo, hi;
+    if (!TRANS) {  // row t/4, halves 2(t%4), 2(t%4)+1
+      const unsigned char* row = tl_emu_warp->addr[8 * i + t / 4];
+      memcpy(&lo, row + 4 * (t % 4), 2); memcpy(&hi, row + 4 * (t % 4) + 2, 2);
+    } else {  // the transpose: column t/4 of rows 2(t%4) and 2(t%4)+1
+      memcpy(&lo, tl_emu_warp->addr[8 * i + 2 * (t % 4)] + 2 * (t / 4), 2);
+      memcpy(&hi, tl_emu_warp->addr[8 * i + 2 * (t % 4) + 1] + 2 * (t / 4), 2);
+    }
+    r[i] = (unsigned)lo | ((unsigned)hi << 16);
+  }
+  tl_syncwarp();
+}
+inline void tl_ldmatrix_x4(unsigned* r, const void* p) { tl_ldmatrix<4, false>(r, p); }
+inline void tl_ldmatrix_x4_trans(unsigned* r, const void* p) { tl_ldmatrix<4, true>(r, p); }
+inline void tl_ldmatrix_x2_trans(unsigned* r, const void* p) { tl_ldmatrix<2, true>(r, p); }
+inline float tl_emu_bits(uint16_t bits, __half*) { __half h; h.bits = bits; return __half2float(h); }
+inline float tl_emu_bits(uint16_t bits, __nv_bfloat16*) { __nv_bfloat16 h; h.bits = bits; return __bfloat162float(h); }
+// mma.m16n8k16.row.col, f32 accumulators. With g = lane / 4 and c = lane % 4, lane holds
+//   A: {a0,a1} = A[g][2c, 2c+1], {a2,a3} = A[g+8][2c, 2c+1], {a4,a5} = A[g][2c+8, 2c+9], {a6,a7} = A[g+8][2c+8, 2c+9]
+//   B: {b0,b1} = B[2c, 2c+1][g], {b2,b3} = B[2c+8, 2c+9][g]
+//   D: {d0,d1} = D[g][2c, 2c+1], {d2,d3} = D[g+8][2c, 2c+1]
+template <typename H> inline void tl_mma_m16n8k16(float* d, const unsigned* a, const unsigned* b) {
+  const unsigned t = threadIdx.x % 32;
+  memcpy(tl_emu_warp->a[t], a, 16); memcpy(tl_emu_warp->b[t], b, 8);
+  tl_syncwarp();
+  float A[16][16], B[16][8];
+  for (int l = 0; l < 32; ++l) {
+    const int g = l / 4, c = l % 4;
+    for (int h = 0; h < 8; ++h) {
+      const unsigned w = tl_emu_warp->a[l][h / 2];
+      const int row = g + (h == 2 || h == 3 || h == 6 || h == 7 ? 8 : 0), col = 2 * c + h % 2 + (h >= 4 ? 8 : 0);
+      A[row][col] = tl_emu_bits((uint16_t)(h % 2 ? w >> 16 : w & 0xFFFF), (H*)nullptr);
+    }
+    for (int h = 0; h < 4; ++h) {
+      const unsigned w = tl_emu_warp->b[l][h / 2];
+      B[2 * c + h % 2 + (h >= 2 ? 8 : 0)][g] = tl_emu_bits((uint16_t)(h % 2 ? w >> 16 : w & 0xFFFF), (H*)nullptr);
+    }
+  }
+  const int g = t / 4, c = t % 4;
+  for (int h = 0; h < 4; ++h) {
+    const int row = g + (h >= 2 ? 8 : 0), col = 2 * c + h % 2;
+    float acc = d[h];
+    for (int k = 0; k < 16; ++k) acc += A[row][k] * B[k][col];
+    d[h] = acc;
+  }
+  tl_syncwarp();
+}
+inline void tl_mma_m16n8k16_f16(float* d, const unsigned* a, const unsigned* b) { tl_mma_m16n8k16<__half>(d, a, b); }
+inline void tl_mma_m16n8k16_bf16(float* d, const unsigned* a, const unsigned* b) { tl_mma_m16n8k16<__nv_bfloat16>(d, a, b); }
 template <typename T> T atomicMax(T* p, T v) { std::lock_guard<std::mutex> g(tl_emu_atomic_lock); T o = *p; if (v > o) *p = v; return o; }
 template <typename T> T atomicMin(T* p, T v) { std::lock_guard<std::mutex> g(tl_emu_atomic_lock); T o = *p; if (v < o) *p = v; return o; }
 template <typename T, typename U> T atomicCAS(T* p, U cmp, U v) { std::lock_guard<std::mutex> g(tl_emu_atomic_lock); T o = *p; if (o == (T)cmp) *p = (T)v; return o; }
@@ -80,36 +145,44 @@ template <typename T, typename U> T atomicCAS(T* p, U cmp, U v) { std::lock_guar
 
 
 class EmuRenderer(CudaRenderer):
-    headers = ('#include "cuda_emu.h"',)
+    headers = ('#include "cuda_emu.h"',)  # the tensor-core helpers too: HEADER emulates them
     kernel_prefix = "static void"
     launch_bounds = ""
     shared_decl = "unsigned char* const tl_smem = tl_emu_smem;"
     pragma_unroll = ""
 
 
-def _driver(rendered) -> str:
-    """`tl_launch(grid, argv)`: every block in turn, each with one OS thread per CUDA thread."""
+def _driver(rendered, renderer=EmuRenderer, block_setup: str = "", thread_setup: str = "") -> str:
+    """`tl_launch(grid, argv)`: every block in turn, each with one OS thread per CUDA thread.
+    `block_setup` / `thread_setup` are statements a target's emulation adds per block / thread."""
     ctype = {"ptr": None, "size": "long long", "stride": "long long", "size_expr": "long long"}
     unpack = []
     for i, a in enumerate(rendered.args):
         if a.kind == "ptr":
-            t = EmuRenderer.half_storage.get(a.dtype, EmuRenderer.CTYPE[a.dtype]) + "*"
+            t = renderer.half_storage.get(a.dtype, renderer.CTYPE[a.dtype]) + "*"
             unpack.append(f"*({t}*)argv[{i}]")
         elif a.kind == "scalar":
-            unpack.append(f"*({EmuRenderer.CTYPE[a.dtype]}*)argv[{i}]")
+            unpack.append(f"*({renderer.CTYPE[a.dtype]}*)argv[{i}]")
         else:
             unpack.append(f"*({ctype[a.kind]}*)argv[{i}]")
     call = f"{rendered.entry}({', '.join(unpack)})"
     return f"""
 extern "C" int tl_launch(long long grid, void** argv) {{
   std::vector<unsigned char> smem({max(rendered.shared_bytes, 16)});
+  const unsigned nthreads = {rendered.threads}, nwarps = (nthreads + 31) / 32;
+  std::vector<tl_warp_scratch> scratch(nwarps);
   for (long long b = 0; b < grid; ++b) {{
-    std::barrier<> bar({rendered.threads});
+    std::barrier<> bar(nthreads);
+    std::vector<std::unique_ptr<std::barrier<>>> warp_bars;
+    for (unsigned w = 0; w < nwarps; ++w)
+      warp_bars.emplace_back(new std::barrier<>(std::min(32u, nthreads - 32 * w)));
+    {block_setup}
     std::vector<std::thread> ts;
     for (unsigned t = 0; t < {rendered.threads}; ++t)
       ts.emplace_back([&, t] {{
         threadIdx = {{t, 0, 0}}; blockIdx = {{(unsigned)b, 0, 0}}; tl_cp_groups.clear(); tl_cp_open.clear();
         tl_emu_smem = smem.data(); tl_emu_barrier = &bar;
+        tl_emu_warp = &scratch[t / 32]; tl_emu_warp_barrier = warp_bars[t / 32].get(); {thread_setup}
         {call};
       }});
     for (auto& th : ts) th.join();
@@ -119,26 +192,27 @@ extern "C" int tl_launch(long long grid, void** argv) {{
 """
 
 
-def build(mk):
-    """(rendered, ctypes function) for a memory-level kernel, compiled with g++ and cached."""
+def build(mk, renderer=EmuRenderer, header: str = HEADER, driver=_driver, tag: str = "cuda-emu"):
+    """(rendered, ctypes function) for a memory-level kernel, compiled with g++ and cached. Another
+    C-family target's emulation passes its renderer, header and driver (backends/hip/emu.py)."""
     gxx = shutil.which("g++")
     if gxx is None:
         raise BackendError("the CUDA emulation needs g++")
-    rendered = EmuRenderer(mk).render()
-    source = rendered.source + _driver(rendered)
-    key = hashlib.sha256((HEADER + source).encode()).hexdigest()[:32]
-    hit = cache.lookup("cuda-emu", key, ("kernel.so",))
+    rendered = renderer(mk).render()
+    source = rendered.source + driver(rendered)
+    key = hashlib.sha256((header + source).encode()).hexdigest()[:32]
+    hit = cache.lookup(tag, key, ("kernel.so",))
     if hit is None:
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="tilelang-emu-") as d:
-            (Path(d) / "cuda_emu.h").write_text(HEADER)
+            (Path(d) / "cuda_emu.h").write_text(header)
             (Path(d) / "kernel.cpp").write_text(source)
             res = subprocess.run([gxx, "-std=c++20", "-O1", "-fPIC", "-shared", "-pthread", "-w",
                                   "kernel.cpp", "-o", "kernel.so"], cwd=d, capture_output=True, text=True)
             if res.returncode != 0:
                 raise BackendError(f"g++ rejected the emulated CUDA source:\n{res.stderr[:4000]}")
-            hit = cache.store("cuda-emu", key, {"kernel.cpp": source, "kernel.so": (Path(d) / "kernel.so").read_bytes()})
+            hit = cache.store(tag, key, {"kernel.cpp": source, "kernel.so": (Path(d) / "kernel.so").read_bytes()})
     lib = ctypes.CDLL(str(hit / "kernel.so"))
     fn = lib.tl_launch
     fn.argtypes = [ctypes.c_longlong, ctypes.POINTER(ctypes.c_void_p)]

@@ -56,6 +56,11 @@ def as_dtype(x, dtype: str) -> np.ndarray:
     return round_bf16(out) if dtype == "bf16" else out
 
 
+def _position(value: int, dtype: str):
+    """A tile position or size as the numpy scalar of its IR dtype (i32, or i64)."""
+    return np.int64(value) if dtype == "i64" else np.int32(value)
+
+
 class ReferenceError_(TileLangError):
     """A kernel did something undefined (an out-of-range value index) while being interpreted."""
 
@@ -156,13 +161,13 @@ class Interpreter:
         name = op.name
         if name == "full":
             return as_dtype(np.full(tuple(self.size(d) for d in attrs["shape"]), attrs["value"]), out_dt)
-        if name == "tile_index":
+        if name == "tile_index":  # positions and sizes: i32, or i64 (passes/widen_positions.py)
             t, _, start, _ = tiles[attrs["tile"]]
-            return (start + np.arange(self.size(t.block))).astype(np.int32)
+            return as_dtype(start + np.arange(self.size(t.block), dtype=np.int64), out_dt)
         if name == "tile_start":
-            return np.int32(tiles[attrs["tile"]][2])
+            return _position(tiles[attrs["tile"]][2], out_dt)
         if name == "tile_id":
-            return np.int32(tiles[attrs["tile"]][1])
+            return _position(tiles[attrs["tile"]][1], out_dt)
         if name == "arange":
             return np.arange(attrs["start"], attrs["end"], dtype=np.int32)
         if name == "reshape":
@@ -170,7 +175,7 @@ class Interpreter:
         if name == "slice":
             return np.take(args[0], np.arange(attrs["start"], attrs["end"]), axis=attrs["axis"])
         if name == "size":
-            return np.int32(self.size(attrs["expr"]))
+            return _position(self.size(attrs["expr"]), out_dt)
         if name == "cast":
             return as_dtype(args[0], out_dt)
         if name == "expand_dims":

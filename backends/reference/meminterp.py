@@ -28,6 +28,7 @@ from tilelang.ir import nodes as ir
 from tilelang.ir.types import ValueType, size_subs
 from tilelang.memir import nodes as M
 from tilelang.memir.access import read_ids
+from tilelang.memir.fragments import FragmentMap, mma_of, operand_readers, run_fragment_dot
 from tilelang.memir.layout import physical
 
 from .interp import Interpreter, ReferenceError_
@@ -138,9 +139,11 @@ class MemInterpreter(Interpreter):
                     for name, ids, threads, data in self.groups.pop(0):
                         self.land(name, ids, threads, data)
 
-    def reader_threads(self, shape, map_: str):
+    def reader_threads(self, shape, map_):
         from math import prod
 
+        if isinstance(map_, FragmentMap):
+            return map_.owners(shape)[0]
         if map_ == "uniform":
             return np.full(shape, MANY, dtype=np.int64)
         return (np.arange(prod(shape), dtype=np.int64) % self.threads).reshape(shape)
@@ -192,11 +195,27 @@ class MemInterpreter(Interpreter):
             if flat is not None:
                 self.read_elems(value.tensor, flat[ok], np.broadcast_to(who, shape)[ok], s)
             result = self.load(value, view, tiles, s.loc)
+        elif (instr := self.tensor_core(s)) is not None:
+            a, b = value.args
+            a_thr, b_thr = operand_readers(instr, s.map, buf.shape, self.bufs[a.name].shape[1], MANY)
+            for operand, thr in ((a, a_thr), (b, b_thr)):
+                ids = np.arange(thr.size)
+                if self.bufs[operand.name].ring:
+                    ids = ids + self.stage(self.bufs[operand.name], tiles) * thr.size
+                    if self.inflight[operand.name][ids].any():
+                        raise RaceError(f"shared buffer `{operand.name}` is read before its async copy arrived "
+                                        "(no wait retired that copy's group)", s.loc)
+                self.read_elems(operand.name, ids, thr.reshape(-1), s)
+            result = run_fragment_dot(instr, s.map, view[a.name], view[b.name])
         else:
             self.check_reads(value, buf.shape, who, s, tiles)
             result = self.assign(ir.Assign(s.out, ValueType(buf.dtype, buf.shape), value, s.loc), view, tiles)
         self.write_buffer(buf, who, s)
         env[s.out] = np.array(np.broadcast_to(result, buf.shape), dtype=env[s.out].dtype)
+
+    def tensor_core(self, s: M.Compute):
+        """The matrix instruction a `dot` under a fragment map runs on (None: a SIMT dot)."""
+        return mma_of(s, self.bufs)
 
     def put(self, s: M.Put, env, tiles):
         st = s.store

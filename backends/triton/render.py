@@ -364,16 +364,22 @@ class Renderer:
         attrs = dict(e.attrs)
         out = s.type.dtype
         name = e.name
+        # Positions are i32 unless passes/widen_positions.py made them i64 (sizes of 2**31 or more,
+        # where the launcher also picks the index64 rendering, so starts are computed in i64).
+        # (tl.cast, not .to(): a sequential loop's tile id is a Python int in the interpreter)
+        def wide(x: str) -> str:
+            return f"tl.cast({x}, tl.int64)" if out == "i64" else x
+
         if name == "tile_index":
-            return f"{attrs['tile']}_offs"
+            return wide(f"{attrs['tile']}_offs")
         if name == "tile_start":
-            return f"{self.tile_starts[attrs['tile']]} + 0"
+            return wide(f"{self.tile_starts[attrs['tile']]} + 0")
         if name == "slice":
             return self._slice(e, s.type)
         if name == "tile_id":
-            return f"{attrs['tile']}_id + 0"
+            return wide(f"{attrs['tile']}_id + 0")
         if name == "size":
-            return f"tl.full([], {size_py(attrs['expr'])}, tl.int32)"
+            return f"tl.full([], {size_py(attrs['expr'])}, {TL_DTYPE[out]})"
         if name == "copy":
             return self.operand(e.args[0], out) if isinstance(e.args[0], ir.Var) else \
                 f"tl.full([], {self.operand(e.args[0])}, {TL_DTYPE[out]})"

@@ -2,8 +2,10 @@
 class, else (for `@tl.tile(autotune=True)`) a sweep run now, else defaults that fit the hardware.
 TILELANG_AUTOTUNE=0 skips the database and sweeps: the hardware defaults only.
 
-The answer is memoized per kernel, signature, backend and argument shapes, so only the first call
-of a shape pays for the database lookup (a few milliseconds) or the sweep.
+The answer is memoized per kernel, argument kinds, backend and (once something is tuned) the
+class of the argument shapes (each dimension rounded up to a power of two, as the database keys
+shapes), so only the first call of a shape class pays for the database lookup (a few
+milliseconds) or the sweep; the call path memoizes the Runner under the same key.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 import sys
 import warnings
+from time import monotonic as _monotonic
 
 from tilelang.config import Config
 from tilelang.ir import nodes as ir
@@ -20,25 +23,46 @@ from .sweep import autotune_enabled, device_arch
 _warned = False
 
 
-def config_for_args(kernel, args: tuple, backend_name: str | None) -> Config | None:
-    """The call path's entry (tilelang/api.py `_call`, for calls without `config=`): memoized on
-    the arguments' dtypes, shapes and devices, so a repeat call costs one tuple and a dict lookup."""
+def call_memo_key(kernel, args: tuple, akey: tuple, backend_name: str | None, watch) -> tuple:
+    """What the hook's answer for a call depends on, built from the call's argument key (already
+    computed for the specialization): the argument kinds, the backend, whether tuning is on, and,
+    once there is something tuned to look up (a database exists) or a sweep to run
+    (`autotune=True`), the class of the arguments' shapes, each dimension and int rounded up to a
+    power of two as the database's shape classes are. The call path memoizes the Runner under this
+    key; `watch` (the watched globals) is last."""
+    tuning = autotune_enabled()
+    per_shape = tuning and (kernel.autotune or _db_present())
+    return ("auto", akey, backend_name, tuning, _shape_class_of(args) if per_shape else None, watch)
+
+
+def _pow2(v: int) -> int:
+    return 1 << (v - 1).bit_length() if v > 0 else v
+
+
+def _shape_class_of(args: tuple) -> tuple:
+    out = []
+    for a in args:
+        shape = getattr(a, "shape", None)
+        if shape is not None:
+            out.append(tuple(_pow2(d) for d in shape))
+        elif type(a) is int:
+            out.append(_pow2(a) if a >= 0 else -_pow2(-a))
+        else:
+            out.append(None)
+    return tuple(out)
+
+
+def config_for_args(kernel, args: tuple, backend_name: str | None, memo_key: tuple) -> Config | None:
+    """The call path's entry (tilelang/api.py `_call`, for calls without `config=`), on a call whose
+    `call_memo_key` was not seen yet; memoized under that key."""
     import torch
 
     if any(isinstance(a, torch.Tensor) and (a.is_nested or a.layout is not torch.strided) for a in args):
         return None  # nested / sparse tensors have no plain shape: the call path rejects them with its message
-    tuning = autotune_enabled()
-    # Per shape only when there is something tuned to look up (or a sweep to run): otherwise the
-    # defaults depend on dtypes and ranks alone, and a call with new sizes stays on the cached path.
-    per_shape = tuning and (kernel.autotune or _db_present())
-    memo_key = (backend_name, tuning, per_shape,
-                tuple((a.dtype, a.shape if per_shape else a.dim(), a.device) if hasattr(a, "data_ptr") else type(a)
-                      for a in args))
-    memo = kernel.__dict__.get("_tuned_for_args")
-    if memo is not None:
-        hit = memo.get(memo_key, memo)
-        if hit is not memo:
-            return hit
+    memo = kernel.__dict__.setdefault("_tuned_for_args", {})
+    hit = memo.get(memo_key, memo)
+    if hit is not memo:
+        return hit
     from tilelang import backend as backends
     from tilelang.runtime.launch import bind_arguments
 
@@ -46,12 +70,22 @@ def config_for_args(kernel, args: tuple, backend_name: str | None) -> Config | N
     be = backends.get(backend_name) if backend_name else backends.default_for(device)
     if device not in be.devices or not be.available()[0]:
         return None  # the call path reports this with its own message
-    if per_shape:
-        config = config_for_call(kernel, args, bound, signature, be, device)
+    if memo_key[4] is not None:  # per shape class: the database, a sweep, or capped defaults
+        config = _choose(kernel, args, bound, signature, be, device, memo_key[3])
     else:
         config = hardware_default(kernel.lower(signature), be.name, device, None)
-    kernel.__dict__.setdefault("_tuned_for_args", {})[memo_key] = config
+    memo[memo_key] = config
     return config
+
+
+def forget_tuned_choices(kernel) -> None:
+    """Drop the hook's memoized answers and the Runners the call path memoized under them (after
+    a sweep stores a new winner), so the next call of each shape class looks it up again."""
+    kernel.__dict__.pop("_tuned_for_args", None)
+    compiled = kernel._compiled
+    for key in list(compiled):  # list(dict) copies atomically: calls may insert meanwhile
+        if key[0] == "auto":
+            compiled.pop(key, None)
 
 
 _db_seen = [False, 0.0]
@@ -59,30 +93,15 @@ _db_seen = [False, 0.0]
 
 def _db_present() -> bool:
     """Whether the tuning database file exists (rechecked at most once a second until it does)."""
-    import time
-
-    from .db import default_path
-
     if _db_seen[0]:
         return True
-    now = time.monotonic()
+    now = _monotonic()
     if now - _db_seen[1] > 1.0:
+        from .db import default_path
+
         _db_seen[1] = now
         _db_seen[0] = default_path().exists()
     return _db_seen[0]
-
-
-def config_for_call(kernel, args, bound, signature, backend, device: str) -> Config | None:
-    tuning = autotune_enabled()
-    # torch.Size is a tuple: hashable as it is; scalars give None
-    memo_key = (tuple(signature.values()), backend.name, tuple(getattr(a, "shape", None) for a in args), tuning)
-    memo = kernel.__dict__.setdefault("_tuned_for_call", {})
-    hit = memo.get(memo_key, memo)
-    if hit is not memo:
-        return hit
-    config = _choose(kernel, args, bound, signature, backend, device, tuning)
-    kernel.__dict__.setdefault("_tuned_for_call", {})[memo_key] = config  # a sweep resets the memo
-    return config
 
 
 def _choose(kernel, args, bound, signature, backend, device, tuning: bool):

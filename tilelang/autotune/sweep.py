@@ -84,9 +84,27 @@ class TuneResult:
         return result_json(self)
 
 
+# Every call without config= asks autotune_enabled(), and os.environ.get costs about a microsecond
+# (it encodes the key and decodes the value). On POSIX, os.environ keeps its raw bytes in a dict that
+# every change through os.environ updates; reading that dict, with the answer memoized per raw
+# value, costs a dict lookup and sees every change at once.
+_RAW_ENVIRON = getattr(os.environ, "_data", None) if os.name == "posix" else None
+_enabled_for_raw: dict = {}
+
+
 def autotune_enabled() -> bool:
     """False when TILELANG_AUTOTUNE=0 (no sweeps, no database lookups: the defaults only)."""
-    return os.environ.get("TILELANG_AUTOTUNE", "1").strip().lower() not in ("0", "false", "no", "off")
+    if type(_RAW_ENVIRON) is not dict:
+        return _parse_enabled(os.environ.get("TILELANG_AUTOTUNE"))
+    raw = _RAW_ENVIRON.get(b"TILELANG_AUTOTUNE")
+    hit = _enabled_for_raw.get(raw)
+    if hit is None:
+        hit = _enabled_for_raw[raw] = _parse_enabled(None if raw is None else os.fsdecode(raw))
+    return hit
+
+
+def _parse_enabled(value: str | None) -> bool:
+    return (value or "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 def device_arch(device: str) -> str | None:
@@ -273,8 +291,9 @@ def tune(kernel, *args, configs: list[Config] | None = None, backend: str | None
     result.elapsed_s = time.monotonic() - t_start
     if store and result.best is not None:
         db.set_best(key, be.name, sizes, result.best, result.best_time, kernel.name, fingerprint)
-        kernel.__dict__.pop("_tuned_for_call", None)  # later calls look the new winner up
-        kernel.__dict__.pop("_tuned_for_args", None)
+        from .hook import forget_tuned_choices
+
+        forget_tuned_choices(kernel)  # later calls look the new winner up
     return result
 
 

@@ -130,18 +130,24 @@ def _cast_rule(ts, attrs):
 
 def _dot_rule(ts, attrs):
     a, b = ts
-    if a.rank != 2 or b.rank != 2:
-        raise OpTypeError(f"`@` needs two 2-D tiles, got {a} and {b}")
-    if a.shape[1] != b.shape[0]:
+    # 2-D, or batched: [B, M, K] @ [B, K, N] -> [B, M, N] (one product per leading index, as
+    # np.matmul and Triton's 3-D tl.dot; the batch sizes must be equal, not broadcast).
+    if (a.rank, b.rank) not in ((2, 2), (3, 3)):
+        raise OpTypeError(f"`@` needs two 2-D tiles or two 3-D (batched) tiles, got {a} and {b}")
+    if a.rank == 3 and a.shape[0] != b.shape[0]:
         raise OpTypeError(
-            f"shape mismatch in `@`: {a} @ {b}: the inner sizes {format_expr(a.shape[1])} and "
+            f"shape mismatch in batched `@`: {a} @ {b}: the batch sizes {format_expr(a.shape[0])} and "
             f"{format_expr(b.shape[0])} differ")
+    if a.shape[-1] != b.shape[-2]:
+        raise OpTypeError(
+            f"shape mismatch in `@`: {a} @ {b}: the inner sizes {format_expr(a.shape[-1])} and "
+            f"{format_expr(b.shape[-2])} differ")
     if dtypes.is_float(a.dtype) != dtypes.is_float(b.dtype) or "bool" in (a.dtype, b.dtype):
         raise OpTypeError(f"`@` needs two float or two integer tiles, got {a.dtype} and {b.dtype}")
     out = "f32" if dtypes.is_float(a.dtype) else "i32"
     if "f64" in (a.dtype, b.dtype):
         out = "f64"
-    return ValueType(out, (a.shape[0], b.shape[1]))
+    return ValueType(out, a.shape[:-1] + (b.shape[-1],))
 
 
 def _reduce(name):
@@ -201,12 +207,20 @@ def _broadcast_to_rule(ts, attrs):
     return ValueType(ts[0].dtype, target)
 
 
+def _position_dtype(attrs) -> str:
+    """i32, or i64 where passes/widen_positions.py compiled the kernel for sizes of 2**31 or more."""
+    dt = attrs.get("dtype", "i32")
+    if dt not in ("i32", "i64"):
+        raise OpTypeError(f"tile positions and sizes are i32 or i64, not {dt}")
+    return dt
+
+
 def _tile_index_rule(ts, attrs):
-    return ValueType("i32", (attrs["block"],))
+    return ValueType(_position_dtype(attrs), (attrs["block"],))
 
 
-def _scalar_i32(ts, attrs):
-    return ValueType("i32")
+def _position_rule(ts, attrs):
+    return ValueType(_position_dtype(attrs))
 
 
 def _known_false(rel) -> bool:
@@ -298,7 +312,7 @@ for _n, _f, _t in [("exp", np.exp, "tl.exp({0})"), ("exp2", np.exp2, "tl.exp2({0
 declare("where", "select elementwise: where(cond, a, b)", 3, _where_rule, np.where, triton="tl.where({0}, {1}, {2})")
 declare("cast", "convert to attr `dtype`", 1, _cast_rule, None, triton="{0}.to({dtype})")
 declare("copy", "the operand itself (a named copy)", 1, _same, lambda x: x, triton="{0}")
-declare("dot", "matrix product of 2-D tiles, accumulating in f32 (i32 for integers)", 2, _dot_rule, _dot_ref,
+declare("dot", "matrix product of 2-D tiles (or batched, of 3-D tiles), accumulating in f32 (i32 for integers)", 2, _dot_rule, _dot_ref,
         triton="tl.dot({0}, {1}, input_precision={precision})")
 for _n, _f, _t in [("sum", np.sum, "tl.sum({0}, axis={axis})"), ("max", np.max, "tl.max({0}, axis={axis})"),
                    ("min", np.min, "tl.min({0}, axis={axis})"),
@@ -313,9 +327,9 @@ declare("broadcast_to", "broadcast to attr `shape`", 1, _broadcast_to_rule, None
         triton="tl.broadcast_to({0}, {shape})")
 declare("trans", "transpose a 2-D tile", 1, _trans_rule, np.transpose, triton="tl.trans({0})")
 declare("tile_index", "global indices of tile attr `tile`: start + arange(block)", 0, _tile_index_rule, None)
-declare("tile_start", "first global index of tile attr `tile`", 0, _scalar_i32, None)
-declare("tile_id", "position of tile attr `tile` in its loop", 0, _scalar_i32, None)
-declare("size", "the value of size expression attr `expr` (a tensor dimension)", 0, _scalar_i32, None)
+declare("tile_start", "first global index of tile attr `tile`", 0, _position_rule, None)
+declare("tile_id", "position of tile attr `tile` in its loop", 0, _position_rule, None)
+declare("size", "the value of size expression attr `expr` (a tensor dimension)", 0, _position_rule, None)
 declare("arange", "the 1-D i32 tile [attr start, attr end) (compile-time ints)", 0, _arange_rule, None,
         triton="tl.arange({start}, {end})")
 declare("reshape", "the same elements in row-major order, in attr `shape` (same element count)", 1,

@@ -47,19 +47,25 @@ def concrete(shape) -> tuple[int, ...]:
     return tuple(out)
 
 
-def natural_reads(stmt, out_shape: tuple[int, ...], shape_of) -> dict[str, bool]:
+def natural_reads(stmt, out_shape: tuple[int, ...], shape_of, map_of=None) -> dict[str, bool]:
     """For each buffer/scalar variable `stmt` reads: whether each element it reads is read by the
-    thread that owns that element under the cyclic map of the variable's own shape (so no other
-    thread's write can be involved)."""
+    thread that owns that element (so no other thread's write can be involved): the statement is
+    elementwise, the operand has the output's shape and was written under the statement's own
+    thread map. `map_of(name)` gives that map (None: unknown, taken as the statement's; the
+    default takes every buffer as cyclic)."""
+    if map_of is None:
+        map_of = lambda n: "cyclic"  # noqa: E731
     if isinstance(stmt, M.Put):
         names = M.put_operand_names(stmt.store)
-        cyclic, elementwise = stmt.map == "cyclic", True
+        elementwise = True
     else:
         names = M.operand_names(stmt.value)
-        cyclic, elementwise = stmt.map == "cyclic", is_elementwise(stmt.value)
+        elementwise = is_elementwise(stmt.value)
+    distributed = stmt.map != "uniform"
     out: dict[str, bool] = {}
     for n in names:
-        ok = cyclic and elementwise and tuple(shape_of(ir.Var(n))) == tuple(out_shape)
+        m = map_of(n)
+        ok = distributed and elementwise and tuple(shape_of(ir.Var(n))) == tuple(out_shape) and m in (None, stmt.map)
         out[n] = out.get(n, True) and ok
     return out
 
@@ -105,6 +111,11 @@ def op_read_ids(op: ir.Op, pos: int, shape, out_shape) -> np.ndarray:
         return ids.T[..., None]
     if kind == "reduce":
         return np.moveaxis(ids, op.attr("axis") % len(shape), -1)
+    if name == "dot" and len(out_shape) == 3:  # batched: each batch index reads its own matrices
+        bt, m, n = out_shape
+        if pos == 0:
+            return np.broadcast_to(ids[:, :, None, :], (bt, m, n, shape[2]))
+        return np.broadcast_to(np.swapaxes(ids, 1, 2)[:, None, :, :], (bt, m, n, shape[1]))
     if name == "dot":
         m, n = out_shape
         if pos == 0:

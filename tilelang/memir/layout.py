@@ -1,14 +1,16 @@
 """Shared-memory layouts: where a buffer's logical element lives in shared memory, and the proofs
 the swizzle pass records.
 
-A 2-D shared buffer [R, C] may carry an XOR swizzle (q, p): element (r, c) lives at word
-r * C + (c ^ ((r // q) % p)). With p a power of two dividing C, XOR by a value below p permutes
-each aligned group of p columns, so the layout is a bijection; `prove_bijective` checks that
-exhaustively over the whole buffer (its period) rather than trusting the argument.
+A 2-D shared buffer [R, C] may carry an XOR swizzle (q, p) or (q, p, u): element (r, c) lives
+in slot r * C + (c ^ (u * ((r // q) % p))) (u = 1 when left out). With u * p a power of two
+dividing C, the XOR permutes aligned groups of u-element chunks, so the layout is a bijection;
+`prove_bijective` checks that exhaustively over the whole buffer rather than trusting the
+argument. u = 8 moves whole 16-byte rows of 2-byte elements, which ldmatrix needs contiguous.
 
 Bank model (NVIDIA since Maxwell, and AMD LDS alike): 32 banks of 4-byte words; the lanes of one
 warp instruction conflict when they touch different words of one bank (the same word is a
-broadcast). Shared buffers hold one 4-byte word per element (f16/bf16 are kept as f32 there).
+broadcast). A slot of an element of `nbytes` bytes lies in word slot * nbytes // 4 (f16/bf16:
+two elements a word; 8-byte elements are counted by their first word).
 """
 
 from __future__ import annotations
@@ -26,10 +28,30 @@ def physical(shape: tuple[int, ...], swizzle, flat_ids: np.ndarray) -> np.ndarra
     flat_ids = np.asarray(flat_ids, dtype=np.int64)
     if swizzle is None:
         return flat_ids
-    q, p = swizzle
+    q, p, u = swizzle if len(swizzle) == 3 else (*swizzle, 1)
     cols = shape[1]
     r, c = flat_ids // cols, flat_ids % cols
-    return r * cols + (c ^ ((r // q) % p))
+    return r * cols + (c ^ (u * ((r // q) % p)))
+
+
+ELEMENT_BYTES = {"bool": 1, "i8": 1, "f16": 2, "bf16": 2}
+
+
+def bank_words(slots: np.ndarray, dtype: str) -> np.ndarray:
+    """The 4-byte words (bank = word % 32) that element slots of `dtype` lie in."""
+    nbytes = ELEMENT_BYTES.get(dtype, 4)
+    return (np.asarray(slots) * nbytes) // 4
+
+
+def ldmatrix_pattern(shape) -> np.ndarray:
+    """Element ids an ldmatrix reads, one phase (8 rows of 16 bytes: 32 words) per row of the
+    result, for every aligned 8x8 block of a [R, C] 2-byte buffer: each phase's lanes are the
+    first elements of the 4 words of each of its 8 rows."""
+    R, C = shape
+    r0, c0 = np.meshgrid(np.arange(0, R, 8), np.arange(0, C, 8), indexing="ij")
+    dr, w = np.meshgrid(np.arange(8), np.arange(0, 8, 2), indexing="ij")
+    ids = (r0.reshape(-1, 1, 1) + dr) * C + c0.reshape(-1, 1, 1) + w
+    return ids.reshape(-1, 32)
 
 
 def prove_bijective(shape, swizzle) -> bool:
@@ -77,6 +99,7 @@ class LayoutProof:
 
     def to_dict(self) -> dict:
         return {"buffer": self.buffer, "shape": list(self.shape),
-                "swizzle": None if self.swizzle is None else {"row_div": self.swizzle[0], "xor_mod": self.swizzle[1]},
+                "swizzle": None if self.swizzle is None else {"row_div": self.swizzle[0], "xor_mod": self.swizzle[1],
+                                                              "unit": self.swizzle[2] if len(self.swizzle) == 3 else 1},
                 "bijective": self.bijective, "conflict_free": self.conflict_free,
                 "patterns": [p.__dict__ for p in self.patterns]}

@@ -22,8 +22,11 @@ Tensors (kernel parameters) are global memory. Statements:
   to every thread after (`__syncthreads()` in CUDA, `s_barrier` on AMD, a pipe barrier on Ascend).
 - `ir.TileLoop` (sequential) with a body of these statements, exactly as at the tile level.
 
-Further thread maps (tensor-core fragments, warp-specialised copies) and buffer layouts
-(swizzles) extend `MAPS` and `Buffer`; see docs/cuda.md for what exists.
+A third thread map, `fragment NAME [wm, wn]` (a `FragmentMap`, memir/fragments.py), holds a 2-D
+register tile as tensor-core fragments: element (i, j) lives in the lane and register the
+registered layout NAME says, in one of a wm x wn grid of warps. A `dot` computed under it runs on
+the matrix instruction whose accumulator layout that is. Buffer layouts (swizzles) extend
+`Buffer`; see docs/cuda.md for what exists.
 """
 
 from __future__ import annotations
@@ -35,7 +38,12 @@ from typing import Union
 from tilelang.errors import Loc
 from tilelang.ir import nodes as ir
 
-SPACES = ("shared", "local")
+from .fragments import FragmentMap
+
+# shared / local: GPU thread blocks (docs/cuda.md). ub / l1 / l0a / l0b / l0c: an Ascend AI core's
+# Unified Buffer, L1 buffer and the Cube unit's operand and accumulator buffers (docs/ascend.md).
+ASCEND_SPACES = ("ub", "l1", "l0a", "l0b", "l0c")
+SPACES = ("shared", "local") + ASCEND_SPACES
 MAPS = ("cyclic", "uniform")
 
 
@@ -46,7 +54,7 @@ class Buffer:
     dtype: str
     shape: tuple[int, ...]
     # Shared 2-D buffers only: an XOR swizzle (q, p) chosen by passes/swizzle.py (see layout.py).
-    swizzle: tuple[int, int] | None = None
+    swizzle: tuple[int, ...] | None = None  # (q, p) or (q, p, unit)
     # A ring of `stages` copies filled by AsyncCopy (passes/pipeline.py): (tile, stages). A read
     # inside the tile loop reads the copy of tile id % stages.
     ring: tuple[str, int] | None = None
@@ -64,14 +72,14 @@ class Buffer:
 class Compute:
     out: str
     value: ir.Expr  # ir.Op over buffers / scalars / constants, or ir.Load from a tensor
-    map: str
+    map: str | FragmentMap  # one of MAPS, or a fragment map
     loc: Loc = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Put:
     store: ir.Store
-    map: str = "cyclic"
+    map: str | FragmentMap = "cyclic"
 
     @property
     def loc(self) -> Loc:
@@ -141,6 +149,22 @@ class MemKernel:
     @property
     def grid_loop(self) -> ir.TileLoop:
         return next(s for s in self.body if isinstance(s, ir.TileLoop) and s.parallel)
+
+
+def is_map(m) -> bool:
+    return m in MAPS if isinstance(m, str) else isinstance(m, FragmentMap)
+
+
+MIXED = "mixed"  # buffer_maps: written under two different maps
+
+
+def buffer_maps(body) -> dict:
+    """The thread map every (non-uniform) statement writing a buffer uses, or MIXED."""
+    out: dict = {}
+    for s in walk(body):
+        if isinstance(s, Compute) and s.map != "uniform":
+            out[s.out] = s.map if out.get(s.out, s.map) == s.map else MIXED
+    return out
 
 
 def walk(stmts):

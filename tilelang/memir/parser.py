@@ -13,22 +13,25 @@ from tilelang.ir import nodes as ir
 from tilelang.ir.parser import _Build
 
 from . import nodes as M
+from .fragments import FragmentMap
 
 _EXTRA = r"""
 memkernel: "memkernel" "@" NAME "(" [param ("," param)*] ")" "threads" INT where? config? loc? "{" buffer* mstmt* "}"
 buffer: BUFSPACE VAR ":" value_type swizzle? ring?
-swizzle: "swizzle" "(" INT "," INT ")"
+swizzle: "swizzle" "(" INT "," INT ("," INT)? ")"
 ring: "ring" "(" NAME "," INT ")"
 ?mstmt: compute | put | barrier | asynccopy | commit | wait | mloop
 asynccopy: VAR "=" "async" "ahead" INT FIRST? load loc?
 FIRST.2: /first(?![A-Za-z0-9_])/
 commit: "commit" loc?
 wait: "wait" INT loc?
-compute: VAR "=" expr "map" MAPKIND loc?
-put: STOREKIND VAR "[" index "]" "," value access_tail "map" MAPKIND loc?
+compute: VAR "=" expr "map" threadmap loc?
+put: STOREKIND VAR "[" index "]" "," value access_tail "map" threadmap loc?
+threadmap: MAPKIND | FRAGMENT NAME "[" INT "," INT "]"
+FRAGMENT.2: /fragment(?![A-Za-z0-9_])/
 barrier: "barrier" loc?
 mloop: "tile" LOOPKIND "(" tilevar ("," tilevar)* ")" loc? "{" mstmt* "}"
-BUFSPACE.2: /(shared|local)(?![A-Za-z0-9_])/
+BUFSPACE.2: /(shared|local|ub|l1|l0a|l0b|l0c)(?![A-Za-z0-9_])/
 MAPKIND.2: /(cyclic|uniform)(?![A-Za-z0-9_])/
 """
 
@@ -66,14 +69,19 @@ class _BuildMem(_Build):
     def wait(self, n, loc=None):
         return M.Wait(int(n), loc)
 
-    def swizzle(self, q, p):
-        return (int(q), int(p))
+    def swizzle(self, q, p, u=None):
+        return (int(q), int(p)) if u is None else (int(q), int(p), int(u))
 
-    def compute(self, var, expr, kind, loc=None):
-        return M.Compute(str(var)[1:], expr, str(kind), loc)
+    def threadmap(self, kind, name=None, wm=None, wn=None):
+        if name is None:
+            return str(kind)
+        return FragmentMap(str(name), (int(wm), int(wn)))
 
-    def put(self, kind, var, index, value, tail, mapkind, loc=None):
-        return M.Put(self.store(kind, var, index, value, tail, loc), str(mapkind))
+    def compute(self, var, expr, tmap, loc=None):
+        return M.Compute(str(var)[1:], expr, tmap, loc)
+
+    def put(self, kind, var, index, value, tail, tmap, loc=None):
+        return M.Put(self.store(kind, var, index, value, tail, loc), tmap)
 
     def barrier(self, loc=None):
         return M.Barrier(loc)

@@ -53,7 +53,7 @@ def print_memkernel(k: M.MemKernel) -> str:
     out.append("{")
     for b in k.buffers:
         dims = "[" + ", ".join(map(str, b.shape)) + "]" if b.shape else ""
-        swz = f" swizzle({b.swizzle[0]}, {b.swizzle[1]})" if b.swizzle else ""
+        swz = f" swizzle({', '.join(map(str, b.swizzle))})" if b.swizzle else ""
         swz += f" ring({b.ring[0]}, {b.ring[1]})" if b.ring else ""
         out.append(f"  {b.space} %{b.name}: {b.dtype}{dims}{swz}")
     _print_stmts(k.body, 1, out)

@@ -12,6 +12,7 @@ from tilelang.ir.types import ValueType
 
 from . import nodes as M
 from .access import access_shape, natural_reads
+from .fragments import FragmentMap
 
 
 def verify_memkernel(k: M.MemKernel) -> None:
@@ -23,6 +24,9 @@ def verify_memkernel(k: M.MemKernel) -> None:
             raise VerifierError(f"buffer %{b.name} is declared twice", k.loc)
         if b.space not in M.SPACES:
             raise VerifierError(f"buffer %{b.name} has unknown space {b.space!r}", k.loc)
+        if b.space in M.ASCEND_SPACES and k.threads != 1:
+            raise VerifierError(f"buffer %{b.name} is in Ascend space {b.space}, which only a one-thread (AI core) "
+                                "program has", k.loc)
         if b.swizzle is not None:
             from .layout import prove_bijective
 
@@ -55,6 +59,15 @@ def verify_memkernel(k: M.MemKernel) -> None:
         return tuple(vtype(v).shape)
 
     computes = [s for s in M.walk(k.body) if isinstance(s, M.Compute)]
+    maps = M.buffer_maps(k.body)
+    for name, m in maps.items():
+        b = bufs.get(name)
+        if m == M.MIXED and b is not None and b.space == "local" and b.shape:
+            raise VerifierError(f"register buffer %{name} is written under two different thread maps", k.loc)
+
+    def map_of(name):
+        return maps.get(name) if name in bufs else None
+
     replicated = {c.out for c in computes if c.map == "uniform"} - {c.out for c in computes if c.map != "uniform"}
 
     def check(stmts, blocks):
@@ -89,17 +102,17 @@ def verify_memkernel(k: M.MemKernel) -> None:
                     raise VerifierError(f"async copy of {want} {params[s.load.tensor].type.dtype} into %{s.out} "
                                         f"({b.dtype}{list(b.shape)})", s.loc)
                 continue
-            if s.map not in M.MAPS:
+            if not M.is_map(s.map):
                 raise VerifierError(f"unknown thread map {s.map!r}", s.loc)
             try:
-                _check_stmt(s, bufs, params, blocks, vtype, shape_of, replicated)
+                _check_stmt(s, bufs, params, blocks, vtype, shape_of, replicated, map_of, k.threads)
             except VerifierError as e:
                 raise VerifierError(str(e.args[0]) if e.args else str(e), e.loc or s.loc) from None
 
     check(k.body, {})
 
 
-def _check_stmt(s, bufs, params, blocks, vtype, shape_of, replicated):
+def _check_stmt(s, bufs, params, blocks, vtype, shape_of, replicated, map_of, threads):
     if isinstance(s, M.Put):
         st = s.store
         if st.tensor not in params or not params[st.tensor].is_tensor:
@@ -135,7 +148,11 @@ def _check_stmt(s, bufs, params, blocks, vtype, shape_of, replicated):
                 if n in bufs and (bufs[n].shape or bufs[n].space != "local"):
                     raise VerifierError(f"a uniform statement reads %{n}, which is not a rank-0 register")
         out_shape = out.shape
-    for name, natural in natural_reads(s, out_shape, shape_of).items():
+    if isinstance(s.map, FragmentMap):
+        why = s.map.check(out_shape, threads)
+        if why:
+            raise VerifierError(f"thread map {s.map}: {why}")
+    for name, natural in natural_reads(s, out_shape, shape_of, map_of).items():
         b = bufs.get(name)
         if b is not None and b.space == "local" and not natural and name not in replicated:
             raise VerifierError(f"%{name} is a register buffer but this statement reads it across threads "

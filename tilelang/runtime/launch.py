@@ -18,7 +18,7 @@ import sympy
 from tilelang.errors import InternalCompilerError, LaunchError
 from tilelang.ir import dtypes
 from tilelang.ir import nodes as ir
-from tilelang.runtime.limits import INT32_MAX, check_index_width, uses_int32_positions
+from tilelang.runtime.limits import INT32_MAX, check_index_width, needs_wide_positions, uses_int32_positions
 from tilelang.ir.types import format_expr, size_subs
 
 from .sizecode import NoIntegerForm, py_int_code
@@ -237,8 +237,13 @@ class Runner:
     and, when the kernel writes them, copied back after it.
     """
 
-    def __init__(self, tile_kernel, final: ir.Kernel, launcher, key: tuple):
+    def __init__(self, tile_kernel, final: ir.Kernel, launcher, key: tuple, wide=None):
         self.tile_kernel = tile_kernel
+        self.key = key
+        # () -> (final IR, launcher) of the variant with i64 positions, compiled on the first call
+        # with a size of 2**31 or more (passes/widen_positions.py); None: such calls are refused.
+        self.wide = wide
+        self.wide_runner = None
         self.kernel = final
         self.launcher = launcher
         self.names = [p.name for p in final.params]
@@ -267,15 +272,26 @@ class Runner:
         return {n: args[i] for n, i in zip(self.names, self.index)}
 
     def recheck(self, args):
-        """A fast check failed: run the full checks for their message."""
+        """A fast check failed: run the full checks for their message, or, where only a size of
+        2**31 or more failed them, the variant with i64 positions."""
         sizes = bind_sizes(self.tile_kernel, self.kernel, self._bound(args))
+        if self.wide is not None and needs_wide_positions(self.kernel, sizes):
+            return self.wide_variant().run(args)
         check_index_width(self.kernel, sizes, self.tile_kernel.loc)
         raise InternalCompilerError(f"the launch checks of kernel `{self.kernel.name}` disagree "
                                     "(fast check failed, full check passed)", self.kernel.loc)
 
+    def wide_variant(self) -> "Runner":
+        if self.wide_runner is None:  # a race compiles it twice at worst (compile() itself is locked)
+            final, launcher = self.wide()
+            self.wide_runner = Runner(self.tile_kernel, final, launcher, self.key)
+        return self.wide_runner
+
     def slow_run(self, args):
         bound = self._bound(args)
         sizes = bind_sizes(self.tile_kernel, self.kernel, bound)
+        if self.wide is not None and needs_wide_positions(self.kernel, sizes):
+            return self.wide_variant().run(args)
         check_index_width(self.kernel, sizes, self.tile_kernel.loc)
         grid = grid_size(self.kernel, sizes)
         if grid <= 0:
@@ -387,7 +403,10 @@ class SizeDispatch:
         with self.lock:
             runner = self.runners.get(values)
             if runner is None:
-                final, launcher = self.tile_kernel.compile(self.signature, self.config, self.backend,
-                                                           dict(zip(self.names, values)))
-                runner = self.runners[values] = Runner(self.tile_kernel, final, launcher, self.key)
+                fixed = dict(zip(self.names, values))
+                final, launcher = self.tile_kernel.compile(self.signature, self.config, self.backend, fixed)
+                runner = self.runners[values] = Runner(
+                    self.tile_kernel, final, launcher, self.key,
+                    wide=lambda: self.tile_kernel.compile(self.signature, self.config, self.backend, fixed,
+                                                          index_bits=64))
             return runner
