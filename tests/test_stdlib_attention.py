@@ -271,3 +271,23 @@ def test_bad_arguments_are_located(call, message):
     with pytest.raises(LaunchError, match=message) as info:
         call(q, k, v)
     assert __file__ in str(info.value)  # the caller's line, not the stdlib's
+
+
+def test_docs_example_runs():
+    """The example of the flash attention section of docs/stdlib.md runs as written and is right."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "stdlib.md").read_text()
+    section = text[text.index("## Flash attention"):]
+    code = section[section.index("```python\n") + 10:]
+    code = code[:code.index("```")]
+    scope: dict = {}
+    exec(compile(code, "docs/stdlib.md", "exec"), scope)
+    q, k, v, o = (scope[n].detach() for n in ("q", "k", "v", "o"))
+    assert_close(o, reference(q.double(), k.double(), v.double(), True, 32 ** -0.5), "f32", reduction_len=16)
+    assert scope["q"].grad is not None and scope["op"].shape == (16, 8, 32) and scope["lse"].shape == (8, 16)
+    cu, qp, kp, vp, op = (scope[n] for n in ("cu", "qp", "kp", "vp", "op"))
+    for b in range(3):
+        r = slice(int(cu[b]), int(cu[b + 1]))
+        want = reference(*(t[r].double().permute(1, 0, 2)[None] for t in (qp, kp, vp)), False, 32 ** -0.5)
+        assert_close(op[r].permute(1, 0, 2)[None], want, "f32", reduction_len=16)
