@@ -449,7 +449,9 @@ class CFamilyRenderer:
         return False
 
     def async_copy(self, s: M.AsyncCopy):
-        """cp.async of each owned element (4 bytes; zero-filled where the element is past the edge)."""
+        """The copy of one tile into its ring stage, by the copy's thread map (nodes.AsyncCopy):
+        16-byte cp.async chunks (vec > 1), 4-byte cp.async per element, or, for 2-byte elements
+        that do not make chunks, plain element copies at issue."""
         b = self.bufs[s.out]
         tile, stages = b.ring
         src = f"(id_{tile} + {s.ahead})"
@@ -458,13 +460,64 @@ class CFamilyRenderer:
             cond = f"id_{tile} == 0 && {cond}"
         self.emit(f"if ({cond}) {{")
         self.indent += 1
+        stage = f"(int)({src} % {stages}) * {b.size}"
+        x, dt = s.load.tensor, self.params[s.load.tensor].type.dtype
+        if s.vec > 1:
+            self.chunk_copy(s, b, src, stage)
+        else:
+            def body(I):
+                off, ok = self.access(x, s.load.index, s.load.bounds, None, I, {tile: src})
+                dst = f"s_{b.name}[{stage} + {self.shared_word(b, I)}]"
+                self.emit(f"const bool ok = {ok};")
+                if STORAGE_BITS[dt] == 32:
+                    self.emit(f"tl_cp_async4(&{dst}, ok ? (const void*)&{x}[{off}] : (const void*){x}, ok);")
+                else:
+                    self.emit(f"{dst} = ok ? {x}[{off}] : {self.zero_storage(dt)};")
+            self.distributed(b.shape, body)
+        self.indent -= 1
+        self.emit("}")
 
-        def body(I):
-            off, ok = self.access(s.load.tensor, s.load.index, s.load.bounds, None, I, {tile: src})
-            self.emit(f"const bool ok = {ok};")
-            self.emit(f"tl_cp_async4(&s_{b.name}[(int)({src} % {stages}) * {b.size} + e], "
-                      f"ok ? (const void*)&{s.load.tensor}[{off}] : (const void*){s.load.tensor}, ok);")
-        self.distributed(b.shape, body)
+    def zero_storage(self, dt: str) -> str:
+        return self.half_store[dt].format("0.0f") if dt in self.half_store else self.literal(0, dt)
+
+    def chunk_copy(self, s: M.AsyncCopy, b: M.Buffer, src: str, stage: str):
+        """Chunk q of `vec` elements (row-major) by thread q % threads: one cp.async of 16 bytes,
+        zero-filling past the row's end, when the tensor is contiguous in its last dimension with
+        16-byte aligned rows (checked here, at run time); element by element otherwise."""
+        x, index, vec = s.load.tensor, s.load.index, s.vec
+        dt = self.params[x].type.dtype
+        nbytes = STORAGE_BITS[dt] // 8
+        rank = len(self.params[x].type.shape)
+        tile = b.ring[0]
+        nchunks = b.size // vec
+        per = -(-nchunks // self.T)
+        bounds = list(s.load.bounds) if s.load.bounds is not None else [True] * len(index)
+        last_bounded, bounds[-1] = bounds[-1], False
+        fast = " && ".join([f"{x}_s{rank - 1} == 1"] + [f"{x}_s{d} % {vec} == 0" for d in range(rank - 1)] +
+                           [f"((unsigned long long){x}) % 16 == 0"])
+        self.emit(f"const bool fast = {fast};")
+        self.emit(self.pragma_unroll)
+        self.emit(f"for (int j = 0; j < {per}; ++j) {{")
+        self.indent += 1
+        self.emit(f"const int e = (tid + j * {self.T}) * {vec};")
+        if nchunks % self.T:
+            self.emit(f"if (e < {b.size}) {{")
+            self.indent += 1
+        I = self.index_vars(b.shape)
+        off, ok = self.access(x, index, tuple(bounds), None, I, {tile: src})
+        last = index[-1]
+        lid = src if last.tile == tile else f"id_{last.tile}"
+        self.emit(f"const long long rem = {x}_n{rank - 1} - ({lid} * {self.blocks[last.tile]} + {I[-1]});"
+                  if last_bounded else f"const long long rem = {vec};")
+        self.emit(f"const int valid = !({ok}) ? 0 : (rem >= {vec} ? {vec} : (rem > 0 ? (int)rem : 0));")
+        self.emit(f"{self.storage_type(b.dtype)}* const dst = &s_{b.name}[{stage} + {self.shared_word(b, I)}];")
+        self.emit(f"if (fast) tl_cp_async16(dst, valid > 0 ? (const void*)&{x}[{off}] : (const void*){x}, "
+                  f"valid * {nbytes});")
+        self.emit(f"else for (int v = 0; v < {vec}; ++v) "
+                  f"dst[v] = v < valid ? {x}[{off} + v * {x}_s{rank - 1}] : {self.zero_storage(dt)};")
+        if nchunks % self.T:
+            self.indent -= 1
+            self.emit("}")
         self.indent -= 1
         self.emit("}")
 

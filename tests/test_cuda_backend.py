@@ -211,5 +211,10 @@ def test_pipelined_f32_gemm_ptx_has_cp_async():
     r = rendered(matmul_kernel, {n: ArgSpec("tensor", "f32", 2) for n in "abc"},
                  tl.Config(BLOCK_M=16, BLOCK_N=16, BLOCK_K=16, num_stages=3))
     ptx, cubin = compile_cuda(r.source, "sm_80", "gemm_pipelined")
-    assert "cp.async.ca.shared.global" in ptx and "cp.async.commit_group" in ptx
+    assert "cp.async.cg.shared.global" in ptx and "cp.async.commit_group" in ptx  # 16-byte chunks
     assert "cp.async.wait_group 1" in ptx and cubin[:4] == b"\x7fELF"
+    # rows of 2 words do not make 16-byte chunks: 4-byte copies per element
+    r = rendered(matmul_kernel, {n: ArgSpec("tensor", "f32", 2) for n in "abc"},
+                 tl.Config(BLOCK_M=16, BLOCK_N=2, BLOCK_K=2, num_stages=3))
+    ptx, _ = compile_cuda(r.source, "sm_80", "gemm_pipelined_4")
+    assert "cp.async.ca.shared.global" in ptx
