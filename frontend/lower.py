@@ -396,11 +396,21 @@ class Lowerer:
 
     def _carry_immutable_names(self, s: ast.For):
         """A scalar parameter (or a value passed into a @tl.func) keeps its IR variable: a loop that
-        reassigns its name carries a copy made before the loop, so each iteration sees the last one."""
+        reassigns its name carries a copy made before the loop, so each iteration sees the last one.
+        A name bound to a tensor size that the loop reassigns gets an IR variable before the loop."""
         assigned = {n.id for st in s.body for n in ast.walk(st) if isinstance(n, ast.Name)
                     and isinstance(n.ctx, ast.Store)}
         for name in sorted(assigned):
             v = self.scope.names.get(name)
+            if isinstance(v, Size):
+                # `best = N` before a loop that reassigns `best` from runtime values: the loop carries
+                # an IR variable, defined before the loop (which may run zero times).
+                value = self.materialize(v, s)
+                fresh = self.fresh_name(name)
+                self._emit_assign(fresh, value, s)
+                self.scope.depth.setdefault(fresh, self.loop_depth)
+                self.scope.names[name] = IRValue(ir.Var(fresh), value.type)
+                continue
             if (isinstance(v, IRValue) and isinstance(v.value, ir.Var)
                     and (v.value.name in self._param_names() or v.value.name in self.pinned_ir_names)):
                 fresh = self.fresh_name(name)
@@ -449,15 +459,26 @@ class Lowerer:
                 out.append(sympy.Integer(n.value))
             elif isinstance(n, ast.Constant) and n.value is None:
                 out.append(d)
+            elif isinstance(v := self._maybe_literal(n), Literal) and type(v.value) is int and v.value > 0:
+                out.append(sympy.Integer(v.value))  # a constant parameter or global: `block=BM`
             elif isinstance(v := self._maybe_size(n), Size) and isinstance(v.expr, sympy.Symbol):
                 if v.expr != extent:
                     self.fail(n, f"block={v.expr.name} names a tensor size; a size block makes one whole-dimension "
                                  f"tile, so it must be the loop's own extent ({format_expr(extent)})")
                 out.append(v.expr)  # `block=D` over D: one whole-dimension tile
             else:
-                self.fail(n, "a block size is a positive int, the name of a Config entry (a string), or the "
-                             "loop's own extent for one whole-dimension tile (`tl.tile(D, block=D)`)")
+                self.fail(n, "a block size is a positive int (a literal, a constant parameter or a global), the "
+                             "name of a Config entry (a string), or the loop's own extent for one whole-dimension "
+                             "tile (`tl.tile(D, block=D)`)")
         return out
+
+    def _maybe_literal(self, node):
+        """A name bound to a compile-time Python value (a constant parameter, a global), else None."""
+        try:
+            v = self.expr(node) if isinstance(node, ast.Name) else None
+        except TileLangError:
+            return None
+        return v if isinstance(v, Literal) else None
 
     def _maybe_size(self, node):
         try:

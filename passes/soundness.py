@@ -27,7 +27,8 @@ What is proven, exactly (and what is not):
   partial. Provenance is not lost through arithmetic; it is not tracked into values whose shape the
   rules do not model (none today), which then claim no provenance.
 - A store "mentions" a grid tile when an index item is that tile, or is a value whose computation
-  reads that tile's `.index/.start/.id` (also through a load: a gather/scatter by an index tensor).
+  reads that tile's `.index/.start/.id` (also through a load: a gather/scatter by an index tensor),
+  or is a runtime-bounded tile `tl.tile(lo, hi)` whose bounds are computed from such values.
   Mentioning is not injectivity: `out[n.id * 0]` mentions `n`. A scatter through data-dependent
   indices (`out[idx[g], d]`) is allowed and is undefined where indices collide (as torch's
   `index_put_` and Triton's stores); write it with an atomic store when they may collide.
@@ -115,6 +116,46 @@ def _line(loc) -> str:
     return str(loc.line) if loc is not None else "?"
 
 
+def prod_sizes(factors) -> int:
+    out = 1
+    for n, _ in factors:
+        out *= n
+    return out
+
+
+def regroup(factors: list | None, out_shape) -> list | None:
+    """The operand's (size, provenance) factors, in order, cut into the result's axis sizes (a factor is
+    split where an axis boundary falls inside it and divides it); None where they do not line up."""
+    sizes = [sympy.sympify(d) for d in out_shape]
+    if factors is None or not all(d.is_Integer for d in sizes):
+        return None
+    flat = [f for axis in factors for f in axis]
+    out, i = [], 0
+    for size in (int(d) for d in sizes):
+        parts, need = [], size
+        while need > 1:
+            if i >= len(flat):
+                return None
+            n, p = flat[i]
+            if n <= need and need % n == 0:
+                parts.append((n, p))
+                need //= n
+                i += 1
+            elif n % need == 0:
+                parts.append((need, p))
+                flat[i] = (n // need, p)
+                need = 1
+            else:
+                return None
+        out.append(parts or [(1, frozenset())])
+    rest = flat[i:]
+    if any(n != 1 for n, _ in rest) or not out:
+        return None
+    if rest:  # size-1 factors past the last boundary still hold their one position: keep their provenance
+        out[-1] = out[-1] + rest
+    return out
+
+
 def _bcast(*axes: Axes) -> Axes:
     """Axis provenance of a broadcast result: right-aligned union."""
     rank = max((len(a) for a in axes), default=0)
@@ -142,6 +183,9 @@ class _Analysis:
         self.axes: dict[str, Axes] = {}
         self.deps: dict[str, frozenset] = {}  # tiles whose position the value's content depends on
         self.defs: dict[str, list[ir.Assign]] = {}
+        # Finer provenance of reshaped values (and of what keeps their axes: casts, copies, `@`):
+        # per axis, its (size, provenance) factors. See factors_of.
+        self.factors: dict[str, list | None] = {}
         self.findings: dict[tuple, Finding] = {}
         self.stores: list[ir.Store] = []
         # Partial reductions (statement id -> (statement, description, grid tile)); which values carry
@@ -155,6 +199,9 @@ class _Analysis:
         # Control dependences (If conditions, runtime loop bounds): a value computed, or a store made,
         # under a condition that depends on a partial reduction depends on it too.
         self.guards: dict[int, tuple] = {}
+        # Runtime-bounded tiles (`tl.tile(lo, hi)`): their positions are computed from lo and hi.
+        self.runtime_tiles = {t.name: t for st in ir.walk(kernel.body) if isinstance(st, ir.TileLoop)
+                              for t in st.tiles if t.is_runtime}
         for s, guards in ir.walk_guarded(kernel.body):
             self.guards[id(s)] = guards
             if isinstance(s, ir.Assign):
@@ -167,12 +214,20 @@ class _Analysis:
             return self.axes.get(v.name, ()), self.deps.get(v.name, frozenset())
         return (), frozenset()
 
+    def tile_deps(self, name: str) -> frozenset:
+        """What a tile's positions depend on: the tile itself and, for a runtime-bounded tile, whatever
+        its bounds were computed from (rows [lo, hi) loaded from `starts[p.id]` depend on grid tile p)."""
+        t = self.runtime_tiles.get(name)
+        if t is None:
+            return frozenset({name})
+        return frozenset({name}).union(self.value(t.lo)[1], self.value(t.hi)[1])
+
     def index_axes(self, index) -> tuple[Axes, frozenset]:
         axes, deps = [], frozenset()
         for it in index:
             if isinstance(it, ir.TileIndex):
                 axes.append(frozenset({it.tile}))
-                deps |= {it.tile}
+                deps |= self.tile_deps(it.tile)
             else:
                 a, d = self.value(it.value)
                 axes.extend(a)
@@ -199,7 +254,7 @@ class _Analysis:
             deps = frozenset().union(*(d for _, d in args)) if args else frozenset()
             axes = self.op_axes(s, e, [a for a, _ in args])
             if e.name in ("tile_index", "tile_start", "tile_id"):
-                deps |= {e.attr("tile")}
+                deps |= self.tile_deps(e.attr("tile"))
         if len(axes) != s.type.rank:  # shapes the rules above do not model: no provenance claimed
             axes = tuple(frozenset() for _ in s.type.shape)
         old_a, old_d = self.axes.get(s.name), self.deps.get(s.name, frozenset())
@@ -226,11 +281,16 @@ class _Analysis:
             return a[:axis] + (frozenset(),) + a[axis + 1:] if name in ("topk", "topk_index") else a
         if name == "dot":
             a, b = args
+            fa, fb = (self.factors_of(v, x, self.shape_of(v)) for v, x in zip(e.args, args))
             if len(a) == 2 and len(b) == 2:
                 self.check_reduction(s, "the contraction of `@`", a[1] | b[0])
+                if fa and fb:
+                    self.note_factors(s, [fa[0], fb[1]])
                 return (a[0], b[1])
             if len(a) == 3 and len(b) == 3:  # batched: the leading axis pairs a's with b's
                 self.check_reduction(s, "the contraction of `@`", a[2] | b[1])
+                if fa and fb:
+                    self.note_factors(s, [[(prod_sizes(fa[0]), a[0] | b[0])], fa[1], fb[2]])
                 return (a[0] | b[0], a[1], b[2])
             return ()
         if name == "trans":
@@ -241,17 +301,52 @@ class _Analysis:
         if name == "full":
             return tuple(frozenset() for _ in s.type.shape)
         if name == "reshape":
-            return self.reshape_axes(e, args[0], s.type.shape)
+            return self.reshape_axes(e, args[0], s.type.shape, s)
+        if name in ("cast", "copy") and isinstance(e.args[0], ir.Var) and self.factors.get(e.args[0].name):
+            self.note_factors(s, self.factors_of(e.args[0], args[0], s.type.shape))
         if name == "slice":  # a sub-range of the same axes
             return args[0]
         return _bcast(*args)
 
-    def reshape_axes(self, e: ir.Op, src: Axes, out_shape) -> Axes:
-        """Leading axes a reshape keeps (same sizes) keep their provenance; each later axis of the result
-        mixes all later axes of the operand, so it takes all of their provenance."""
+    def shape_of(self, v) -> tuple:
+        defs = self.defs.get(v.name, []) if isinstance(v, ir.Var) else []
+        return defs[0].type.shape if defs else ()
+
+    def factors_of(self, v, axes: Axes, shape) -> list | None:
+        """Per axis of value `v`, its (size, provenance) factors: finer than the axis's provenance when
+        the axis was merged by a reshape (e.g. [6, 6*BT*BC] from [6, 6, BT, BC]), so a later reshape
+        that splits it again gives each part back its own provenance. None when a size is symbolic."""
+        sizes = [sympy.sympify(d) for d in shape]
+        if len(sizes) != len(axes) or not all(d.is_Integer for d in sizes):
+            return None
+        known = self.factors.get(v.name) if isinstance(v, ir.Var) else None
+        if known is not None and [prod_sizes(f) for f in known] == [int(d) for d in sizes]:
+            # provenance the axis gained elsewhere (a loop-carried union) goes to all of its factors
+            return [[(n, p | (a - frozenset().union(*(q for _, q in f)))) for n, p in f] for f, a in zip(known, axes)]
+        return [[(int(d), a)] for d, a in zip(sizes, axes)]
+
+    def note_factors(self, s: ir.Assign, factors: list | None):
+        old = self.factors.get(s.name)
+        if factors is None or (old is not None and [[n for n, _ in f] for f in old] != [[n for n, _ in f] for f in factors]):
+            self.factors[s.name] = None  # loop-carried values of two factor structures: per-axis only
+            return
+        if old is not None:
+            factors = [[(n, p | q) for (n, p), (_, q) in zip(f, g)] for f, g in zip(factors, old)]
+        self.factors[s.name] = factors
+
+    def reshape_axes(self, e: ir.Op, src: Axes, out_shape, s: ir.Assign | None = None) -> Axes:
+        """Split the operand's axes into their factors and regroup them into the result's axes: each
+        result axis takes the provenance of the factors it is made of. Where sizes are symbolic or do not
+        line up, leading axes a reshape keeps (same sizes) keep their provenance and each later axis
+        of the result mixes all later axes of the operand, so it takes all of their provenance."""
         arg = e.args[0]
         defs = self.defs.get(arg.name, []) if isinstance(arg, ir.Var) else []
         in_shape = defs[0].type.shape if defs else ()
+        fine = regroup(self.factors_of(arg, src, in_shape), out_shape)
+        if s is not None:
+            self.note_factors(s, fine)
+        if fine is not None:
+            return tuple(frozenset().union(*(p for _, p in f)) for f in fine)
         kept = 0
         while kept < min(len(in_shape), len(out_shape), len(src)) and in_shape[kept] == out_shape[kept]:
             kept += 1

@@ -489,6 +489,27 @@ def test_c_program_passes_scalars(cpu_library, tmp_path):
     assert_close64(y, x.astype(np.float64) * -2.5 + 7, 2)
 
 
+RANGE_MAIN = r'''
+#include <stdio.h>
+#include "LIB.h"
+int main(void) {
+    /* N = 2**31 + 5: the softmax computes with i32 tile positions (its reductions skip padded
+       positions), so the library refuses before touching memory (NULL data is never read). */
+    long long N = 2147483653LL;
+    printf("%d\n", softmax(NULL, N, 1, NULL, N, 1, 1, N));
+    return 0;
+}
+'''
+
+
+@needs_gcc
+def test_cpu_library_refuses_sizes_its_i32_positions_cannot_hold(cpu_library):
+    build, _, _ = cpu_library
+    exe = gcc_program(build, "mykernels", RANGE_MAIN, "range_main")
+    r = subprocess.run([str(exe)], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == "4", r.stdout + r.stderr  # TL_ERR_RANGE
+
+
 def test_c_reserved_parameter_names_are_refused(tmp_path):
     src = tmp_path / "k.py"
     src.write_text("import tilelang as tl\n\n\n@tl.tile\ndef copy(double, stream):\n    (N,) = double.shape\n"

@@ -104,3 +104,50 @@ def test_batched_dot_round_trips_through_the_ir_text():
     k = runner.kernel
     text = print_kernel(k)
     assert "dot" in text and parse(text) == k
+
+
+# ---- the soundness checker follows grid tiles through reshapes factor by factor ------------------
+
+@tl.tile
+def sandwich(x, bmat, y):
+    """y[t] = B x[t] B^T for 4x4 matrices, with the tiles' axis merged into a long one and split again."""
+    (T16,) = x.shape
+    (T, F) = y.shape
+    for t in tl.tile(T):
+        i = tl.arange(0, 4)
+        bm = bmat[i[:, None] * 4 + i[None, :]]
+        d = tl.load(x[t.index[None, None, :] * 16 + i[:, None, None] * 4 + i[None, :, None]],
+                    mask=(t.index < T)[None, None, :])                                    # [4 (i), 4 (j), BT]
+        w1 = bm @ d.reshape([4, 4 * t.size])                                              # [a, (j, t)]
+        v = tl.broadcast_to(bm[None, :, :], [4, 4, 4]) @ w1.reshape([4, 4, t.size])       # [a, b, t]
+        y[t, tl.arange(0, 16)] = v.reshape([16, t.size]).T
+
+
+@tl.tile
+def sandwich_interleaved(x, bmat, y):
+    (T16,) = x.shape
+    (T, F) = y.shape
+    for t in tl.tile(T):
+        i = tl.arange(0, 4)
+        bm = bmat[i[:, None] * 4 + i[None, :]]
+        d = tl.load(x[t.index[None, None, :] * 16 + i[:, None, None] * 4 + i[None, :, None]],
+                    mask=(t.index < T)[None, None, :])
+        z = d.reshape([4, 4 * t.size]).reshape([4, t.size, 4])    # the middle axis now mixes j and t
+        v = (tl.zeros([4, 4, t], tl.float32) + 1.0) @ z            # so contracting it sums over t
+        y[t, tl.arange(0, 16)] = tl.zeros([t, 16], tl.float32) + v[0:1, 0:1, 0:1].reshape([1, 1])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_reshape_that_splits_a_grid_tile_back_out_is_accepted(backend):
+    g = torch.Generator().manual_seed(0)
+    x, b = torch.randn(37, 4, 4, generator=g), torch.randn(4, 4, generator=g)
+    y = poisoned((37, 16), torch.float32)
+    sandwich(x.reshape(-1), b.reshape(-1), y, config=tl.Config(BLOCK_T=16), backend=backend)
+    want = torch.einsum("ai,tij,bj->tab", b.double(), x.double(), b.double()).reshape(37, 16)
+    assert_close(y, want, "f32", reduction_len=16)
+
+
+def test_reshape_that_mixes_a_grid_tile_into_a_contraction_is_rejected():
+    x, b, y = torch.randn(64 * 16), torch.randn(16), torch.empty(64, 16)
+    with pytest.raises(SoundnessError, match="contraction of `@` reduces over grid tile `t`"):
+        sandwich_interleaved(x, b, y, config=tl.Config(BLOCK_T=16), backend="reference")

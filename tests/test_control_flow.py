@@ -320,3 +320,55 @@ def test_report_shows_runtime_tiles_and_accesses_inside_branches(capsys):
     assert "n (sequential): elements [%lo, %hi) (runtime bounds), block 8 -- BLOCK_N from the Config" in out
     assert "load x[m, n] dim 1: kept: a runtime-bounded tile" in out  # inside the `if`
     assert out.rstrip().endswith("result: accepted")
+
+
+# ---- block sizes from constants; sizes carried through loops ------------------------------------
+
+
+@tl.tile(constants=("B",))
+def segment_double(x, starts, out, B):
+    """out[r] = 2 * x[r] for the rows of each segment, one program per segment, rows B at a time."""
+    (N,) = x.shape
+    (S1,) = starts.shape
+    for s in tl.tile(S1 - 1, block=1):
+        for r in tl.tile(starts[s.id], starts[s.id + 1], block=B):  # block= a constant parameter
+            out[r] = x[r] * 2
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@settings(max_examples=3)
+@given(lengths=st.lists(st.integers(0, 20), min_size=1, max_size=6), block=st.sampled_from([1, 4, 8]),
+       seed=st.integers(0, 1000))
+def test_block_from_a_constant_parameter(backend, lengths, block, seed):
+    x = torch.randn(sum(lengths) + 1, generator=torch.Generator().manual_seed(seed))
+    starts = torch.tensor([0] + list(torch.tensor(lengths).cumsum(0)), dtype=torch.int32)
+    out = poisoned(x.shape, x.dtype)
+    segment_double(x, starts, out, block, backend=backend)
+    assert_close(out[:-1], 2 * x[:-1].double(), "f32")
+    assert torch.isnan(out[-1])  # past the last segment: not written
+    runner = segment_double.specialize(x, starts, out, block, backend=backend)
+    (inner,) = [t for s in stmts_of(runner.kernel, ir.TileLoop) for t in s.tiles if t.is_runtime]
+    assert inner.block == block
+
+
+@tl.tile
+def first_positive(x, out):
+    """out[m] = the index of the first x > 0, else N: a name bound to a size, then carried by a loop."""
+    (N,) = x.shape
+    (M,) = out.shape
+    for m in tl.tile(M, block=1):
+        best = N
+        for n in tl.tile(N):
+            best = tl.minimum(best, tl.min(tl.where(tl.load(x[n], other=-1.0) > 0, n.index, N), axis=0))
+        out[m.id] = best
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@settings(max_examples=3)
+@given(n=SIZES, seed=st.integers(0, 1000))
+def test_size_bound_name_reassigned_in_a_loop_is_carried(backend, n, seed):
+    x = torch.randn(n, generator=torch.Generator().manual_seed(seed)) - 1.5
+    out = poisoned((2,), torch.int32)
+    first_positive(x, out, config=tl.Config(BLOCK_N=16), backend=backend)
+    hits = (x > 0).nonzero()
+    assert out.tolist() == [int(hits[0]) if len(hits) else n] * 2

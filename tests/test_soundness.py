@@ -257,3 +257,32 @@ def test_reference_interpreter_catches_races_the_checker_cannot_see():
     colliding = torch.zeros(40, dtype=torch.int32)
     with pytest.raises(tl.TileLangError, match="which program 0 stored: the result depends on the order"):
         U.scatter_with_collisions(src, colliding, torch.zeros(40), config=tl.Config(BLOCK_G=8), backend="reference")
+
+
+def test_stores_through_runtime_tiles_bounded_by_a_grid_tile_are_accepted():
+    """`for r in tl.tile(starts[p.id], starts[p.id + 1])`: r's rows depend on p, so a store indexed by r
+    is made by one program along p (a scatter, like `out[idx[p]]`); bounds that do not depend on p
+    still make every program along p write the same rows."""
+
+    @tl.tile
+    def by_segment(x, starts, out):
+        (N,) = x.shape
+        (S1,) = starts.shape
+        for s in tl.tile(S1 - 1, block=1):
+            for r in tl.tile(starts[s.id], starts[s.id + 1]):
+                out[r] = x[r] + 1
+
+    @tl.tile
+    def same_rows(x, n, out):
+        (N,) = x.shape
+        (S,) = out.shape
+        for s in tl.tile(S, block=1):
+            for r in tl.tile(0, n):
+                out[r] = x[r] + 1
+
+    sig = {"x": ArgSpec("tensor", "f32", 1), "starts": ArgSpec("tensor", "i32", 1), "out": ArgSpec("tensor", "f32", 1)}
+    _, findings = analyze(_final(by_segment, sig))
+    assert findings and all(f.ok for f in findings)
+    sig = {"x": ArgSpec("tensor", "f32", 1), "n": ArgSpec("scalar", "i32"), "out": ArgSpec("tensor", "f32", 1)}
+    with pytest.raises(SoundnessError, match="does not depend on grid tile `s`"):
+        check_soundness(_final(same_rows, sig), PassContext())

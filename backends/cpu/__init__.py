@@ -24,6 +24,7 @@ import sympy
 from tilelang.backend import Backend, register
 from tilelang.errors import BackendError, TileLangError
 from tilelang.ir import nodes as ir
+from tilelang.runtime.limits import uses_int32_positions
 from tilelang.runtime.sizecode import NoIntegerForm, py_int_code, size_evaluator
 from tilelang.ir.dtypes import storage_bytes
 
@@ -277,7 +278,8 @@ class CpuBackend(Backend):
         return {"files": list(names.values()), "binary_kind": "elf-object", **abi,
                 "binary": {"file": names["o"], "kind": "elf-object", "symbol": entry},
                 "launch_api": "c-call", "params": slot_params(prog), "block": [1, 1, 1],
-                "index_bits": 64, "toolchain": {"llvmlite": _llvmlite_version()}}
+                "index_bits": 64, "position_bits": 32 if uses_int32_positions(kernel) else 64,
+                "toolchain": {"llvmlite": _llvmlite_version()}}
 
 
 def slot_params(prog: Program) -> list[dict]:

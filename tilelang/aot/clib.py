@@ -34,7 +34,8 @@ STATUS = [("TL_OK", 0, "launched (or nothing to do: an empty grid)"),
           ("TL_ERR_SPECIALIZATION", 2, "a size breaks the specialization the binary was compiled for "
                                        "(a fixed size or a divisibility promise)"),
           ("TL_ERR_ALIGNMENT", 3, "a tensor pointer is not aligned to its element size"),
-          ("TL_ERR_RANGE", 4, "a size, stride or the grid exceeds what the binary can index (int32 on GPU)"),
+          ("TL_ERR_RANGE", 4, "a size, stride or the grid exceeds what the binary can index (int32 on GPU; "
+                            "i32 tile positions on cpu)"),
           ("TL_ERR_NO_CONTEXT", 5, "no current CUDA context / HIP device on the calling thread"),
           ("TL_ERR_DRIVER_BASE", 1000, "1000 + the CUresult / hipError_t of a failed driver call")]
 # cuLaunchKernel needs an opt-in above this much dynamic shared memory.
@@ -191,6 +192,10 @@ def checks(m: dict) -> list[str]:
         for a in tensors:
             span = " + ".join(f"tl_span({c_expr(s)}, {st})" for s, st in zip(a["shape"], strides[a["name"]])) or "0"
             out.append(f"if (!tl_fits_i32({span})) return TL_ERR_RANGE;  /* offsets into {a['name']} are i32 */")
+    elif m.get("position_bits", 32) == 32 and sizes:
+        # 64-bit offsets, but the kernel computes with i32 tile positions or sizes (m.index, M as a
+        # value): a library holds that one variant (the Python call path compiles an i64 one).
+        out.append(f"if ({' || '.join(f'!tl_fits_i32({s})' for s in sizes)}) return TL_ERR_RANGE;")
     out.append(f"const int64_t tl_programs = {c_expr(m['grid_programs'])};")
     if m["launch_api"] != "c-call":
         out.append("if (tl_programs > INT32_MAX) return TL_ERR_RANGE;")
