@@ -83,6 +83,7 @@ class CFamilyRenderer:
         self.lines: list[str] = []
         self.indent = 1
         self.blocks: dict[str, int] = {}
+        self.fast_flags: dict[str, str] = {}  # chunk copies: tensor contiguous and 16-byte aligned
 
     # ---- helpers -------------------------------------------------------------------------------------
 
@@ -209,7 +210,18 @@ class CFamilyRenderer:
             return f"((int)id_{attrs['tile']})"
         if name == "size":
             return f"((int){self.size_slot(attrs['expr'])})"
+        if name == "arange":
+            return f"((int)({attrs['start']} + {I[0]}))"
         a = op.args
+        if name == "reshape":  # operand element with the same row-major index e
+            shape = self.bufs[a[0].name].shape
+            if self.bufs[a[0].name].space == "local":
+                return self.read(a[0], None)  # a natural read (cyclic map, same e and slot)
+            idx = [f"((e / {st}) % {d})" for d, st in zip(shape, _strides(shape))]
+            return self.read(a[0], idx)
+        if name == "slice":
+            ax = attrs["axis"] % len(I)
+            return self.read(a[0], I[:ax] + [f"({I[ax]} + {attrs['start']})"] + I[ax + 1:])
         if name == "cast":
             return self.convert(self.read_broadcast(a[0], I), self.dtype_of(a[0]), odt)
         if name in ("copy", "broadcast_to"):
@@ -493,9 +505,9 @@ class CFamilyRenderer:
         per = -(-nchunks // self.T)
         bounds = list(s.load.bounds) if s.load.bounds is not None else [True] * len(index)
         last_bounded, bounds[-1] = bounds[-1], False
-        fast = " && ".join([f"{x}_s{rank - 1} == 1"] + [f"{x}_s{d} % {vec} == 0" for d in range(rank - 1)] +
-                           [f"((unsigned long long){x}) % 16 == 0"])
-        self.emit(f"const bool fast = {fast};")
+        fast = f"tl_fast_{x}_{vec}"  # declared once at the top of the kernel (render)
+        self.fast_flags[fast] = " && ".join([f"{x}_s{rank - 1} == 1"] + [f"{x}_s{d} % {vec} == 0" for d in range(rank - 1)]
+                                            + [f"((unsigned long long){x}) % 16 == 0"])
         self.emit(self.pragma_unroll)
         self.emit(f"for (int j = 0; j < {per}; ++j) {{")
         self.indent += 1
@@ -511,10 +523,14 @@ class CFamilyRenderer:
                   if last_bounded else f"const long long rem = {vec};")
         self.emit(f"const int valid = !({ok}) ? 0 : (rem >= {vec} ? {vec} : (rem > 0 ? (int)rem : 0));")
         self.emit(f"{self.storage_type(b.dtype)}* const dst = &s_{b.name}[{stage} + {self.shared_word(b, I)}];")
-        self.emit(f"if (fast) tl_cp_async16(dst, valid > 0 ? (const void*)&{x}[{off}] : (const void*){x}, "
-                  f"valid * {nbytes});")
-        self.emit(f"else for (int v = 0; v < {vec}; ++v) "
-                  f"dst[v] = v < valid ? {x}[{off} + v * {x}_s{rank - 1}] : {self.zero_storage(dt)};")
+        self.emit(f"const {self.storage_type(dt)}* const src = valid > 0 ? &{x}[{off}] : {x};")
+        self.emit(f"if ({fast}) tl_cp_async16(dst, src, valid * {nbytes});")
+        self.emit("else {")
+        if self.pragma_unroll:  # the rare path: kept a loop, not unrolled into registers
+            self.emit(f"{self.pragma_unroll} 1")
+        self.emit(f"  for (int v = 0; v < {vec}; ++v) dst[v] = v < valid ? src[v * {x}_s{rank - 1}] : "
+                  f"{self.zero_storage(dt)};")
+        self.emit("}")
         if nchunks % self.T:
             self.indent -= 1
             self.emit("}")
@@ -575,6 +591,7 @@ class CFamilyRenderer:
         for s in grid.body:
             self.stmt(s)
         body = self.lines[body_start:]
+        body[1:1] = [f"  const bool {n} = {c};" for n, c in self.fast_flags.items()]
         # parameters (after the body, which discovered the size slots)
         params = []
         for p in mk.params:
