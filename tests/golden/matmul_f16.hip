@@ -25,6 +25,8 @@ extern "C" __global__ void __launch_bounds__(256) matmul_kernel(
   float r_4[16];
   float r_6[16];
   const int tid = threadIdx.x;
+  const bool tl_fast_a_8 = a_s1 == 1 && a_s0 % 8 == 0 && ((unsigned long long)a) % 16 == 0;
+  const bool tl_fast_b_8 = b_s1 == 1 && b_s0 % 8 == 0 && ((unsigned long long)b) % 16 == 0;
   long long pid = blockIdx.x;
   const long long id_n = pid % sz1; pid /= sz1;
   const long long id_m = pid % sz0; pid /= sz0;
@@ -42,7 +44,6 @@ extern "C" __global__ void __launch_bounds__(256) matmul_kernel(
   for (long long id_k = 0; id_k < sz2; ++id_k) {
 #line 17 "stdlib/gemm.py"
     if (id_k == 0 && (id_k + 0) < sz2) {
-      const bool fast = a_s1 == 1 && a_s0 % 8 == 0 && ((unsigned long long)a) % 16 == 0;
       #pragma unroll
       for (int j = 0; j < 1; ++j) {
         const int e = (tid + j * 256) * 8;
@@ -51,13 +52,16 @@ extern "C" __global__ void __launch_bounds__(256) matmul_kernel(
         const long long rem = a_n1 - ((id_k + 0) * 32 + i1);
         const int valid = !((id_m * 64 + i0) < a_n0) ? 0 : (rem >= 8 ? 8 : (rem > 0 ? (int)rem : 0));
         __half* const dst = &s_2[(int)((id_k + 0) % 2) * 2048 + i0 * 32 + i1];
-        if (fast) tl_cp_async16(dst, valid > 0 ? (const void*)&a[(id_m * 64 + i0) * a_s0 + ((id_k + 0) * 32 + i1) * a_s1] : (const void*)a, valid * 2);
-        else for (int v = 0; v < 8; ++v) dst[v] = v < valid ? a[(id_m * 64 + i0) * a_s0 + ((id_k + 0) * 32 + i1) * a_s1 + v * a_s1] : __float2half_rn(0.0f);
+        const __half* const src = valid > 0 ? &a[(id_m * 64 + i0) * a_s0 + ((id_k + 0) * 32 + i1) * a_s1] : a;
+        if (tl_fast_a_8) tl_cp_async16(dst, src, valid * 2);
+        else {
+        #pragma unroll 1
+          for (int v = 0; v < 8; ++v) dst[v] = v < valid ? src[v * a_s1] : __float2half_rn(0.0f);
+        }
       }
     }
 #line 17 "stdlib/gemm.py"
     if (id_k == 0 && (id_k + 0) < sz2) {
-      const bool fast = b_s1 == 1 && b_s0 % 8 == 0 && ((unsigned long long)b) % 16 == 0;
       #pragma unroll
       for (int j = 0; j < 1; ++j) {
         const int e = (tid + j * 256) * 8;
@@ -66,8 +70,12 @@ extern "C" __global__ void __launch_bounds__(256) matmul_kernel(
         const long long rem = b_n1 - (id_n * 64 + i1);
         const int valid = !(((id_k + 0) * 32 + i0) < b_n0) ? 0 : (rem >= 8 ? 8 : (rem > 0 ? (int)rem : 0));
         __half* const dst = &s_3[(int)((id_k + 0) % 2) * 2048 + i0 * 64 + i1];
-        if (fast) tl_cp_async16(dst, valid > 0 ? (const void*)&b[((id_k + 0) * 32 + i0) * b_s0 + (id_n * 64 + i1) * b_s1] : (const void*)b, valid * 2);
-        else for (int v = 0; v < 8; ++v) dst[v] = v < valid ? b[((id_k + 0) * 32 + i0) * b_s0 + (id_n * 64 + i1) * b_s1 + v * b_s1] : __float2half_rn(0.0f);
+        const __half* const src = valid > 0 ? &b[((id_k + 0) * 32 + i0) * b_s0 + (id_n * 64 + i1) * b_s1] : b;
+        if (tl_fast_b_8) tl_cp_async16(dst, src, valid * 2);
+        else {
+        #pragma unroll 1
+          for (int v = 0; v < 8; ++v) dst[v] = v < valid ? src[v * b_s1] : __float2half_rn(0.0f);
+        }
       }
     }
 #line 17 "stdlib/gemm.py"
@@ -78,7 +86,6 @@ extern "C" __global__ void __launch_bounds__(256) matmul_kernel(
     __syncthreads();
 #line 17 "stdlib/gemm.py"
     if ((id_k + 1) < sz2) {
-      const bool fast = a_s1 == 1 && a_s0 % 8 == 0 && ((unsigned long long)a) % 16 == 0;
       #pragma unroll
       for (int j = 0; j < 1; ++j) {
         const int e = (tid + j * 256) * 8;
@@ -87,13 +94,16 @@ extern "C" __global__ void __launch_bounds__(256) matmul_kernel(
         const long long rem = a_n1 - ((id_k + 1) * 32 + i1);
         const int valid = !((id_m * 64 + i0) < a_n0) ? 0 : (rem >= 8 ? 8 : (rem > 0 ? (int)rem : 0));
         __half* const dst = &s_2[(int)((id_k + 1) % 2) * 2048 + i0 * 32 + i1];
-        if (fast) tl_cp_async16(dst, valid > 0 ? (const void*)&a[(id_m * 64 + i0) * a_s0 + ((id_k + 1) * 32 + i1) * a_s1] : (const void*)a, valid * 2);
-        else for (int v = 0; v < 8; ++v) dst[v] = v < valid ? a[(id_m * 64 + i0) * a_s0 + ((id_k + 1) * 32 + i1) * a_s1 + v * a_s1] : __float2half_rn(0.0f);
+        const __half* const src = valid > 0 ? &a[(id_m * 64 + i0) * a_s0 + ((id_k + 1) * 32 + i1) * a_s1] : a;
+        if (tl_fast_a_8) tl_cp_async16(dst, src, valid * 2);
+        else {
+        #pragma unroll 1
+          for (int v = 0; v < 8; ++v) dst[v] = v < valid ? src[v * a_s1] : __float2half_rn(0.0f);
+        }
       }
     }
 #line 17 "stdlib/gemm.py"
     if ((id_k + 1) < sz2) {
-      const bool fast = b_s1 == 1 && b_s0 % 8 == 0 && ((unsigned long long)b) % 16 == 0;
       #pragma unroll
       for (int j = 0; j < 1; ++j) {
         const int e = (tid + j * 256) * 8;
@@ -102,8 +112,12 @@ extern "C" __global__ void __launch_bounds__(256) matmul_kernel(
         const long long rem = b_n1 - (id_n * 64 + i1);
         const int valid = !(((id_k + 1) * 32 + i0) < b_n0) ? 0 : (rem >= 8 ? 8 : (rem > 0 ? (int)rem : 0));
         __half* const dst = &s_3[(int)((id_k + 1) % 2) * 2048 + i0 * 64 + i1];
-        if (fast) tl_cp_async16(dst, valid > 0 ? (const void*)&b[((id_k + 1) * 32 + i0) * b_s0 + (id_n * 64 + i1) * b_s1] : (const void*)b, valid * 2);
-        else for (int v = 0; v < 8; ++v) dst[v] = v < valid ? b[((id_k + 1) * 32 + i0) * b_s0 + (id_n * 64 + i1) * b_s1 + v * b_s1] : __float2half_rn(0.0f);
+        const __half* const src = valid > 0 ? &b[((id_k + 1) * 32 + i0) * b_s0 + (id_n * 64 + i1) * b_s1] : b;
+        if (tl_fast_b_8) tl_cp_async16(dst, src, valid * 2);
+        else {
+        #pragma unroll 1
+          for (int v = 0; v < 8; ++v) dst[v] = v < valid ? src[v * b_s1] : __float2half_rn(0.0f);
+        }
       }
     }
 #line 17 "stdlib/gemm.py"
