@@ -283,8 +283,41 @@ class AscendRenderer(CFamilyRenderer):
                     self.sync([(tile.name, "V", False), (s.out, "V", True)])
                     self.vec(f"{op}({t}{{o}}, t_{tile.name}{{o}}, {sc}, {{n}})", n, dt)
                     return True
+        if name in VECTOR_BINARY and self.broadcast_rows(s, out):
+            return True
         if name == "sum" and dt == "f32" and self.row_sum(s, out):
             return True
+        return False
+
+    def broadcast_rows(self, s: M.Compute, out: M.Buffer) -> bool:
+        """[R, C] op [R, 1] (a per-row scalar: Adds / Muls per row, x - s as x + (-s)) or
+        [R, C] op [1, C] (a row vector: Add / Sub / Mul / Div per row), rows of whole 32-byte blocks."""
+        name, dt = s.value.name, out.dtype
+        if len(out.shape) != 2 or dt not in VECTOR_DTYPES:
+            return False
+        R, C = out.shape
+        if C * BYTES[dt] % 32 or C * BYTES[dt] > MAX_REPEATS * REPEAT_BYTES:
+            return False
+        a, b = s.value.args
+        for tile, other, first in ((a, b, True), (b, a, False)):
+            if not self.whole(tile, out) or not isinstance(other, ir.Var) or other.name not in self.bufs:
+                continue
+            ob = self.bufs[other.name]
+            if ob.space != "ub" or ob.dtype != dt:
+                continue
+            t, x, o = f"t_{out.name}", f"t_{tile.name}", f"t_{other.name}"
+            if ob.shape == (R, 1) and (name in ("add", "mul") or (name == "sub" and first)):
+                op = "Muls" if name == "mul" else "Adds"
+                neg = "-" if name == "sub" else ""
+                self.sync([(other.name, "S", False), (tile.name, "V", False), (s.out, "V", True)])
+                self.emit(f"for (int r = 0; r < {R}; ++r) {op}({t}[r * {C}], {x}[r * {C}], "
+                          f"({STORAGE[dt]})({neg}{self.from_storage(f'{o}.GetValue(r)', dt)}), {C});")
+                return True
+            if ob.shape == (1, C):
+                self.sync([(other.name, "V", False), (tile.name, "V", False), (s.out, "V", True)])
+                args = f"{x}[r * {C}], {o}" if first else f"{o}, {x}[r * {C}]"
+                self.emit(f"for (int r = 0; r < {R}; ++r) {VECTOR_BINARY[name]}({t}[r * {C}], {args}, {C});")
+                return True
         return False
 
     def row_sum(self, s: M.Compute, out: M.Buffer) -> bool:
