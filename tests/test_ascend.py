@@ -161,7 +161,9 @@ def test_softmax(dtype):
 def test_elementwise():
     x, y = torch.randn(13, 21), torch.randn(13, 21)
     of, ob = poisoned((13, 21), torch.float32), torch.zeros(13, 21, dtype=torch.bool)
-    run(K.elementwise_kernel, x, y, of, ob, 0.75)
+    r = run(K.elementwise_kernel, x, y, of, ob, 0.75, config=tl.Config(BLOCK_M=16, BLOCK_N=16))
+    # the where over a compare of two tiles: a Compare bitmask and a Select, on the vector unit
+    assert "Compare(" in r.source and "CMPMODE::GT" in r.source and "SELMODE::VSEL_TENSOR_TENSOR_MODE" in r.source
     a, b = x.double(), y.double()
     r = torch.where(a > b, a.abs().sqrt() * 0.75, torch.exp(-b * b) - 1.5)
     r = torch.maximum(r, torch.minimum(a, b)) + torch.sigmoid(a) * torch.log(1.0 + b * b)
