@@ -539,3 +539,27 @@ def test_stdlib_kmeans_assign_and_the_refused_accumulation():
     with pytest.raises(BackendError, match="atomic") as e:
         km.kmeans(p, 4, iters=1, backend="ascend")
     assert e.value.loc is not None and e.value.loc.line > 0
+
+
+def test_stdlib_lightning_attention_forward_and_backward(monkeypatch):
+    import test_stdlib_lightning as lt
+    from tilelang.stdlib import lightning
+
+    monkeypatch.setattr(lightning, "_new_output", lambda like: poisoned(like.shape, like.dtype, like.device))
+    q, k, v, decay, grad_o = lt.inputs(1, 2, 19, 8, 12, "f32", 0)
+    lt.check_forward_backward(q, k, v, decay, grad_o, "f32", "ascend", lt.SMALL)
+
+
+def test_stdlib_kernels_the_level_does_not_lower_are_refused_where_they_are():
+    """flash_attention (runtime-bounded key loops) and moe (cumsum in the routing): located errors."""
+    from tilelang.stdlib import flash_attention
+    from tilelang.stdlib.moe import moe
+
+    q = torch.randn(1, 2, 19, 16)
+    with pytest.raises(BackendError, match="runtime bounds") as e:
+        flash_attention(q, q, q, causal=True, backend="ascend")
+    assert e.value.loc is not None and e.value.loc.file.endswith("attention_kernels.py")
+    x, logits = torch.randn(9, 16), torch.randn(9, 4)
+    with pytest.raises(BackendError, match="does not lower") as e:
+        moe(x, logits, torch.randn(4, 16, 16), torch.randn(4, 8, 16), 2, block_m=8, backend="ascend")
+    assert e.value.loc is not None
