@@ -161,12 +161,12 @@ struct Core {
   std::vector<Slot> slots;
   std::vector<Flag> flags;  // (event, id)
   bool used_cube = false, used_vector = false;
-  Core() {
-    for (int a = 0; a < NARENAS; ++a) {
+  Core() { flags.resize(64 * 8 * 8); }
+  void open(Arena a) {  // memories are allocated when a buffer is first placed in them
+    if (mem[a].empty()) {
       mem[a].assign(CAPACITY[a], 0);
       gran[a].assign(CAPACITY[a] / BLOCK, Granule{});
     }
-    flags.resize(64 * 8 * 8);
   }
   uint64_t tick(int pipe) { return ++clk[pipe].t[pipe]; }
 };
@@ -413,6 +413,7 @@ struct TPipe {
       fail(at, std::string("InitBuffer: the buffers need ") + std::to_string((uint64_t)start + bytes) + " bytes of " +
                    arena_name(a) + ", which holds " + std::to_string(CAPACITY[a]));
     core->used[a] = start + bytes;
+    core->open(a);
     return start;
   }
   template <TPosition P, int DEPTH>
