@@ -23,6 +23,7 @@ a wrong space or a missing barrier is reported as a race.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from tilelang.errors import BackendError
@@ -50,6 +51,10 @@ def supported_op(name: str) -> bool:
     return name in LOWERED_OPS or "c" in OPS[name].templates
 
 
+def _renamed(v, env):
+    return ir.Var(env(v.name)) if isinstance(v, ir.Var) else v
+
+
 def _rename_values(value, env):
     """`value` with every Var replaced by the buffer currently holding that variable."""
     def v(x):
@@ -70,10 +75,12 @@ def _rename_values(value, env):
 
 
 class _Lowering:
-    def __init__(self, kernel: ir.Kernel, threads: int, target: str | None = "cuda"):
+    def __init__(self, kernel: ir.Kernel, threads: int, target: str | None = "cuda", control: bool = True):
         self.kernel = kernel
         self.threads = threads
         self.target = target
+        self.control = control
+        self.bounds: dict[str, object] = {}  # variables bounding runtime tile loops -> the loop's loc
         self.scalars = {p.name: p.type for p in kernel.params if not p.is_tensor}
         self.types: dict[str, ValueType] = {}  # buffer name -> type
         self.by_var: dict[tuple, str] = {}  # (variable, dtype, shape) -> buffer name
@@ -114,23 +121,28 @@ class _Lowering:
     def stmts(self, body, blocks: dict) -> list:
         out = []
         for s in body:
-            if isinstance(s, ir.TileLoop) and any(t.is_runtime for t in s.tiles):
+            if isinstance(s, ir.TileLoop) and any(t.is_runtime for t in s.tiles) and not self.control:
                 raise BackendError("the explicit-memory level (cuda and ascend backends) does not lower tile loops with "
                                    "runtime bounds yet", s.loc)
             if isinstance(s, ir.If):
                 raise BackendError("the explicit-memory level (cuda and ascend backends) does not lower `if` yet", s.loc)
-            if isinstance(s, ir.Store) and s.atomic is not None:
+            if isinstance(s, ir.Store) and s.atomic is not None and not self.control:
                 raise BackendError("the explicit-memory level (cuda and ascend backends) does not lower atomic stores yet",
                                    s.loc)
             if isinstance(s, ir.TileLoop):
                 inner = dict(blocks, **{t.name: int(t.block) for t in s.tiles})
                 before = dict(self.cur)
+                env = self.lookup(s.loc)
+                tiles = tuple(dataclasses.replace(t, lo=_renamed(t.lo, env), hi=_renamed(t.hi, env))
+                              if t.is_runtime else t for t in s.tiles)
+                self.bounds.update((v.name, s.loc) for t in tiles if t.is_runtime for v in (t.lo, t.hi)
+                                   if isinstance(v, ir.Var))
                 new_body = self.stmts(s.body, inner)
                 for name, buf in before.items():
                     if self.cur.get(name) != buf:
                         raise BackendError(f"explicit-memory lowering: `{name}` changes type inside this loop; "
                                            "give the new value another name", s.loc)
-                out.append(ir.TileLoop(s.tiles, tuple(new_body), s.parallel, s.loc))
+                out.append(ir.TileLoop(tiles, tuple(new_body), s.parallel, s.loc))
             elif isinstance(s, ir.Assign):
                 if isinstance(s.value, ir.Op) and not supported_op(s.value.name):
                     raise BackendError(f"the explicit-memory level (cuda and ascend backends) does not lower `{s.value.name}` "
@@ -332,6 +344,10 @@ class _Lowering:
         k = self.kernel
         body = self.stmts(k.body, {})
         uniform = self.uniform_buffers(body)
+        for name, loc in self.bounds.items():
+            if name not in uniform and name not in self.scalars:
+                raise BackendError(f"explicit-memory lowering: the bound `{name}` of this tile loop is not the same "
+                                   "in every thread (compute it from scalars and scalar loads only)", loc)
         body = self.with_maps(body, uniform)
         body = self.with_fragments(body, self.target)
         space = self.spaces(body, uniform)
@@ -350,10 +366,16 @@ def _join(a: dict, b: dict) -> dict:
 
 
 def lower_to_memory(kernel: ir.Kernel, ctx: PassContext | None = None, threads: int | None = None,
-                    target: str | None = "cuda") -> M.MemKernel:
+                    target: str | None = "cuda", control: bool | None = None) -> M.MemKernel:
     """The explicit-memory program of a tile kernel whose tiling and masking passes have run.
     `threads` per block defaults to 32 * the Config's num_warps. `target` picks the matrix
-    instructions a `dot` may use (memir/fragments.py; None: none, every dot stays SIMT)."""
+    instructions a `dot` may use (memir/fragments.py; None: none, every dot stays SIMT).
+    `control`: whether atomic stores (`tl.atomic_add` / `_max` / `_min` on global tensors, the
+    C-family renderers' atomicAdd / atomicMax / CAS loops) and tile loops with runtime bounds
+    (`tl.tile(lo, hi)`, bounds the same in every thread) are lowered; by default for a GPU target
+    (cuda, hip), refused with a located error otherwise (a renderer without them)."""
     if threads is None:
         threads = 32 * (ctx.config.num_warps if ctx is not None else 4)
-    return _Lowering(kernel, threads, target).run()
+    if control is None:
+        control = target is not None
+    return _Lowering(kernel, threads, target, control).run()
