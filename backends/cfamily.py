@@ -415,6 +415,20 @@ class CFamilyRenderer:
         return self.op_expr(value, out, I)
 
     def stmt(self, s):
+        if isinstance(s, ir.If):  # uniform condition: barriers inside are reached by every thread or none
+            self.line_directive(s.loc)
+            self.emit(f"if ({self.read(s.cond, [])}) {{")
+            self.indent += 1
+            for x in s.then:
+                self.stmt(x)
+            self.indent -= 1
+            self.emit("} else {")
+            self.indent += 1
+            for x in s.orelse:
+                self.stmt(x)
+            self.indent -= 1
+            self.emit("}")
+            return
         if isinstance(s, ir.TileLoop):
             for t in s.tiles:
                 self.blocks[t.name] = int(t.block)

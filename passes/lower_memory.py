@@ -124,12 +124,14 @@ class _Lowering:
             if isinstance(s, ir.TileLoop) and any(t.is_runtime for t in s.tiles) and not self.control:
                 raise BackendError("the explicit-memory level (cuda and ascend backends) does not lower tile loops with "
                                    "runtime bounds yet", s.loc)
-            if isinstance(s, ir.If):
+            if isinstance(s, ir.If) and not self.control:
                 raise BackendError("the explicit-memory level (cuda and ascend backends) does not lower `if` yet", s.loc)
             if isinstance(s, ir.Store) and s.atomic is not None and not self.control:
                 raise BackendError("the explicit-memory level (cuda and ascend backends) does not lower atomic stores yet",
                                    s.loc)
-            if isinstance(s, ir.TileLoop):
+            if isinstance(s, ir.If):
+                out.append(self.lower_if(s, blocks))
+            elif isinstance(s, ir.TileLoop):
                 inner = dict(blocks, **{t.name: int(t.block) for t in s.tiles})
                 before = dict(self.cur)
                 env = self.lookup(s.loc)
@@ -165,6 +167,25 @@ class _Lowering:
                 out.append(M.Put(_rename_values(s, self.lookup(s.loc)), "cyclic"))
         return out
 
+    def lower_if(self, s: ir.If, blocks) -> ir.If:
+        """Both branches; a name assigned in both (one type, so one buffer) is defined after."""
+        cond = _renamed(s.cond, self.lookup(s.loc))
+        if isinstance(cond, ir.Var):
+            self.bounds[cond.name] = s.loc  # every thread must take the same branch (barriers inside)
+        before = dict(self.cur)
+        then = self.stmts(s.then, blocks)
+        after_then, self.cur = self.cur, dict(before)
+        orelse = self.stmts(s.orelse, blocks)
+        after_else, merged = self.cur, dict(before)
+        for name in set(after_then) & set(after_else):
+            if after_then[name] == after_else[name]:
+                merged[name] = after_then[name]
+            elif name in before:
+                raise BackendError(f"explicit-memory lowering: `{name}` changes type in a branch of this `if`; "
+                                   "give the new value another name", s.loc)
+        self.cur = merged
+        return ir.If(cond, tuple(then), tuple(orelse), s.loc)
+
     # ---- step 2: maps and spaces ---------------------------------------------------------------
 
     def uniform_buffers(self, body) -> set[str]:
@@ -185,7 +206,9 @@ class _Lowering:
         def fix(stmts):
             out = []
             for s in stmts:
-                if isinstance(s, ir.TileLoop):
+                if isinstance(s, ir.If):
+                    out.append(ir.If(s.cond, tuple(fix(s.then)), tuple(fix(s.orelse)), s.loc))
+                elif isinstance(s, ir.TileLoop):
                     out.append(ir.TileLoop(s.tiles, tuple(fix(s.body)), s.parallel, s.loc))
                 elif isinstance(s, M.Compute) and s.out in uniform:
                     out.append(M.Compute(s.out, s.value, "uniform", s.loc))
@@ -210,7 +233,10 @@ class _Lowering:
 
         def visit(stmts, blocks):
             for s in stmts:
-                if isinstance(s, ir.TileLoop):
+                if isinstance(s, ir.If):
+                    visit(s.then, blocks)
+                    visit(s.orelse, blocks)
+                elif isinstance(s, ir.TileLoop):
                     visit(s.body, dict(blocks, **{t.name: int(t.block) for t in s.tiles}))
                 elif isinstance(s, M.Compute) and s.map != "uniform":
                     if isinstance(s.value, ir.Op) and s.value.name == "dot":
@@ -243,7 +269,9 @@ class _Lowering:
         def fix(stmts, blocks):
             out = []
             for s in stmts:
-                if isinstance(s, ir.TileLoop):
+                if isinstance(s, ir.If):
+                    out.append(ir.If(s.cond, tuple(fix(s.then, blocks)), tuple(fix(s.orelse, blocks)), s.loc))
+                elif isinstance(s, ir.TileLoop):
                     out.append(ir.TileLoop(s.tiles, tuple(fix(s.body, dict(blocks, **{t.name: int(t.block) for t in s.tiles}))),
                                            s.parallel, s.loc))
                 elif isinstance(s, M.Compute) and s.map != "uniform" and find(s.out) in frag:
@@ -264,7 +292,10 @@ class _Lowering:
 
         def visit(stmts, blocks):
             for s in stmts:
-                if isinstance(s, ir.TileLoop):
+                if isinstance(s, ir.If):
+                    visit(s.then, blocks)
+                    visit(s.orelse, blocks)
+                elif isinstance(s, ir.TileLoop):
                     visit(s.body, dict(blocks, **{t.name: int(t.block) for t in s.tiles}))
                 elif isinstance(s, (M.Compute, M.Put)):
                     for name, natural in natural_reads(s, self.out_shape(s, blocks), self.shape_of, map_of).items():
@@ -318,6 +349,12 @@ class _Lowering:
     def place_barriers(self, stmts, pending, blocks, space, map_of):
         out = []
         for s in stmts:
+            if isinstance(s, ir.If):  # either branch may run: what is pending after is the join
+                then, p_then = self.place_barriers(s.then, pending, blocks, space, map_of)
+                orelse, p_else = self.place_barriers(s.orelse, pending, blocks, space, map_of)
+                out.append(ir.If(s.cond, tuple(then), tuple(orelse), s.loc))
+                pending = _join(p_then, p_else)
+                continue
             if isinstance(s, ir.TileLoop):
                 inner = dict(blocks, **{t.name: int(t.block) for t in s.tiles})
                 head = {k: set(v) for k, v in pending.items()}
@@ -346,8 +383,9 @@ class _Lowering:
         uniform = self.uniform_buffers(body)
         for name, loc in self.bounds.items():
             if name not in uniform and name not in self.scalars:
-                raise BackendError(f"explicit-memory lowering: the bound `{name}` of this tile loop is not the same "
-                                   "in every thread (compute it from scalars and scalar loads only)", loc)
+                raise BackendError(f"explicit-memory lowering: `{name}` (a tile loop's bound or an `if`'s condition) "
+                                   "is not the same in every thread; compute it from scalars and scalar loads "
+                                   "only", loc)
         body = self.with_maps(body, uniform)
         body = self.with_fragments(body, self.target)
         space = self.spaces(body, uniform)

@@ -30,6 +30,12 @@ def _print_stmts(stmts, indent: int, out: list[str]):
             out.append(f"{pad}commit{fmt_loc(s.loc)}")
         elif isinstance(s, M.Wait):
             out.append(f"{pad}wait {s.pending}{fmt_loc(s.loc)}")
+        elif isinstance(s, ir.If):
+            out.append(f"{pad}if {fmt_value(s.cond)}{fmt_loc(s.loc)} {{")
+            _print_stmts(s.then, indent + 1, out)
+            out.append(f"{pad}}} else {{")
+            _print_stmts(s.orelse, indent + 1, out)
+            out.append(f"{pad}}}")
         elif isinstance(s, ir.TileLoop):
             tiles = ", ".join(fmt_tilevar(t) for t in s.tiles)
             kind = "parallel" if s.parallel else "seq"
