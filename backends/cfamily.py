@@ -550,6 +550,38 @@ class CFamilyRenderer:
         return Rendered("\n".join(lines), mk.name, self.args, self.T, offset, lines[0])
 
 
+_AOT_CTYPES = {"bool": ("bool", 1), "i8": ("int8_t", 1), "i32": ("int32_t", 4), "i64": ("int64_t", 8),
+               "f32": ("float", 4), "f64": ("double", 8)}
+
+
+def aot_params(rendered: Rendered) -> list[dict]:
+    """The kernel's parameters as the AOT manifest lists them (aot/manifest.py, aot/clib.py), in
+    the renderer's order: the same for every C-family target."""
+    params = []
+    for a in rendered.args:
+        if a.kind == "ptr":
+            params.append({"name": a.of, "kind": "data_ptr", "of": a.of, "c_type": "uint64_t", "bytes": 8})
+        elif a.kind in ("size", "stride"):
+            params.append({"name": f"{a.of}_{a.kind}{a.dim}", "kind": a.kind, "of": a.of, "dim": a.dim,
+                           "c_type": "int64_t", "bytes": 8})
+        elif a.kind == "scalar":
+            c, n = _AOT_CTYPES[a.dtype]
+            params.append({"name": a.of, "kind": "scalar", "of": a.of, "c_type": c, "bytes": n})
+        else:
+            params.append({"name": a.of, "kind": "size_expr", "of": a.of, "expr": a.of, "c_type": "int64_t",
+                           "bytes": 8})
+    return params
+
+
+def aot_launch_fields(rendered: Rendered) -> dict:
+    """Manifest fields every C-family target's AOT output shares."""
+    return {"entry": rendered.entry, "params": aot_params(rendered), "block": [rendered.threads, 1, 1],
+            "shared_memory_bytes": rendered.shared_bytes, "threads_per_block": rendered.threads,
+            "dynamic_shared_bytes": rendered.shared_bytes,
+            "arguments": [{"kind": a.kind, "of": a.of, "dim": a.dim, "dtype": a.dtype} for a in rendered.args],
+            "grid": {"dims": 1, "programs": "product of the grid tile counts"}}
+
+
 def _strides(shape) -> list[int]:
     out, s = [], 1
     for d in reversed(shape):

@@ -12,6 +12,7 @@ import hashlib
 from pathlib import Path
 
 from tilelang.backend import Backend, register
+from tilelang.backends.cfamily import aot_launch_fields
 from tilelang.errors import BackendError
 from tilelang.ir import nodes as ir
 from tilelang.memir.verifier import verify_memkernel
@@ -107,28 +108,9 @@ class CudaBackend(Backend):
         files = {f"{kernel.name}.cu": rendered.source, f"{kernel.name}.ptx": ptx, f"{kernel.name}.cubin": cubin}
         for name, data in files.items():
             (out_dir / name).write_bytes(data if isinstance(data, bytes) else data.encode())
-        ctypes_ = {"bool": ("bool", 1), "i8": ("int8_t", 1), "i32": ("int32_t", 4), "i64": ("int64_t", 8),
-                   "f32": ("float", 4), "f64": ("double", 8)}
-        params = []
-        for a in rendered.args:
-            if a.kind == "ptr":
-                params.append({"name": a.of, "kind": "data_ptr", "of": a.of, "c_type": "uint64_t", "bytes": 8})
-            elif a.kind in ("size", "stride"):
-                params.append({"name": f"{a.of}_{a.kind}{a.dim}", "kind": a.kind, "of": a.of, "dim": a.dim,
-                               "c_type": "int64_t", "bytes": 8})
-            elif a.kind == "scalar":
-                c, n = ctypes_[a.dtype]
-                params.append({"name": a.of, "kind": "scalar", "of": a.of, "c_type": c, "bytes": n})
-            else:
-                params.append({"name": a.of, "kind": "size_expr", "of": a.of, "expr": a.of, "c_type": "int64_t",
-                               "bytes": 8})
-        return {"files": list(files), "binary_kind": "cubin", "entry": rendered.entry, "arch": arch,
+        return {"files": list(files), "binary_kind": "cubin", "arch": arch,
                 "binary": {"file": f"{kernel.name}.cubin", "kind": "cubin", "symbol": rendered.entry},
-                "launch_api": "cuda-driver", "params": params, "block": [rendered.threads, 1, 1],
-                "shared_memory_bytes": rendered.shared_bytes,
-                "threads_per_block": rendered.threads, "dynamic_shared_bytes": rendered.shared_bytes,
-                "arguments": [{"kind": a.kind, "of": a.of, "dim": a.dim, "dtype": a.dtype} for a in rendered.args],
-                "grid": {"dims": 1, "programs": "product of the grid tile counts"},
+                "launch_api": "cuda-driver", **aot_launch_fields(rendered),
                 "toolchain": {"cuda": toolchain_version()},
                 # The swizzle pass's proof: each 2-D shared buffer's layout is a bijection, and the
                 # worst bank-conflict degree of every access pattern, every warp instruction enumerated.

@@ -152,16 +152,17 @@ class EmuRenderer(CudaRenderer):
     pragma_unroll = ""
 
 
-def _driver(rendered) -> str:
-    """`tl_launch(grid, argv)`: every block in turn, each with one OS thread per CUDA thread."""
+def _driver(rendered, renderer=EmuRenderer, block_setup: str = "", thread_setup: str = "") -> str:
+    """`tl_launch(grid, argv)`: every block in turn, each with one OS thread per CUDA thread.
+    `block_setup` / `thread_setup` are statements a target's emulation adds per block / thread."""
     ctype = {"ptr": None, "size": "long long", "stride": "long long", "size_expr": "long long"}
     unpack = []
     for i, a in enumerate(rendered.args):
         if a.kind == "ptr":
-            t = EmuRenderer.half_storage.get(a.dtype, EmuRenderer.CTYPE[a.dtype]) + "*"
+            t = renderer.half_storage.get(a.dtype, renderer.CTYPE[a.dtype]) + "*"
             unpack.append(f"*({t}*)argv[{i}]")
         elif a.kind == "scalar":
-            unpack.append(f"*({EmuRenderer.CTYPE[a.dtype]}*)argv[{i}]")
+            unpack.append(f"*({renderer.CTYPE[a.dtype]}*)argv[{i}]")
         else:
             unpack.append(f"*({ctype[a.kind]}*)argv[{i}]")
     call = f"{rendered.entry}({', '.join(unpack)})"
@@ -175,12 +176,13 @@ extern "C" int tl_launch(long long grid, void** argv) {{
     std::vector<std::unique_ptr<std::barrier<>>> warp_bars;
     for (unsigned w = 0; w < nwarps; ++w)
       warp_bars.emplace_back(new std::barrier<>(std::min(32u, nthreads - 32 * w)));
+    {block_setup}
     std::vector<std::thread> ts;
     for (unsigned t = 0; t < {rendered.threads}; ++t)
       ts.emplace_back([&, t] {{
         threadIdx = {{t, 0, 0}}; blockIdx = {{(unsigned)b, 0, 0}}; tl_cp_groups.clear(); tl_cp_open.clear();
         tl_emu_smem = smem.data(); tl_emu_barrier = &bar;
-        tl_emu_warp = &scratch[t / 32]; tl_emu_warp_barrier = warp_bars[t / 32].get();
+        tl_emu_warp = &scratch[t / 32]; tl_emu_warp_barrier = warp_bars[t / 32].get(); {thread_setup}
         {call};
       }});
     for (auto& th : ts) th.join();
@@ -190,26 +192,27 @@ extern "C" int tl_launch(long long grid, void** argv) {{
 """
 
 
-def build(mk):
-    """(rendered, ctypes function) for a memory-level kernel, compiled with g++ and cached."""
+def build(mk, renderer=EmuRenderer, header: str = HEADER, driver=_driver, tag: str = "cuda-emu"):
+    """(rendered, ctypes function) for a memory-level kernel, compiled with g++ and cached. Another
+    C-family target's emulation passes its renderer, header and driver (backends/hip/emu.py)."""
     gxx = shutil.which("g++")
     if gxx is None:
         raise BackendError("the CUDA emulation needs g++")
-    rendered = EmuRenderer(mk).render()
-    source = rendered.source + _driver(rendered)
-    key = hashlib.sha256((HEADER + source).encode()).hexdigest()[:32]
-    hit = cache.lookup("cuda-emu", key, ("kernel.so",))
+    rendered = renderer(mk).render()
+    source = rendered.source + driver(rendered)
+    key = hashlib.sha256((header + source).encode()).hexdigest()[:32]
+    hit = cache.lookup(tag, key, ("kernel.so",))
     if hit is None:
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="tilelang-emu-") as d:
-            (Path(d) / "cuda_emu.h").write_text(HEADER)
+            (Path(d) / "cuda_emu.h").write_text(header)
             (Path(d) / "kernel.cpp").write_text(source)
             res = subprocess.run([gxx, "-std=c++20", "-O1", "-fPIC", "-shared", "-pthread", "-w",
                                   "kernel.cpp", "-o", "kernel.so"], cwd=d, capture_output=True, text=True)
             if res.returncode != 0:
                 raise BackendError(f"g++ rejected the emulated CUDA source:\n{res.stderr[:4000]}")
-            hit = cache.store("cuda-emu", key, {"kernel.cpp": source, "kernel.so": (Path(d) / "kernel.so").read_bytes()})
+            hit = cache.store(tag, key, {"kernel.cpp": source, "kernel.so": (Path(d) / "kernel.so").read_bytes()})
     lib = ctypes.CDLL(str(hit / "kernel.so"))
     fn = lib.tl_launch
     fn.argtypes = [ctypes.c_longlong, ctypes.POINTER(ctypes.c_void_p)]

@@ -304,3 +304,41 @@ def operand_readers(instr: MMAInstr, fmap: FragmentMap, out_shape, k_size: int, 
     if wm > 1:
         b_thr = np.full_like(b_thr, many)
     return a_thr, b_thr
+
+
+# ---- AMD MFMA (CDNA2 gfx90a, CDNA3 gfx94x), wave64 ------------------------------------------------------
+# From AMD's matrix instruction layouts ("AMD matrix instruction calculator"): for
+# v_mfma_f32_32x32x8{f16,bf16_1k}, A[i][k] is register k % 4 of lane i + 32 * (k / 4), B[k][j]
+# register k % 4 of lane j + 32 * (k / 4), and D[i][j] register (i % 4) + 4 * (i / 8) of lane
+# j + 32 * ((i / 4) % 2); for v_mfma_f32_16x16x16{f16,bf16_1k}, A[i][k] is register k % 4 of lane
+# i + 16 * (k / 4), B likewise, D[i][j] register i % 4 of lane j + 16 * (i / 4).
+
+register_layout(FragmentLayout(
+    "mfma_32x32x8_a", 32, 8, 64, 4, row="lane & 31", col="(lane >> 5) * 4 + reg",
+    doc="A operand of v_mfma_f32_32x32x8 (4 f16/bf16 per lane)"))
+register_layout(FragmentLayout(
+    "mfma_32x32x8_b", 8, 32, 64, 4, row="(lane >> 5) * 4 + reg", col="lane & 31",
+    doc="B operand of v_mfma_f32_32x32x8"))
+register_layout(FragmentLayout(
+    "mfma_32x32x8_c", 32, 32, 64, 16, row="(reg >> 2) * 8 + (lane >> 5) * 4 + (reg & 3)", col="lane & 31",
+    doc="C/D accumulator of v_mfma_f32_32x32x8 (16 f32 per lane)"))
+register_layout(FragmentLayout(
+    "mfma_16x16x16_a", 16, 16, 64, 4, row="lane & 15", col="(lane >> 4) * 4 + reg",
+    doc="A operand of v_mfma_f32_16x16x16 (4 f16/bf16 per lane)"))
+register_layout(FragmentLayout(
+    "mfma_16x16x16_b", 16, 16, 64, 4, row="(lane >> 4) * 4 + reg", col="lane & 15",
+    doc="B operand of v_mfma_f32_16x16x16"))
+register_layout(FragmentLayout(
+    "mfma_16x16x16_c", 16, 16, 64, 4, row="(lane >> 4) * 4 + reg", col="lane & 15",
+    doc="C/D accumulator of v_mfma_f32_16x16x16 (4 f32 per lane)"))
+
+# The 32x32 instructions first: pick_mma takes the first that fits.
+register_mma(MMAInstr("mfma_f32_32x32x8f16", 32, 32, 8, "mfma_32x32x8_a", "mfma_32x32x8_b", "mfma_32x32x8_c",
+                      ("f16",), "f32", ("hip",), "v_mfma_f32_32x32x8f16"))
+register_mma(MMAInstr("mfma_f32_32x32x8bf16_1k", 32, 32, 8, "mfma_32x32x8_a", "mfma_32x32x8_b", "mfma_32x32x8_c",
+                      ("bf16",), "f32", ("hip",), "v_mfma_f32_32x32x8bf16_1k (gfx940: v_mfma_f32_32x32x8_bf16)"))
+register_mma(MMAInstr("mfma_f32_16x16x16f16", 16, 16, 16, "mfma_16x16x16_a", "mfma_16x16x16_b", "mfma_16x16x16_c",
+                      ("f16",), "f32", ("hip",), "v_mfma_f32_16x16x16f16"))
+register_mma(MMAInstr("mfma_f32_16x16x16bf16_1k", 16, 16, 16, "mfma_16x16x16_a", "mfma_16x16x16_b",
+                      "mfma_16x16x16_c", ("bf16",), "f32", ("hip",),
+                      "v_mfma_f32_16x16x16bf16_1k (gfx940: v_mfma_f32_16x16x16_bf16)"))

@@ -1,0 +1,122 @@
+
+extern "C" __global__ void __launch_bounds__(256) matmul_kernel(
+    __half* __restrict__ a,
+    long long a_n0,
+    long long a_n1,
+    long long a_s0,
+    long long a_s1,
+    __half* __restrict__ b,
+    long long b_n0,
+    long long b_n1,
+    long long b_s0,
+    long long b_s1,
+    __half* __restrict__ c,
+    long long c_n0,
+    long long c_n1,
+    long long c_s0,
+    long long c_s1,
+    long long sz0,
+    long long sz1,
+    long long sz2) {
+  extern __shared__ __attribute__((aligned(16))) unsigned char tl_smem[];
+  float r_acc[16];
+  __half* const s_2 = (__half*)(tl_smem + 0);
+  __half* const s_3 = (__half*)(tl_smem + 4096);
+  float r_4[16];
+  float r_6[16];
+  const int tid = threadIdx.x;
+  long long pid = blockIdx.x;
+  const long long id_n = pid % sz1; pid /= sz1;
+  const long long id_m = pid % sz0; pid /= sz0;
+#line 15 "stdlib/gemm.py"
+  #pragma unroll
+  for (int j = 0; j < 16; ++j) {
+    const int lane = tid % 64, warp = tid / 64;
+    const int reg = j % 16, frag = j / 16;
+    const int i0 = (warp / 2) * 32 + (frag / 1) * 32 + ((reg >> 2) * 8 + (lane >> 5) * 4 + (reg & 3));
+    const int i1 = (warp % 2) * 32 + (frag % 1) * 32 + (lane & 31);
+    const int e = i0 * 64 + i1;
+    r_acc[j] = 0.0f;
+  }
+#line 16 "stdlib/gemm.py"
+  for (long long id_k = 0; id_k < sz2; ++id_k) {
+#line 17 "stdlib/gemm.py"
+    __syncthreads();
+#line 17 "stdlib/gemm.py"
+    #pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      const int e = tid + j * 256;
+      const int i0 = e / 32;
+      const int i1 = (e) % 32;
+      s_2[e] = __float2half_rn((((id_m * 64 + i0) < a_n0 && (id_k * 32 + i1) < a_n1) ? (float)__half2float(a[(id_m * 64 + i0) * a_s0 + (id_k * 32 + i1) * a_s1]) : 0.0f));
+    }
+#line 17 "stdlib/gemm.py"
+    #pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      const int e = tid + j * 256;
+      const int i0 = e / 64;
+      const int i1 = (e) % 64;
+      s_3[e] = __float2half_rn((((id_k * 32 + i0) < b_n0 && (id_n * 64 + i1) < b_n1) ? (float)__half2float(b[(id_k * 32 + i0) * b_s0 + (id_n * 64 + i1) * b_s1]) : 0.0f));
+    }
+#line 17 "stdlib/gemm.py"
+    __syncthreads();
+#line 17 "stdlib/gemm.py"
+    {
+      const int lane = tid % 64, warp = tid / 64;
+      const int wr = (warp / 2) * 32, wc = (warp % 2) * 32;
+      tl_float16v acc[1] = {};
+      #pragma unroll
+      for (int k0 = 0; k0 < 32; k0 += 8) {
+        tl_half4 fa[1], fb[1];
+        #pragma unroll
+        for (int fi = 0; fi < 1; ++fi)
+          #pragma unroll
+          for (int reg = 0; reg < 4; ++reg)
+            fa[fi][reg] = (_Float16)(__half2float(s_2[(wr + fi * 32 + (lane & 31)) * 32 + (k0 + ((lane >> 5) * 4 + reg))]));
+        #pragma unroll
+        for (int fj = 0; fj < 1; ++fj)
+          #pragma unroll
+          for (int reg = 0; reg < 4; ++reg)
+            fb[fj][reg] = (_Float16)(__half2float(s_3[(k0 + ((lane >> 5) * 4 + reg)) * 64 + (wc + fj * 32 + (lane & 31))]));
+        #pragma unroll
+        for (int f = 0; f < 1; ++f)
+          acc[f] = __builtin_amdgcn_mfma_f32_32x32x8f16(fa[f / 1], fb[f % 1], acc[f], 0, 0, 0);
+      }
+      #pragma unroll
+      for (int f = 0; f < 1; ++f)
+        #pragma unroll
+        for (int reg = 0; reg < 16; ++reg)
+          r_4[f * 16 + reg] = acc[f][reg];
+    }
+#line 17 "stdlib/gemm.py"
+    #pragma unroll
+    for (int j = 0; j < 16; ++j) {
+      const int lane = tid % 64, warp = tid / 64;
+      const int reg = j % 16, frag = j / 16;
+      const int i0 = (warp / 2) * 32 + (frag / 1) * 32 + ((reg >> 2) * 8 + (lane >> 5) * 4 + (reg & 3));
+      const int i1 = (warp % 2) * 32 + (frag % 1) * 32 + (lane & 31);
+      const int e = i0 * 64 + i1;
+      r_acc[j] = ((float)(r_acc[j] + r_4[j]));
+    }
+  }
+#line 18 "stdlib/gemm.py"
+  #pragma unroll
+  for (int j = 0; j < 16; ++j) {
+    const int lane = tid % 64, warp = tid / 64;
+    const int reg = j % 16, frag = j / 16;
+    const int i0 = (warp / 2) * 32 + (frag / 1) * 32 + ((reg >> 2) * 8 + (lane >> 5) * 4 + (reg & 3));
+    const int i1 = (warp % 2) * 32 + (frag % 1) * 32 + (lane & 31);
+    const int e = i0 * 64 + i1;
+    r_6[j] = tl_rn_f16(((float)(r_acc[j])));
+  }
+#line 18 "stdlib/gemm.py"
+  #pragma unroll
+  for (int j = 0; j < 16; ++j) {
+    const int lane = tid % 64, warp = tid / 64;
+    const int reg = j % 16, frag = j / 16;
+    const int i0 = (warp / 2) * 32 + (frag / 1) * 32 + ((reg >> 2) * 8 + (lane >> 5) * 4 + (reg & 3));
+    const int i1 = (warp % 2) * 32 + (frag % 1) * 32 + (lane & 31);
+    const int e = i0 * 64 + i1;
+    if ((id_m * 64 + i0) < c_n0 && (id_n * 64 + i1) < c_n1) c[(id_m * 64 + i0) * c_s0 + (id_n * 64 + i1) * c_s1] = __float2half_rn(r_6[j]);
+  }
+}
