@@ -175,6 +175,7 @@ def _backward(q, k, v, decay, grad_o, needed, config, backend):
 
 def _autograd_function():
     import torch
+    from torch.autograd.function import once_differentiable
 
     class LightningAttention(torch.autograd.Function):
         @staticmethod
@@ -184,6 +185,7 @@ def _autograd_function():
             return _run(q, k, v, decay, False, config, backend)
 
         @staticmethod
+        @once_differentiable  # the backward's kernels are not differentiable themselves: say so if asked
         def backward(ctx, grad_o):
             q, k, v, decay = ctx.saved_tensors
             grad_o = grad_o.to(v.dtype)

@@ -181,3 +181,12 @@ def test_a_tuned_winner_is_used(tmp_path, monkeypatch):
     # the hook rechecks whether a database file exists at most once a second: make it look now
     monkeypatch.setattr(hook, "_db_seen", [False, 0.0])
     assert lightning._default_config(q, k, v, decay, out, False, "reference") == result.best
+
+
+def test_double_backward_is_refused():
+    q, k, v, decay, grad_o = inputs(1, 1, 8, 4, 4, "f32", 7)
+    v = v.clone().requires_grad_()
+    (dv,) = torch.autograd.grad(lightning.lightning_attention(q, k, v, decay, config=SMALL), [v], grad_o,
+                                create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable|double backward|does not require grad"):
+        torch.autograd.grad(dv.sum(), [v])
