@@ -118,8 +118,10 @@ def _check(q, k, v, decay):
     if decay.requires_grad:
         _fail("`decay` does not get a gradient: in Lightning Attention-2 the per-head rates are fixed "
               "(ALiBi-style slopes), not learned; pass `decay.detach()`")
-    if not bool((decay >= 0).all()):  # also false for NaN
-        _fail(f"`decay` must be finite and >= 0 (lambda = exp(-decay) <= 1), got {decay.tolist()}")
+    bad = ~(torch.isfinite(decay) & (decay >= 0))  # one host read; NaN and inf are bad too
+    if bool(bad.any()):
+        h = int(bad.nonzero()[0, 0])
+        _fail(f"`decay` must be finite and >= 0 (lambda = exp(-decay) <= 1), got {decay[h].item()} for head {h}")
 
 
 def _new_output(like):

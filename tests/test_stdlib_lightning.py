@@ -116,7 +116,8 @@ def _call(**change):
 @pytest.mark.parametrize("change, message", [
     (dict(decay=torch.tensor([0.1, 0.2], requires_grad=True)), "does not get a gradient"),
     (dict(decay=torch.tensor([0.1, -0.2])), "must be finite and >= 0"),
-    (dict(decay=torch.tensor([0.1, float("nan")])), "must be finite and >= 0"),
+    (dict(decay=torch.tensor([0.1, float("nan")])), "must be finite and >= 0.*nan for head 1"),
+    (dict(decay=torch.tensor([float("inf"), 0.0])), "must be finite and >= 0.*inf for head 0"),
     (dict(decay=torch.tensor([0.1])), "one rate per head"),
     (dict(decay=torch.tensor([1, 2])), "float tensor"),
     (dict(q=torch.randn(2, 5, 4)), "must be 4-D"),
