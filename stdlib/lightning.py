@@ -34,6 +34,7 @@ def lightning_kernel(q, k, v, decay, o, reverse):
     Z, H, S, D = k.shape
     Z, H, S, E = v.shape
     Z, H, S, E = o.shape
+    (H,) = decay.shape
     # One program per (batch, head, value tile): the state's columns are independent, so value tiles
     # add parallelism (at the price of recomputing Q K^T per tile); the sequence is one loop.
     for b, h, e in tl.tile([Z, H, E], block=[1, 1, None]):
