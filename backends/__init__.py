@@ -5,3 +5,4 @@ from . import triton  # noqa: F401
 from . import cpu  # noqa: F401
 from . import cuda  # noqa: F401
 from . import hip  # noqa: F401
+from . import ascend  # noqa: F401

@@ -115,12 +115,12 @@ class _Lowering:
         out = []
         for s in body:
             if isinstance(s, ir.TileLoop) and any(t.is_runtime for t in s.tiles):
-                raise BackendError("the explicit-memory level (cuda backend) does not lower tile loops with "
+                raise BackendError("the explicit-memory level (cuda and ascend backends) does not lower tile loops with "
                                    "runtime bounds yet", s.loc)
             if isinstance(s, ir.If):
-                raise BackendError("the explicit-memory level (cuda backend) does not lower `if` yet", s.loc)
+                raise BackendError("the explicit-memory level (cuda and ascend backends) does not lower `if` yet", s.loc)
             if isinstance(s, ir.Store) and s.atomic is not None:
-                raise BackendError("the explicit-memory level (cuda backend) does not lower atomic stores yet",
+                raise BackendError("the explicit-memory level (cuda and ascend backends) does not lower atomic stores yet",
                                    s.loc)
             if isinstance(s, ir.TileLoop):
                 inner = dict(blocks, **{t.name: int(t.block) for t in s.tiles})
@@ -133,10 +133,10 @@ class _Lowering:
                 out.append(ir.TileLoop(s.tiles, tuple(new_body), s.parallel, s.loc))
             elif isinstance(s, ir.Assign):
                 if isinstance(s.value, ir.Op) and not supported_op(s.value.name):
-                    raise BackendError(f"the explicit-memory level (cuda backend) does not lower `{s.value.name}` "
+                    raise BackendError(f"the explicit-memory level (cuda and ascend backends) does not lower `{s.value.name}` "
                                        "yet", s.loc)
                 if s.type.dtype not in LOWERED_DTYPES:
-                    raise BackendError(f"the explicit-memory level (cuda backend) does not handle {s.type.dtype} "
+                    raise BackendError(f"the explicit-memory level (cuda and ascend backends) does not handle {s.type.dtype} "
                                        "values yet", s.loc)
                 value = _rename_values(s.value, self.lookup(s.loc))
                 buf = self.buffer_for(s.name, s.type, s.loc)

@@ -205,19 +205,20 @@ def _init_centroids(x, k, init, generator, backend):
         rows = torch.randperm(P, generator=generator)[:k].to(x.device)
         return x[rows].to(torch.float32)
     if init == "k-means++":
+        # D^2 sampling, all on x's device (no host round trip per center): the next center is the
+        # first point whose running sum of min_dist exceeds u * total, u uniform from `generator`.
+        # Points at distance 0 (the centers themselves) have zero weight, so centers are distinct
+        # unless every point coincides with one (total 0: the last point is taken).
         centers = torch.empty((k, D), dtype=torch.float32, device=x.device)
+        uniforms = torch.rand(k, generator=generator, dtype=torch.float64).to(x.device)
         first = int(torch.randint(P, (1,), generator=generator))
         centers[0] = x[first].to(torch.float32)
         min_dist = torch.full((P,), float("inf"), dtype=torch.float32, device=x.device)
         for i in range(1, k):
             min_sq_dist_kernel(x, centers[i - 1], min_dist, backend=backend)
-            weights = min_dist.double().cpu()
-            total = float(weights.sum())
-            if not total > 0:  # every point coincides with a center already: pick any point
-                row = int(torch.randint(P, (1,), generator=generator))
-            else:
-                row = int(torch.multinomial(weights / total, 1, generator=generator))
-            centers[i] = x[row].to(torch.float32)
+            cdf = torch.cumsum(min_dist, 0, dtype=torch.float64)
+            row = torch.searchsorted(cdf, (uniforms[i] * cdf[-1]).reshape(1), right=True).clamp_(max=P - 1)
+            centers[i] = x[row[0]].to(torch.float32)
         return centers
     raise LaunchError(f"kmeans: init must be 'k-means++', 'random' or a [k, D] tensor, got {init!r}")
 

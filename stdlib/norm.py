@@ -1,8 +1,9 @@
 """Layer norm and RMS norm over the trailing dimensions, written in the tile DSL.
 
-One program per tile of rows, each row visited in column tiles (any length compiles once).
-`layer_norm` merges per-tile means and centred sums of squares with Chan et al.'s pairwise update,
-which is as stable as a two-pass mean / variance but reads the row once for the statistics, then
+One program per tile of rows. Rows up to WHOLE_ROW_MAX elements are loaded whole (`x[m, :]`: read
+once, a compile per row length) and take the two-pass mean and variance; longer rows are visited in
+column tiles (any length compiles once), and `layer_norm_kernel` merges per-tile means and centred
+sums of squares with Chan et al.'s pairwise update, as stable as the two-pass formula, then
 normalizes in a second pass. Statistics and arithmetic are f32; the output has x's dtype.
 """
 
@@ -11,7 +12,36 @@ from __future__ import annotations
 import tilelang as tl
 from tilelang.errors import LaunchError
 
-from .softmax import SUPPORTED
+from .softmax import SUPPORTED, WHOLE_ROW_MAX, whole_row_config
+
+
+@tl.tile
+def layer_norm_rows_kernel(x, weight, bias, out, eps):
+    """layer_norm with whole rows in one tile: mean, then the variance of x - mean (two-pass)."""
+    M, N = x.shape
+    (N,) = weight.shape
+    (N,) = bias.shape
+    M, N = out.shape
+    for m in tl.tile(M):
+        v = x[m, :].to(tl.float32)
+        mean = tl.sum(v, axis=1) / N
+        centred = v - mean[:, None]
+        rstd = tl.rsqrt(tl.sum(centred * centred, axis=1) / N + eps)
+        w = weight[:].to(tl.float32)[None, :]
+        b = bias[:].to(tl.float32)[None, :]
+        out[m, :] = (centred * rstd[:, None] * w + b).to(out.dtype)
+
+
+@tl.tile
+def rms_norm_rows_kernel(x, weight, out, eps):
+    """rms_norm with whole rows in one tile."""
+    M, N = x.shape
+    (N,) = weight.shape
+    M, N = out.shape
+    for m in tl.tile(M):
+        v = x[m, :].to(tl.float32)
+        rstd = tl.rsqrt(tl.sum(v * v, axis=1) / N + eps)
+        out[m, :] = (v * rstd[:, None] * weight[:].to(tl.float32)[None, :]).to(out.dtype)
 
 
 @tl.tile
@@ -117,7 +147,10 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps: float = 1e-5, *
     w = _affine("layer_norm", "weight", weight, shape, n, x, 1.0)
     b = _affine("layer_norm", "bias", bias, shape, n, x, 0.0)
     out = torch.empty(rows.shape, dtype=x.dtype, device=x.device)
-    if out.numel():
+    if out.numel() and n <= WHOLE_ROW_MAX:
+        layer_norm_rows_kernel(rows, w, b, out, _eps("layer_norm", eps), config=config or whole_row_config(n),
+                               backend=backend)
+    elif out.numel():
         layer_norm_kernel(rows, w, b, out, _eps("layer_norm", eps), config=config, backend=backend)
     return out.reshape(x.shape)
 
@@ -132,6 +165,8 @@ def rms_norm(x, normalized_shape, weight=None, eps: float | None = None, *,
     w = _affine("rms_norm", "weight", weight, shape, n, x, 1.0)
     eps = torch.finfo(x.dtype).eps if eps is None else _eps("rms_norm", eps)
     out = torch.empty(rows.shape, dtype=x.dtype, device=x.device)
-    if out.numel():
+    if out.numel() and n <= WHOLE_ROW_MAX:
+        rms_norm_rows_kernel(rows, w, out, eps, config=config or whole_row_config(n), backend=backend)
+    elif out.numel():
         rms_norm_kernel(rows, w, out, eps, config=config, backend=backend)
     return out.reshape(x.shape)

@@ -1,10 +1,14 @@
 """Softmax along one dimension, written in the tile DSL: `softmax(x, dim=-1)`.
 
-One program per tile of rows, two passes over each row in column tiles, so rows of any length
-compile once: the first keeps a running maximum and a sum of exponentials rescaled whenever the
-maximum grows (the online softmax), the second writes exp(x - max) / sum. Everything is computed in
-f32 and subtracting the row maximum keeps exp from overflowing, so large inputs (1e30, f16's 65504)
-are fine. A row whose entries are all -inf has no finite maximum: like torch, it gives NaN.
+Two kernels, one program per tile of rows:
+- rows up to WHOLE_ROW_MAX elements (`softmax_rows_kernel`): each program loads its rows whole
+  (`x[m, :]`), so x is read once and exp computed once per element; it compiles once per row length.
+- longer rows (`softmax_kernel`): two passes over each row in column tiles (any length compiles
+  once): a running maximum and a sum of exponentials rescaled whenever the maximum grows (the online
+  softmax), then exp(x - max) / sum.
+Everything is computed in f32 and subtracting the row maximum keeps exp from overflowing, so large
+inputs (1e30, f16's 65504) are fine. A row whose entries are all -inf has no finite maximum: like
+torch, it gives NaN.
 """
 
 from __future__ import annotations
@@ -37,7 +41,32 @@ def softmax_kernel(x, out):
             out[m, n] = (tl.exp(v - base[:, None]) * inv[:, None]).to(out.dtype)
 
 
+@tl.tile
+def softmax_rows_kernel(x, out):
+    """out[m, :] = softmax(x[m, :]) with whole rows in one tile (read once, one exp per element)."""
+    M, N = x.shape
+    M, N = out.shape
+    for m in tl.tile(M):
+        v = tl.load(x[m, :], other=NEG_INF).to(tl.float32)
+        row_max = tl.max(v, axis=1)
+        base = tl.where(row_max == NEG_INF, 0.0, row_max)
+        e = tl.exp(v - base[:, None])
+        out[m, :] = (e * (1.0 / tl.sum(e, axis=1))[:, None]).to(out.dtype)
+
+
 SUPPORTED = ("float16", "bfloat16", "float32")
+
+# Rows up to this many elements are taken whole (one compile per row length); longer rows loop.
+WHOLE_ROW_MAX = 16384
+
+
+def whole_row_config(n: int) -> tl.Config:
+    """Rows per program for whole-row kernels when the caller gives no config: about 8K elements
+    per tile (a power of two, at most 16 rows), so a tile stays in the core's L2."""
+    rows = 1
+    while rows < 16 and rows * 2 * n <= 8192:
+        rows *= 2
+    return tl.Config(BLOCK_M=rows)
 
 # Tile sizes worth sweeping (`tilelang.autotune.sweep.tune(softmax_kernel, x, out, configs=...)`);
 # the winner lands in the tuning database, which every later call without config= consults.
@@ -72,5 +101,9 @@ def softmax(x, dim: int = -1, *, config: tl.Config | None = None, backend: str |
     rows, back = rows_view("softmax", x, dim)
     out = torch.empty(rows.shape, dtype=x.dtype, device=x.device)
     if out.numel():
-        softmax_kernel(rows, out, config=config, backend=backend)
+        n = rows.shape[1]
+        if n <= WHOLE_ROW_MAX:
+            softmax_rows_kernel(rows, out, config=config or whole_row_config(n), backend=backend)
+        else:
+            softmax_kernel(rows, out, config=config, backend=backend)
     return back(out)

@@ -193,6 +193,7 @@ def test_seeded_inits(backend):
     assert len(set(asg.tolist())) == 4
 
 
+@pytest.mark.slow
 def test_atomic_update_order_is_within_rounding():
     """The update's f64 atomic sums land in thread order; over repeated multi-threaded cpu runs the
     f32 centroids agree to an ulp or so (usually exactly)."""
@@ -221,3 +222,24 @@ def test_wrapper_errors():
         kmeans(x, 2, 2, init=torch.randn(3, 3))
     with pytest.raises(LaunchError, match="iters"):
         kmeans(x, 2, -1)
+
+
+@pytest.mark.slow
+def test_gpu_benchmark_dry_run():
+    """benchmarks/gpu_stdlib_kmeans.py --dry-run: every GPU case checked at a small shape on CPU."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_stdlib_kmeans.py"
+    r = subprocess.run([sys.executable, str(script), "--dry-run"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert r.stdout.count("dry run ok") == 8
+
+
+def test_kmeans_on_identical_points():
+    """Every point equal: k-means++ has no distance to sample by (all weights 0), every point ties
+    between equal centroids (index 0 wins), the other clusters stay empty and keep their centroid."""
+    x = torch.full((10, 6), 2.5)
+    cen, asg = kmeans(x, 3, 2, config=SMALL, backend="cpu")
+    assert (asg == 0).all() and torch.equal(cen, torch.full((3, 6), 2.5))

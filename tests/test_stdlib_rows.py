@@ -3,6 +3,8 @@ torch in float64: rows of length 1, 17 and 1000+ (longer than any tile), -inf an
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -10,13 +12,18 @@ from conftest import BACKENDS, TORCH_DTYPES, assert_close, poisoned
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tilelang.stdlib import layer_norm, matmul, rms_norm, softmax
-from tilelang.stdlib.norm import layer_norm_kernel, rms_norm_kernel
-from tilelang.stdlib.softmax import softmax_kernel
+from tilelang.stdlib.norm import layer_norm_kernel, layer_norm_rows_kernel, rms_norm_kernel, rms_norm_rows_kernel
+from tilelang.stdlib.softmax import softmax_kernel, softmax_rows_kernel
 
 import tilelang as tl
 from tilelang.errors import LaunchError
 
 ROWS = tl.Config(BLOCK_M=4, BLOCK_N=16)  # rows of 17 and 1000+ span several column tiles
+WHOLE = tl.Config(BLOCK_M=4)  # the whole-row kernels: rows taken whole
+# (online / column-tiled kernel, whole-row kernel) per function, with their configs
+SOFTMAX = {"tiled": (softmax_kernel, ROWS), "whole": (softmax_rows_kernel, WHOLE)}
+LAYER_NORM = {"tiled": (layer_norm_kernel, ROWS), "whole": (layer_norm_rows_kernel, WHOLE)}
+RMS_NORM = {"tiled": (rms_norm_kernel, ROWS), "whole": (rms_norm_rows_kernel, WHOLE)}
 LENGTHS = st.sampled_from([1, 17, 1030])
 DTYPES = st.sampled_from(["f32", "f16", "bf16"])
 
@@ -30,17 +37,23 @@ def randn(shape, dtype, seed, scale=1.0, offset=0.0):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@settings(max_examples=4)
+@pytest.mark.parametrize("variant", ["tiled", "whole"])
+@settings(max_examples=3)
 @given(M=st.integers(1, 9), N=LENGTHS, dtype=DTYPES, seed=st.integers(0, 2**16))
-def test_softmax_kernel(backend, M, N, dtype, seed):
+def test_softmax_kernel(backend, variant, M, N, dtype, seed):
     x = randn((M, N), dtype, seed, scale=4.0)
     out = poisoned((M, N), x.dtype)
-    softmax_kernel(x, out, config=ROWS, backend=backend)
+    kernel, config = SOFTMAX[variant]
+    kernel(x, out, config=config, backend=backend)
     assert_close(out, torch.softmax(x.double(), -1), dtype, N)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_softmax_stability_and_inf(backend):
+@pytest.mark.parametrize("variant", ["tiled", "whole"])
+def test_softmax_stability_and_inf(backend, variant, monkeypatch):
+    if variant == "tiled":  # the wrapper takes the column-tiled kernel for rows longer than this
+        monkeypatch.setattr(importlib.import_module("tilelang.stdlib.softmax"), "WHOLE_ROW_MAX", 16)
+    config = ROWS if variant == "tiled" else None
     N = 1030
     x = torch.randn(6, N) * 3
     x[0] *= 1e30  # huge: only subtracting the max keeps exp finite
@@ -49,14 +62,14 @@ def test_softmax_stability_and_inf(backend):
     x[3] = float("-inf")  # no finite value: NaN, as torch
     x[4, 5] = 80.0  # exp(80) overflows f32 without the max shift
     x[5, -1] = 3e38
-    got = softmax(x, config=ROWS, backend=backend)
+    got = softmax(x, config=config, backend=backend)
     want = torch.softmax(x.double(), -1)
     assert torch.isnan(got[3]).all() and torch.isnan(want[3]).all()
     keep = torch.tensor([0, 1, 2, 4, 5])
     assert_close(got[keep], want[keep], "f32", N)
     h = torch.full((2, 40), -60000.0, dtype=torch.float16)
     h[0, 7], h[1, 39] = 65504.0, 60000.0
-    assert_close(softmax(h, config=ROWS, backend=backend), torch.softmax(h.double(), -1), "f16", 40)
+    assert_close(softmax(h, config=config, backend=backend), torch.softmax(h.double(), -1), "f16", 40)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -78,15 +91,17 @@ def test_softmax_dims_and_shapes(backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@settings(max_examples=4)
+@pytest.mark.parametrize("variant", ["tiled", "whole"])
+@settings(max_examples=3)
 @given(M=st.integers(1, 9), N=LENGTHS, dtype=DTYPES, offset=st.sampled_from([0.0, 300.0]),
        seed=st.integers(0, 2**16))
-def test_layer_norm_kernel(backend, M, N, dtype, offset, seed):
+def test_layer_norm_kernel(backend, variant, M, N, dtype, offset, seed):
     """A large common offset (300) checks that the variance is not computed as E[x^2] - E[x]^2."""
     x = randn((M, N), dtype, seed, scale=2.0, offset=offset)
     w, b = randn((N,), dtype, seed + 1), randn((N,), dtype, seed + 2)
     out = poisoned((M, N), x.dtype)
-    layer_norm_kernel(x, w, b, out, 1e-5, config=ROWS, backend=backend)
+    kernel, config = LAYER_NORM[variant]
+    kernel(x, w, b, out, 1e-5, config=config, backend=backend)
     want = F.layer_norm(x.double(), (N,), w.double(), b.double(), 1e-5)
     # the centred value x - mean carries x's f32 rounding relative to |x| (not to the std)
     rel = (x.double().abs().max() / x.double().std().clamp_min(1e-3)).item() if N > 1 else 1.0
@@ -94,18 +109,23 @@ def test_layer_norm_kernel(backend, M, N, dtype, offset, seed):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@settings(max_examples=3)
+@pytest.mark.parametrize("variant", ["tiled", "whole"])
+@settings(max_examples=2)
 @given(M=st.integers(1, 9), N=LENGTHS, dtype=DTYPES, seed=st.integers(0, 2**16))
-def test_rms_norm_kernel(backend, M, N, dtype, seed):
+def test_rms_norm_kernel(backend, variant, M, N, dtype, seed):
     x = randn((M, N), dtype, seed, scale=3.0)
     w = randn((N,), dtype, seed + 1)
     out = poisoned((M, N), x.dtype)
-    rms_norm_kernel(x, w, out, 1e-6, config=ROWS, backend=backend)
+    kernel, config = RMS_NORM[variant]
+    kernel(x, w, out, 1e-6, config=config, backend=backend)
     assert_close(out, F.rms_norm(x.double(), (N,), w.double(), 1e-6), dtype, 4)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_norm_wrappers(backend):
+@pytest.mark.parametrize("whole_row_max", [16384, 8])
+def test_norm_wrappers(backend, whole_row_max, monkeypatch):
+    """Both paths of the wrappers: whole rows, and (rows longer than the limit) column tiles."""
+    monkeypatch.setattr(importlib.import_module("tilelang.stdlib.norm"), "WHOLE_ROW_MAX", whole_row_max)
     x = torch.randn(2, 3, 7, 5) * 2 + 1
     w, b = torch.randn(7, 5), torch.randn(7, 5)
     want = F.layer_norm(x.double(), (7, 5), w.double(), b.double(), 1e-3)
@@ -167,6 +187,7 @@ def test_matmul_epilogue_errors():
         matmul(a, b, bias=[1.0] * 5)
 
 
+@pytest.mark.slow
 def test_docs_stdlib_example_runs():
     """The first example of the k-means / row-ops section of docs/stdlib.md runs as written."""
     from pathlib import Path

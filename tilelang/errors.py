@@ -99,6 +99,11 @@ class BackendError(TileLangError):
     """A target that cannot compile or run what it was given (missing toolchain, no device)."""
 
 
+class HardwareRuleError(BackendError):
+    """Generated code broke a rule of the target hardware, as an emulator that enforces those rules
+    reported it (e.g. the Ascend emulator: alignment, capacities, queue synchronisation)."""
+
+
 class InternalCompilerError(TileLangError):
     """A tilelang bug: an unexpected exception inside the compiler."""
 

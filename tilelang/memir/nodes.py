@@ -40,7 +40,10 @@ from tilelang.ir import nodes as ir
 
 from .fragments import FragmentMap
 
-SPACES = ("shared", "local")
+# shared / local: GPU thread blocks (docs/cuda.md). ub / l1 / l0a / l0b / l0c: an Ascend AI core's
+# Unified Buffer, L1 buffer and the Cube unit's operand and accumulator buffers (docs/ascend.md).
+ASCEND_SPACES = ("ub", "l1", "l0a", "l0b", "l0c")
+SPACES = ("shared", "local") + ASCEND_SPACES
 MAPS = ("cyclic", "uniform")
 
 

@@ -31,7 +31,7 @@ threadmap: MAPKIND | FRAGMENT NAME "[" INT "," INT "]"
 FRAGMENT.2: /fragment(?![A-Za-z0-9_])/
 barrier: "barrier" loc?
 mloop: "tile" LOOPKIND "(" tilevar ("," tilevar)* ")" loc? "{" mstmt* "}"
-BUFSPACE.2: /(shared|local)(?![A-Za-z0-9_])/
+BUFSPACE.2: /(shared|local|ub|l1|l0a|l0b|l0c)(?![A-Za-z0-9_])/
 MAPKIND.2: /(cyclic|uniform)(?![A-Za-z0-9_])/
 """
 

@@ -24,6 +24,9 @@ def verify_memkernel(k: M.MemKernel) -> None:
             raise VerifierError(f"buffer %{b.name} is declared twice", k.loc)
         if b.space not in M.SPACES:
             raise VerifierError(f"buffer %{b.name} has unknown space {b.space!r}", k.loc)
+        if b.space in M.ASCEND_SPACES and k.threads != 1:
+            raise VerifierError(f"buffer %{b.name} is in Ascend space {b.space}, which only a one-thread (AI core) "
+                                "program has", k.loc)
         if b.swizzle is not None:
             from .layout import prove_bijective
 
