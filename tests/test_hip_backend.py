@@ -369,6 +369,10 @@ def test_aot_writes_source_code_object_assembly_and_manifest(tmp_path):
     assert "v_mfma" in (tmp_path / "matmul_kernel.dis.s").read_text()
     assert "v_mfma" in (tmp_path / "matmul_kernel.s").read_text()
     assert "hipModuleLaunchKernel" in (tmp_path / "matmul_kernel.c").read_text()
+    if Path("/usr/include/hip/hip_runtime_api.h").exists():  # the launcher compiles against the HIP runtime
+        cc = subprocess.run(["gcc", "-fsyntax-only", "-D__HIP_PLATFORM_AMD__", str(tmp_path / "matmul_kernel.c")],
+                            capture_output=True, text=True)
+        assert cc.returncode == 0, cc.stderr
 
 
 @needs_hipcc
