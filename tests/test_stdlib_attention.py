@@ -352,3 +352,17 @@ def test_kernels_compile_for_sm90(tmp_path, case):
     info = backends.get("triton").write_aot(final, "triton-cuda:sm_90", tmp_path, "attention")
     data = (tmp_path / info["files"][1]).read_bytes()
     assert data[:4] == b"\x7fELF" and info["symbol"].encode() in data
+
+
+def test_gpu_benchmark_checks_run_on_cpu():
+    """benchmarks/gpu_stdlib_flash_attention.py imports, and the correctness check it runs before
+    timing (its --dry-run) passes on CPU tensors."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_stdlib_flash_attention.py"
+    spec = importlib.util.spec_from_file_location("gpu_stdlib_flash_attention", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    for causal in (False, True):
+        assert bench.check(*bench.make(1, 2, 17, 32, torch.float32, "cpu"), causal, "cpu", TILES) < 1e-5
