@@ -366,3 +366,24 @@ def test_gpu_benchmark_checks_run_on_cpu():
     spec.loader.exec_module(bench)
     for causal in (False, True):
         assert bench.check(*bench.make(1, 2, 17, 32, torch.float32, "cpu"), causal, "cpu", TILES) < 1e-5
+
+
+@pytest.mark.slow
+def test_tuning_stores_winners_that_calls_use(tmp_path, monkeypatch):
+    """tune_flash_attention sweeps the forward, dk/dv and dq kernels and stores each winner; a later
+    call without config= runs with the stored winner (and is still right)."""
+    from tilelang.autotune import TuningDB
+    from tilelang.stdlib import attention_kernels as ak
+    from tilelang.stdlib import tune_flash_attention
+
+    monkeypatch.setenv("TILELANG_TUNING_DB", str(tmp_path / "tuning.sqlite3"))
+    db = TuningDB(tmp_path / "tuning.sqlite3")
+    q, k, v = inputs((1, 2, 20, 32), (1, 1, 20, 32), (1, 1, 20, 32), "f32", 9)
+    configs = [tl.Config(BLOCK_M=16, BLOCK_N=16), tl.Config(BLOCK_M=16, BLOCK_N=32)]
+    results = tune_flash_attention(q.detach(), k.detach(), v.detach(), causal=True, configs=configs,
+                                   backend="reference", db=db)
+    assert set(results) == {"flash_fwd_kernel", "flash_bwd_dkdv_kernel", "flash_bwd_dq_kernel"}
+    assert all(r.best in configs for r in results.values())
+    check(q, k, v, True, "f32", "reference")  # no config=: the database's winners
+    used = {key[2] for key in ak.flash_fwd_kernel._compiled if isinstance(key, tuple) and len(key) > 2}
+    assert results["flash_fwd_kernel"].best in used
