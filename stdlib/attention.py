@@ -204,7 +204,8 @@ def _forward(call: _Call, q, k, v):
     return o, lse
 
 
-def _backward(call: _Call, q, k, v, o, lse, do):
+def _backward(call: _Call, q, k, v, o, lse, do, needed=(True, True, True)):
+    """(dq, dk, dv); None where `needed` (q, k, v) says the gradient is not wanted."""
     import torch
 
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
@@ -215,15 +216,18 @@ def _backward(call: _Call, q, k, v, o, lse, do):
     delta = torch.empty_like(lse)
     delta4 = call.lse_view(delta)
     call.run(flash_bwd_preprocess_kernel, o4, do4, delta4, call.cu_q, call.grid_q, call.varlen, tiles=("BLOCK_M",))
-    call.run(flash_bwd_dkdv_kernel, q4, k4, v4, do4, lse4, delta4, dk4, dv4, call.cu_q, call.cu_k, call.grid_k,
-             call.scale, call.causal, call.varlen)
-    call.run(flash_bwd_dq_kernel, q4, k4, v4, do4, lse4, delta4, dq4, call.cu_q, call.cu_k, call.grid_q,
-             call.scale, call.causal, call.varlen)
-    return dq, dk, dv
+    if needed[1] or needed[2]:  # one kernel makes both
+        call.run(flash_bwd_dkdv_kernel, q4, k4, v4, do4, lse4, delta4, dk4, dv4, call.cu_q, call.cu_k, call.grid_k,
+                 call.scale, call.causal, call.varlen)
+    if needed[0]:
+        call.run(flash_bwd_dq_kernel, q4, k4, v4, do4, lse4, delta4, dq4, call.cu_q, call.cu_k, call.grid_q,
+                 call.scale, call.causal, call.varlen)
+    return tuple(g if want else None for g, want in zip((dq, dk, dv), needed))
 
 
 def _autograd_function():
     import torch
+    from torch.autograd.function import once_differentiable
 
     class FlashAttentionFunction(torch.autograd.Function):
         @staticmethod
@@ -235,9 +239,10 @@ def _autograd_function():
             return o, lse
 
         @staticmethod
+        @once_differentiable  # no double backward: a second derivative is refused with torch's message
         def backward(ctx, do, dlse):
             q, k, v, o, lse = ctx.saved_tensors
-            dq, dk, dv = _backward(ctx.call, q, k, v, o, lse, do)
+            dq, dk, dv = _backward(ctx.call, q, k, v, o, lse, do, tuple(ctx.needs_input_grad[:3]))
             return dq, dk, dv, None
 
     return FlashAttentionFunction

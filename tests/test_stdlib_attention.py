@@ -387,3 +387,24 @@ def test_tuning_stores_winners_that_calls_use(tmp_path, monkeypatch):
     check(q, k, v, True, "f32", "reference")  # no config=: the database's winners
     used = {key[2] for key in ak.flash_fwd_kernel._compiled if isinstance(key, tuple) and len(key) > 2}
     assert results["flash_fwd_kernel"].best in used
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_strided_inputs_and_partial_gradients(backend):
+    """[batch, seq, heads, dim] tensors passed as `.transpose(1, 2)` views (no copy), and gradients
+    asked for q only, then for k and v only."""
+    g = torch.Generator().manual_seed(21)
+    q, k, v = (torch.randn(2, s, h, 32, generator=g).transpose(1, 2) for s, h in ((19, 4), (23, 2), (23, 2)))
+    grad = torch.randn(2, 4, 19, 32, generator=g)
+    leaves64 = [t.double().requires_grad_() for t in (q, k, v)]
+    want = reference(*leaves64, True, 32 ** -0.5)
+    want.backward(grad.double())
+    for wanted in ((True, False, False), (False, True, True)):
+        leaves = [t.clone().requires_grad_(w) for t, w in zip((q, k, v), wanted)]
+        out = flash_attention(*leaves, causal=True, config=TILES, backend=backend)
+        assert_close(out.detach(), want.detach(), "f32", reduction_len=23)
+        out.backward(grad)
+        for t, w, t64 in zip(leaves, wanted, leaves64):
+            assert (t.grad is not None) == w
+            if w:
+                assert_close(t.grad, t64.grad, "f32", reduction_len=8 * 23)
