@@ -83,6 +83,7 @@ class CFamilyRenderer:
         self.lines: list[str] = []
         self.indent = 1
         self.blocks: dict[str, int] = {}
+        self.fast_flags: dict[str, str] = {}  # chunk copies: tensor contiguous and 16-byte aligned
 
     # ---- helpers -------------------------------------------------------------------------------------
 
@@ -209,7 +210,18 @@ class CFamilyRenderer:
             return f"((int)id_{attrs['tile']})"
         if name == "size":
             return f"((int){self.size_slot(attrs['expr'])})"
+        if name == "arange":
+            return f"((int)({attrs['start']} + {I[0]}))"
         a = op.args
+        if name == "reshape":  # operand element with the same row-major index e
+            shape = self.bufs[a[0].name].shape
+            if self.bufs[a[0].name].space == "local":
+                return self.read(a[0], None)  # a natural read (cyclic map, same e and slot)
+            idx = [f"((e / {st}) % {d})" for d, st in zip(shape, _strides(shape))]
+            return self.read(a[0], idx)
+        if name == "slice":
+            ax = attrs["axis"] % len(I)
+            return self.read(a[0], I[:ax] + [f"({I[ax]} + {attrs['start']})"] + I[ax + 1:])
         if name == "cast":
             return self.convert(self.read_broadcast(a[0], I), self.dtype_of(a[0]), odt)
         if name in ("copy", "broadcast_to"):
@@ -449,7 +461,9 @@ class CFamilyRenderer:
         return False
 
     def async_copy(self, s: M.AsyncCopy):
-        """cp.async of each owned element (4 bytes; zero-filled where the element is past the edge)."""
+        """The copy of one tile into its ring stage, by the copy's thread map (nodes.AsyncCopy):
+        16-byte cp.async chunks (vec > 1), 4-byte cp.async per element, or, for 2-byte elements
+        that do not make chunks, plain element copies at issue."""
         b = self.bufs[s.out]
         tile, stages = b.ring
         src = f"(id_{tile} + {s.ahead})"
@@ -458,13 +472,68 @@ class CFamilyRenderer:
             cond = f"id_{tile} == 0 && {cond}"
         self.emit(f"if ({cond}) {{")
         self.indent += 1
+        stage = f"(int)({src} % {stages}) * {b.size}"
+        x, dt = s.load.tensor, self.params[s.load.tensor].type.dtype
+        if s.vec > 1:
+            self.chunk_copy(s, b, src, stage)
+        else:
+            def body(I):
+                off, ok = self.access(x, s.load.index, s.load.bounds, None, I, {tile: src})
+                dst = f"s_{b.name}[{stage} + {self.shared_word(b, I)}]"
+                self.emit(f"const bool ok = {ok};")
+                if STORAGE_BITS[dt] == 32:
+                    self.emit(f"tl_cp_async4(&{dst}, ok ? (const void*)&{x}[{off}] : (const void*){x}, ok);")
+                else:
+                    self.emit(f"{dst} = ok ? {x}[{off}] : {self.zero_storage(dt)};")
+            self.distributed(b.shape, body)
+        self.indent -= 1
+        self.emit("}")
 
-        def body(I):
-            off, ok = self.access(s.load.tensor, s.load.index, s.load.bounds, None, I, {tile: src})
-            self.emit(f"const bool ok = {ok};")
-            self.emit(f"tl_cp_async4(&s_{b.name}[(int)({src} % {stages}) * {b.size} + e], "
-                      f"ok ? (const void*)&{s.load.tensor}[{off}] : (const void*){s.load.tensor}, ok);")
-        self.distributed(b.shape, body)
+    def zero_storage(self, dt: str) -> str:
+        return self.half_store[dt].format("0.0f") if dt in self.half_store else self.literal(0, dt)
+
+    def chunk_copy(self, s: M.AsyncCopy, b: M.Buffer, src: str, stage: str):
+        """Chunk q of `vec` elements (row-major) by thread q % threads: one cp.async of 16 bytes,
+        zero-filling past the row's end, when the tensor is contiguous in its last dimension with
+        16-byte aligned rows (checked here, at run time); element by element otherwise."""
+        x, index, vec = s.load.tensor, s.load.index, s.vec
+        dt = self.params[x].type.dtype
+        nbytes = STORAGE_BITS[dt] // 8
+        rank = len(self.params[x].type.shape)
+        tile = b.ring[0]
+        nchunks = b.size // vec
+        per = -(-nchunks // self.T)
+        bounds = list(s.load.bounds) if s.load.bounds is not None else [True] * len(index)
+        last_bounded, bounds[-1] = bounds[-1], False
+        fast = f"tl_fast_{x}_{vec}"  # declared once at the top of the kernel (render)
+        self.fast_flags[fast] = " && ".join([f"{x}_s{rank - 1} == 1"] + [f"{x}_s{d} % {vec} == 0" for d in range(rank - 1)]
+                                            + [f"((unsigned long long){x}) % 16 == 0"])
+        self.emit(self.pragma_unroll)
+        self.emit(f"for (int j = 0; j < {per}; ++j) {{")
+        self.indent += 1
+        self.emit(f"const int e = (tid + j * {self.T}) * {vec};")
+        if nchunks % self.T:
+            self.emit(f"if (e < {b.size}) {{")
+            self.indent += 1
+        I = self.index_vars(b.shape)
+        off, ok = self.access(x, index, tuple(bounds), None, I, {tile: src})
+        last = index[-1]
+        lid = src if last.tile == tile else f"id_{last.tile}"
+        self.emit(f"const long long rem = {x}_n{rank - 1} - ({lid} * {self.blocks[last.tile]} + {I[-1]});"
+                  if last_bounded else f"const long long rem = {vec};")
+        self.emit(f"const int valid = !({ok}) ? 0 : (rem >= {vec} ? {vec} : (rem > 0 ? (int)rem : 0));")
+        self.emit(f"{self.storage_type(b.dtype)}* const dst = &s_{b.name}[{stage} + {self.shared_word(b, I)}];")
+        self.emit(f"const {self.storage_type(dt)}* const src = valid > 0 ? &{x}[{off}] : {x};")
+        self.emit(f"if ({fast}) tl_cp_async16(dst, src, valid * {nbytes});")
+        self.emit("else {")
+        if self.pragma_unroll:  # the rare path: kept a loop, not unrolled into registers
+            self.emit(f"{self.pragma_unroll} 1")
+        self.emit(f"  for (int v = 0; v < {vec}; ++v) dst[v] = v < valid ? src[v * {x}_s{rank - 1}] : "
+                  f"{self.zero_storage(dt)};")
+        self.emit("}")
+        if nchunks % self.T:
+            self.indent -= 1
+            self.emit("}")
         self.indent -= 1
         self.emit("}")
 
@@ -522,6 +591,7 @@ class CFamilyRenderer:
         for s in grid.body:
             self.stmt(s)
         body = self.lines[body_start:]
+        body[1:1] = [f"  const bool {n} = {c};" for n, c in self.fast_flags.items()]
         # parameters (after the body, which discovered the size slots)
         params = []
         for p in mk.params:

@@ -41,8 +41,8 @@ from .context import PassContext
 # (statements and index arithmetic written by the renderer itself). Anything else is refused with
 # a located error rather than mis-lowered: scans, sort/top-k, random numbers and shifts are not
 # lowered yet.
-LOWERED_OPS = frozenset({"argmax", "argmin", "broadcast_to", "cast", "dot", "expand_dims", "full", "max", "min",
-                         "size", "sum", "tile_id", "tile_index", "tile_start", "trans"})
+LOWERED_OPS = frozenset({"arange", "argmax", "argmin", "broadcast_to", "cast", "dot", "expand_dims", "full", "max",
+                         "min", "reshape", "size", "slice", "sum", "tile_id", "tile_index", "tile_start", "trans"})
 LOWERED_DTYPES = frozenset({"bool", "i8", "i32", "i64", "f16", "bf16", "f32", "f64"})
 
 

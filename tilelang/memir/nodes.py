@@ -96,13 +96,18 @@ class AsyncCopy:
     """Start copying tile (id + ahead) of the ring's tile loop, as `load` reads it, into ring buffer
     `out`'s stage (id + ahead) % stages; nothing when that tile is past the end, or when `first`
     and this is not the loop's first iteration. Each thread's copies land (become its writes) at
-    the `Wait` that retires their group (cp.async on sm_80)."""
+    the `Wait` that retires their group (cp.async on sm_80).
+
+    The copy's thread map: chunks of `vec` consecutive elements of the last dimension (one 16-byte
+    cp.async each where the tensor's strides and alignment allow) go to threads cyclically; chunk
+    q (row-major) is thread q % threads's. vec = 1 is the cyclic map of elements."""
 
     out: str
     load: ir.Load
     ahead: int
     first: bool = False
     loc: Loc = field(default=None, compare=False)
+    vec: int = 1
 
 
 @dataclass(frozen=True, slots=True)

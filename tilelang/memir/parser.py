@@ -21,7 +21,9 @@ buffer: BUFSPACE VAR ":" value_type swizzle? ring?
 swizzle: "swizzle" "(" INT "," INT ("," INT)? ")"
 ring: "ring" "(" NAME "," INT ")"
 ?mstmt: compute | put | barrier | asynccopy | commit | wait | mloop
-asynccopy: VAR "=" "async" "ahead" INT FIRST? load loc?
+asynccopy: VAR "=" "async" "ahead" INT FIRST? vec? load loc?
+vec: VEC INT
+VEC.2: /vec(?![A-Za-z0-9_])/
 FIRST.2: /first(?![A-Za-z0-9_])/
 commit: "commit" loc?
 wait: "wait" INT loc?
@@ -57,11 +59,15 @@ class _BuildMem(_Build):
     def ring(self, tile, stages):
         return (str(tile), int(stages))
 
+    def vec(self, _kw, n):
+        return ("vec", int(n))
+
     def asynccopy(self, var, ahead, *rest):
         first = any(isinstance(r, Token) and r.type == "FIRST" for r in rest)
         load = next(r for r in rest if isinstance(r, ir.Load))
         loc = next((r for r in rest if isinstance(r, Loc)), None)
-        return M.AsyncCopy(str(var)[1:], load, int(ahead), first, loc)
+        vec = next((r[1] for r in rest if isinstance(r, tuple) and r[:1] == ("vec",)), 1)
+        return M.AsyncCopy(str(var)[1:], load, int(ahead), first, loc, vec)
 
     def commit(self, loc=None):
         return M.Commit(loc)

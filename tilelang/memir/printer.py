@@ -24,7 +24,8 @@ def _print_stmts(stmts, indent: int, out: list[str]):
             out.append(f"{pad}barrier{fmt_loc(s.loc)}")
         elif isinstance(s, M.AsyncCopy):
             first = " first" if s.first else ""
-            out.append(f"{pad}%{s.out} = async ahead {s.ahead}{first} {fmt_expr(s.load)}{fmt_loc(s.loc)}")
+            vec = f" vec {s.vec}" if s.vec != 1 else ""
+            out.append(f"{pad}%{s.out} = async ahead {s.ahead}{first}{vec} {fmt_expr(s.load)}{fmt_loc(s.loc)}")
         elif isinstance(s, M.Commit):
             out.append(f"{pad}commit{fmt_loc(s.loc)}")
         elif isinstance(s, M.Wait):
