@@ -84,6 +84,7 @@ class CFamilyRenderer:
         self.indent = 1
         self.blocks: dict[str, int] = {}
         self.fast_flags: dict[str, str] = {}  # chunk copies: tensor contiguous and 16-byte aligned
+        self.runtime_tiles: set[str] = set()  # tile loops with runtime bounds (lo_T, hi_T in scope)
 
     # ---- helpers -------------------------------------------------------------------------------------
 
@@ -203,9 +204,9 @@ class CFamilyRenderer:
         if name == "full":
             return self.literal(attrs["value"], odt)
         if name == "tile_index":
-            return f"((int)(id_{attrs['tile']} * {self.blocks[attrs['tile']]} + {I[0]}))"
+            return f"((int)({self.tile_first(attrs['tile'])} + {I[0]}))"
         if name == "tile_start":
-            return f"((int)(id_{attrs['tile']} * {self.blocks[attrs['tile']]}))"
+            return f"((int)({self.tile_first(attrs['tile'])}))"
         if name == "tile_id":
             return f"((int)id_{attrs['tile']})"
         if name == "size":
@@ -283,6 +284,12 @@ class CFamilyRenderer:
 
     # ---- global memory --------------------------------------------------------------------------------
 
+    def tile_first(self, tile: str, tid: str | None = None) -> str:
+        """The first global index of the current tile of `tile` (tile id `tid`): past `lo_` for a
+        tile loop with runtime bounds."""
+        first = f"{tid or f'id_{tile}'} * {self.blocks[tile]}"
+        return f"lo_{tile} + {first}" if tile in self.runtime_tiles else first
+
     def access(self, tensor: str, index, bounds, mask, I: list[str], tile_ids=None) -> tuple[str, str]:
         """(element offset, in-range-and-mask condition) of a tensor access at element I; `tile_ids`
         overrides the current id of some tiles (an async copy reads a later tile)."""
@@ -290,10 +297,12 @@ class CFamilyRenderer:
         for d, it in enumerate(index):
             if isinstance(it, ir.TileIndex):
                 tid = (tile_ids or {}).get(it.tile, f"id_{it.tile}")
-                g = f"({tid} * {self.blocks[it.tile]} + {I[axis]})"
+                g = f"({self.tile_first(it.tile, tid)} + {I[axis]})"
                 axis += 1
                 if bounds is None or bounds[d]:
                     conds.append(f"{g} < {tensor}_n{d}")
+                if it.tile in self.runtime_tiles:  # positions at or past hi are not real
+                    conds.append(f"{g} < hi_{it.tile}")
             else:
                 v = it.value
                 shp = () if isinstance(v, ir.Const) or v.name in self.params else self.bufs[v.name].shape
@@ -406,18 +415,41 @@ class CFamilyRenderer:
         return self.op_expr(value, out, I)
 
     def stmt(self, s):
+        if isinstance(s, ir.If):  # uniform condition: barriers inside are reached by every thread or none
+            self.line_directive(s.loc)
+            self.emit(f"if ({self.read(s.cond, [])}) {{")
+            self.indent += 1
+            for x in s.then:
+                self.stmt(x)
+            self.indent -= 1
+            self.emit("} else {")
+            self.indent += 1
+            for x in s.orelse:
+                self.stmt(x)
+            self.indent -= 1
+            self.emit("}")
+            return
         if isinstance(s, ir.TileLoop):
             for t in s.tiles:
                 self.blocks[t.name] = int(t.block)
                 self.line_directive(s.loc)
-                self.emit(f"for (long long id_{t.name} = 0; id_{t.name} < {self.size_slot(t.count)}; "
-                          f"++id_{t.name}) {{")
+                if t.is_runtime:  # tiles of [max(lo, 0), hi); none when hi <= lo
+                    self.runtime_tiles.add(t.name)
+                    self.emit("{")
+                    self.indent += 1
+                    self.emit(f"const long long lo_{t.name} = tl_max((long long){self.read(t.lo, [])}, 0LL);")
+                    self.emit(f"const long long hi_{t.name} = (long long){self.read(t.hi, [])};")
+                    count = f"(hi_{t.name} > lo_{t.name} ? (hi_{t.name} - lo_{t.name} + {t.block - 1}) / {t.block} : 0)"
+                else:
+                    count = self.size_slot(t.count)
+                self.emit(f"for (long long id_{t.name} = 0; id_{t.name} < {count}; ++id_{t.name}) {{")
                 self.indent += 1
             for x in s.body:
                 self.stmt(x)
-            for _ in s.tiles:
-                self.indent -= 1
-                self.emit("}")
+            for t in s.tiles:
+                for _ in range(2 if t.is_runtime else 1):
+                    self.indent -= 1
+                    self.emit("}")
             return
         self.line_directive(s.loc)
         if isinstance(s, M.Barrier):

@@ -88,7 +88,7 @@ def pipeline_async(mk: M.MemKernel, stages: int) -> M.MemKernel:
                 continue
             siblings = outside + tuple(stmts[:i]) + tuple(stmts[i + 1:])
             body = tuple(rewrite(s.body, siblings))
-            if not s.parallel and len(s.tiles) == 1:
+            if not s.parallel and len(s.tiles) == 1 and not s.tiles[0].is_runtime:
                 outside_reads = reads(siblings)
                 loads = [x for x in body if _eligible(x, bufs, s, writers, outside_reads)]
                 if loads:

@@ -48,7 +48,10 @@ def _patterns(mk: M.MemKernel, buf: M.Buffer) -> list[tuple[str, str, np.ndarray
 
     def visit(stmts, blocks):
         for s in stmts:
-            if isinstance(s, ir.TileLoop):
+            if isinstance(s, ir.If):
+                visit(s.then, blocks)
+                visit(s.orelse, blocks)
+            elif isinstance(s, ir.TileLoop):
                 visit(s.body, dict(blocks, **{t.name: int(t.block) for t in s.tiles}))
             elif isinstance(s, M.Compute):
                 value = s.value

@@ -120,7 +120,9 @@ class MemInterpreter(Interpreter):
 
     def block(self, stmts, env, tiles):
         for s in stmts:
-            if isinstance(s, ir.TileLoop):
+            if isinstance(s, ir.If):  # a uniform condition: every thread takes the same branch
+                self.block(s.then if bool(self.value(s.cond, env)) else s.orelse, env, tiles)
+            elif isinstance(s, ir.TileLoop):
                 for ids in itertools.product(*(range(self.tile_count(t, env)) for t in s.tiles)):
                     self.block(s.body, env, dict(tiles, **{t.name: self.place(t, i, env) for t, i in zip(s.tiles, ids)}))
             elif isinstance(s, M.Barrier):

@@ -125,7 +125,8 @@ class Wait:
     loc: Loc = field(default=None, compare=False)
 
 
-MemStmt = Union[Compute, Put, Barrier, AsyncCopy, Commit, Wait, ir.TileLoop]
+MemStmt = Union[Compute, Put, Barrier, AsyncCopy, Commit, Wait, ir.TileLoop, ir.If]
+# (`ir.If` with a condition every thread computes alike: a scalar parameter or uniform register.)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,11 +174,14 @@ def buffer_maps(body) -> dict:
 
 
 def walk(stmts):
-    """Every statement, depth-first, loops before their bodies."""
+    """Every statement, depth-first, loops and ifs before their bodies."""
     for s in stmts:
         yield s
         if isinstance(s, ir.TileLoop):
             yield from walk(s.body)
+        elif isinstance(s, ir.If):
+            yield from walk(s.then)
+            yield from walk(s.orelse)
 
 
 def operand_names(value) -> list[str]:

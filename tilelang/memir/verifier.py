@@ -72,6 +72,14 @@ def verify_memkernel(k: M.MemKernel) -> None:
 
     def check(stmts, blocks):
         for s in stmts:
+            if isinstance(s, ir.If):
+                c = s.cond
+                if isinstance(c, ir.Var) and c.name not in replicated and c.name not in params:
+                    raise VerifierError(f"the condition %{c.name} of an `if` is not the same in every thread "
+                                        "(a scalar parameter or a uniform register)", s.loc)
+                check(s.then, blocks)
+                check(s.orelse, blocks)
+                continue
             if isinstance(s, ir.TileLoop):
                 if s.parallel and blocks:
                     raise VerifierError("a parallel tile loop inside another loop", s.loc)
