@@ -1,5 +1,6 @@
 """Kernels written in the tile DSL."""
 
+from .attention import flash_attention
 from .conv import conv2d
 from .gemm import matmul, matmul_kernel
 from .kmeans import kmeans, kmeans_assign
@@ -8,5 +9,5 @@ from .moe import MoEInfo, grouped_matmul, moe
 from .norm import layer_norm, rms_norm
 from .softmax import softmax
 
-__all__ = ["MoEInfo", "conv2d", "grouped_matmul", "kmeans", "kmeans_assign", "layer_norm", "lightning_attention",
-           "lightning_kernel", "matmul", "matmul_kernel", "moe", "rms_norm", "softmax"]
+__all__ = ["MoEInfo", "conv2d", "flash_attention", "grouped_matmul", "kmeans", "kmeans_assign", "layer_norm",
+           "lightning_attention", "lightning_kernel", "matmul", "matmul_kernel", "moe", "rms_norm", "softmax"]

@@ -138,7 +138,45 @@ def moe(x, router_logits, w_gate_up, w_down, top_k: int, *, token_rounding: str 
     if T == 0 or H == 0:
         return (out, _info(block_m, token_rounding, [0] * E, [0] * E)) if return_info else out
 
-    i32 = torch.int32
+    r = _route(x, router_logits, top_k, token_rounding, block_m, backend)
+    act = _alloc((r.rows_bound, I), x.dtype, dev)
+    gate_up_swiglu_kernel(x, r.row_token, w_gate_up[:, :, :I], w_gate_up[:, :, I:], *r.tile_map, act, block_m,
+                          backend=backend)
+    y = _alloc((r.rows_bound, H), x.dtype, dev)
+    grouped_gemm_kernel(act, w_down, *r.tile_map, y, block_m, backend=backend)
+    most = _alloc((1,), torch.int32, dev)
+    max_count_kernel(r.tok_count, most, backend=backend)
+    combine_kernel(y, r.tok_rows, r.tok_w, r.tok_count, most, out, backend=backend)
+    if not return_info:
+        return out
+    added = dropped = 0
+    if token_rounding is not None:
+        before, after = r.sel_topk != 0, r.sel != 0
+        added, dropped = int((after & ~before).sum()), int((before & ~after).sum())
+    return out, _info(block_m, token_rounding, r.counts.tolist(), r.topk_counts.tolist(), added, dropped)
+
+
+@dataclass
+class _Routing:
+    """The device buffers routing leaves for the GEMMs and the combine (see moe_kernels.py)."""
+
+    sel_topk: object
+    topk_counts: object
+    sel: object
+    counts: object
+    rows_bound: int
+    tile_map: list
+    row_token: object
+    tok_rows: object
+    tok_w: object
+    tok_count: object
+
+
+def _route(x, router_logits, top_k, token_rounding, block_m, backend) -> _Routing:
+    """Steps 1-6 of the module docstring: routing, rounding, counts, tile map, permutation, token lists."""
+    import torch
+
+    (T, E), dev, i32 = router_logits.shape, x.device, torch.int32
     wmat = _alloc((T, E), torch.float32, dev)
     sel = _alloc((T, E), i32, dev)
     moe_route_kernel(router_logits, wmat, sel, top_k, backend=backend)
@@ -154,7 +192,7 @@ def moe(x, router_logits, w_gate_up, w_down, top_k: int, *, token_rounding: str 
         if token_rounding != "down":  # at most block_m - 1 rows more per expert, and never more than T
             rows_bound = min(rows_bound + E * (block_m - 1), T * E)
     rows_bound = max(rows_bound, 1)
-    tile_expert, tile_start, tile_end = _tile_map(counts, rows_bound, block_m, backend)
+    tile_map = _tile_map(counts, rows_bound, block_m, backend)
     row_token = _alloc((rows_bound,), i32, dev)
     pair_row = _alloc((T, E), i32, dev)
     permute_kernel(sel, counts, row_token, pair_row, backend=backend)
@@ -162,21 +200,36 @@ def moe(x, router_logits, w_gate_up, w_down, top_k: int, *, token_rounding: str 
     tok_w = _alloc((T, E), torch.float32, dev)
     tok_count = _alloc((T,), i32, dev)
     token_lists_kernel(sel, pair_row, wmat, tok_rows.view(-1), tok_w.view(-1), tok_count, backend=backend)
-    act = _alloc((rows_bound, I), x.dtype, dev)
-    gate_up_swiglu_kernel(x, row_token, w_gate_up[:, :, :I], w_gate_up[:, :, I:], tile_expert, tile_start, tile_end,
-                          act, block_m, backend=backend)
-    y = _alloc((rows_bound, H), x.dtype, dev)
-    grouped_gemm_kernel(act, w_down, tile_expert, tile_start, tile_end, y, block_m, backend=backend)
-    most = _alloc((1,), i32, dev)
-    max_count_kernel(tok_count, most, backend=backend)
-    combine_kernel(y, tok_rows, tok_w, tok_count, most, out, backend=backend)
-    if not return_info:
-        return out
-    added = dropped = 0
-    if token_rounding is not None:
-        before, after = sel_topk != 0, sel != 0
-        added, dropped = int((after & ~before).sum()), int((before & ~after).sum())
-    return out, _info(block_m, token_rounding, counts.tolist(), topk_counts.tolist(), added, dropped)
+    return _Routing(sel_topk, topk_counts, sel, counts, rows_bound, tile_map, row_token, tok_rows, tok_w, tok_count)
+
+
+# Tile sizes worth sweeping for the two grouped GEMMs (their row tile is block_m, fixed per call).
+GEMM_TUNING_SPACE = [tl.Config(BLOCK_N=n, BLOCK_K=k) for n in (64, 128, 256) for k in (32, 64, 128, 256)]
+
+
+def tune_moe(x, router_logits, w_gate_up, w_down, top_k: int, *, token_rounding: str | None = None,
+             block_m: int = DEFAULT_BLOCK_M, configs: list | None = None, budget: float | None = None,
+             workers: int | None = None, backend: str | None = None):
+    """Tune both grouped GEMMs of moe() on these inputs and store the winners in the tuning database
+    (docs/autotune.md); later moe() calls of the same shape class use them. Returns the two
+    TuneResults (gate/up + SwiGLU, then down). configs: default GEMM_TUNING_SPACE; budget: seconds
+    per kernel; workers: processes compiling configs in parallel (1: compile in this process)."""
+    from tilelang.autotune.sweep import tune
+
+    moe(x, router_logits, w_gate_up, w_down, top_k, token_rounding=token_rounding, block_m=block_m,
+        backend=backend)  # validates the arguments the same way
+    I = w_gate_up.shape[2] // 2
+    r = _route(x, router_logits, top_k, token_rounding, block_m, backend)
+    act = _alloc((r.rows_bound, I), x.dtype, x.device)
+    y = _alloc((r.rows_bound, x.shape[1]), x.dtype, x.device)
+    space = configs or GEMM_TUNING_SPACE
+    first = tune(gate_up_swiglu_kernel, x, r.row_token, w_gate_up[:, :, :I], w_gate_up[:, :, I:], *r.tile_map,
+                 act, block_m, configs=space, backend=backend, budget=budget, workers=workers, progress=False)
+    gate_up_swiglu_kernel(x, r.row_token, w_gate_up[:, :, :I], w_gate_up[:, :, I:], *r.tile_map, act, block_m,
+                          backend=backend)
+    second = tune(grouped_gemm_kernel, act, w_down, *r.tile_map, y, block_m, configs=space, backend=backend,
+                  budget=budget, workers=workers, progress=False)
+    return first, second
 
 
 def _padding(counts: list[int], block_m: int) -> int:

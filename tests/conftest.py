@@ -51,7 +51,8 @@ def _triton_runs_cuda_tensors():
         moved = [a.cuda() if isinstance(a, torch.Tensor) and a.device.type == "cpu" else a for a in args]
         result = plain_call(self, moved, config, backend_name)
         for a, m in zip(args, moved):
-            if m is not a:
+            # an expanded (stride-0) tensor cannot be an output and cannot be copied into
+            if m is not a and not any(st == 0 and n > 1 for st, n in zip(a.stride(), a.shape)):
                 a.copy_(m.cpu())
         return result
 
