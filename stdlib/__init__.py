@@ -2,6 +2,7 @@
 
 from .attention import flash_attention
 from .conv import conv2d
+from .conv_tune import tune_conv2d
 from .gemm import matmul, matmul_kernel
 from .kmeans import kmeans, kmeans_assign
 from .lightning import lightning_attention, lightning_kernel
@@ -10,4 +11,5 @@ from .norm import layer_norm, rms_norm
 from .softmax import softmax
 
 __all__ = ["MoEInfo", "conv2d", "flash_attention", "grouped_matmul", "kmeans", "kmeans_assign", "layer_norm",
-           "lightning_attention", "lightning_kernel", "matmul", "matmul_kernel", "moe", "rms_norm", "softmax"]
+           "lightning_attention", "lightning_kernel", "matmul", "matmul_kernel", "moe", "rms_norm", "softmax",
+           "tune_conv2d"]

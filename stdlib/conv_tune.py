@@ -24,8 +24,8 @@ ACCURACY_LIMIT = {"float32": 1e-4, "float16": 5e-3}
 CPU_SPACE = {
     "direct": [dict(BLOCK_P=64, BLOCK_K=64, BLOCK_C=64), dict(BLOCK_P=128, BLOCK_K=64, BLOCK_C=32),
                dict(BLOCK_P=32, BLOCK_K=128, BLOCK_C=64)],
-    "winograd": [dict(BLOCK_T=32, BLOCK_K=64, BLOCK_C=32), dict(BLOCK_T=16, BLOCK_K=64, BLOCK_C=64),
-                 dict(BLOCK_T=8, BLOCK_K=128, BLOCK_C=32)],
+    "winograd": [dict(BLOCK_T=32, BLOCK_K=64, BLOCK_C=32), dict(BLOCK_T=64, BLOCK_K=64, BLOCK_C=16),
+                 dict(BLOCK_T=16, BLOCK_K=64, BLOCK_C=16), dict(BLOCK_T=32, BLOCK_K=64, BLOCK_C=64)],
 }
 GPU_SPACE = {
     "direct": [dict(BLOCK_P=128, BLOCK_K=64, BLOCK_C=32, num_warps=4, num_stages=3),
@@ -98,7 +98,7 @@ def candidates(x, w, padding: int, stride: int, backend: str | None) -> list[Can
 
     if x.device.type == "cuda":
         space = GPU_SPACE
-    elif backend in ("triton", "reference"):
+    elif backend not in (None, "cpu"):
         space = INTERPRETER_SPACE
     else:
         space = CPU_SPACE

@@ -32,16 +32,16 @@ import tilelang as tl
 
 
 @tl.tile
-def winograd_filter_kernel(g, kg_t, u):
-    """u[p, c*K + k] = sum_r g[c*K + k, r] * kg_t[r, p]: transformed 3x3 filters (kg_t = kron(G, G)^T)."""
-    CK, R = g.shape
+def winograd_filter_kernel(w, kg_t, u):
+    """u[p, c, k] = sum_r w[k, c, r] * kg_t[r, p]: transformed 3x3 filters (w: [K, C, 9], kg_t = kron(G, G)^T)."""
+    K, C, R = w.shape
     R, A2 = kg_t.shape
-    A2, CK = u.shape
-    for a, q in tl.tile([A2, CK]):
-        acc = tl.zeros([q, a], tl.float32)
+    A2, C, K = u.shape
+    for a, c, k in tl.tile([A2, C, K], block=[None, 1, None]):
+        acc = tl.zeros([k, a], tl.float32)
         for r in tl.tile(R):
-            acc += g[q, r].to(tl.float32) @ kg_t[r, a]
-        u[a, q] = acc.T.to(u.dtype)
+            acc += w[k, c.start, r].to(tl.float32) @ kg_t[r, a]
+        u[a, c.start, k] = acc.T.to(u.dtype)
 
 
 @tl.tile(constants=("AP", "MP"))
@@ -66,13 +66,13 @@ def winograd_fused_kernel(x, origin, u, bt, at, y, H, W, Ho, Wo, m, pad, AP, MP)
         rows = (n[None, None, :] * H + h) * W + ww
         b_t = bt[i[:, None] * AP + i[None, :]]                      # [AP, AP]: B^T
         b_t3 = tl.broadcast_to(b_t[None, :, :], [AP, AP, AP])
-        points = tl.arange(0, AP * AP)
         acc = tl.zeros([AP * AP, t, k], tl.float32)
         for c in tl.tile(C):
             d = tl.load(x[rows, c], mask=inside[:, :, :, None], other=0).to(tl.float32)
             w1 = b_t @ d.reshape([AP, AP * t.size * c.size])       # B^T along the window rows
             v = b_t3 @ w1.reshape([AP, AP, t.size * c.size])        # ... and along the columns
-            acc += v.reshape([AP * AP, t, c]).to(x.dtype) @ u[points, c, k]
+            # u[:, c, k] is a plain tile load; its whole first axis is A2 == AP*AP, said by the reshape
+            acc += v.reshape([AP * AP, t, c]).to(x.dtype) @ u[:, c, k].reshape([AP * AP, c, k])
         o = tl.arange(0, MP)
         a_t = at[o[:, None] * AP + i[None, :]]                      # [MP, AP]: A^T
         a_t3 = tl.broadcast_to(a_t[None, :, :], [MP, MP, AP])
@@ -138,14 +138,13 @@ def winograd_conv(x_rows, w, y, shape, padding: int, m: int, objective: str, con
     Ho, Wo = y.shape[2:]
     AP, MP = padded_sizes(m, backend)
     (kg_t, bt, at), _ = winograd_matrices(m, objective, x_rows.device, AP, MP)
-    g = w.permute(1, 0, 2, 3).reshape(C * K, 9)  # row c*K + k
-    u = alloc((AP * AP, C * K), x_rows.dtype, x_rows.device)
-    winograd_filter_kernel(g, kg_t, u, backend=backend, config=_filter_config(backend))
+    u = alloc((AP * AP, C, K), x_rows.dtype, x_rows.device)
+    winograd_filter_kernel(w.reshape(K, C, 9), kg_t, u, backend=backend, config=_filter_config(backend))
     origin = _origins(N, -(-Ho // m), -(-Wo // m), m).to(x_rows.device)
-    winograd_fused_kernel(x_rows, origin, u.reshape(AP * AP, C, K), bt, at, y.reshape(-1), H, W, Ho, Wo, m, padding,
+    winograd_fused_kernel(x_rows, origin, u, bt, at, y.reshape(-1), H, W, Ho, Wo, m, padding,
                           AP, MP, backend=backend, config=config)
 
 
 def _filter_config(backend):
-    return tl.Config(BLOCK_A=16, BLOCK_Q=64, BLOCK_R=16) if backend == "triton" else \
-        tl.Config(BLOCK_A=64, BLOCK_Q=64, BLOCK_R=9)
+    return tl.Config(BLOCK_A=16, BLOCK_K=64, BLOCK_R=16) if backend == "triton" else \
+        tl.Config(BLOCK_A=64, BLOCK_K=64, BLOCK_R=9)

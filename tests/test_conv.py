@@ -161,3 +161,30 @@ def test_without_a_database_auto_takes_the_defaults(tmp_path, monkeypatch):
     assert conv_tune.choose(x, w, 1, 1, "cpu", tune=False) == ("winograd", None, None)
     assert conv_tune.choose(x, w, 1, 2, "cpu", tune=False) == ("direct", None, None)
     assert not (tmp_path / "none.sqlite3").exists()
+
+
+def test_conv_kernels_round_trip_through_the_ir_text_after_every_pass():
+    from tilelang.frontend.lower import ArgSpec
+    from tilelang.ir.parser import parse
+    from tilelang.ir.printer import print_kernel
+    from tilelang.passes import PassContext, run_pipeline
+    from tilelang.stdlib import conv_winograd
+
+    t = lambda dt, r: ArgSpec("tensor", dt, r)  # noqa: E731
+    ints = {n: ArgSpec("scalar", "i32") for n in ("H", "W", "Ho", "Wo", "m", "pad", "KW", "stride")}
+    fused = {"x": t("f16", 2), "origin": t("i32", 2), "u": t("f16", 3), "bt": t("f32", 1), "at": t("f32", 1),
+             "y": t("f16", 1), "AP": ArgSpec("const", "int", 0, 6), "MP": ArgSpec("const", "int", 0, 4)}
+    cases = [(conv_winograd.winograd_fused_kernel, fused | {n: ints[n] for n in ("H", "W", "Ho", "Wo", "m", "pad")}),
+             (conv_winograd.winograd_filter_kernel, {"w": t("f32", 3), "kg_t": t("f32", 2), "u": t("f32", 3)}),
+             (conv_module.conv2d_direct_kernel, {"x": t("f16", 2), "w": t("f16", 3), "y": t("f16", 3)}
+              | {n: ints[n] for n in ("H", "W", "Wo", "KW", "stride", "pad")}),
+             (conv_module.nchw_to_rows_kernel, {"x": t("f32", 3), "out": t("f32", 3)})]
+    for kernel, sig in cases:
+        steps = []
+        fixed = {"A2": 36} if kernel is conv_winograd.winograd_fused_kernel else None
+        run_pipeline(kernel.lower(sig, fixed), PassContext(config=tl.Config(), pow2_tiles=False),
+                     lambda name, k: steps.append(k))
+        assert steps
+        for k in steps:
+            text = print_kernel(k)
+            assert parse(text) == k, text

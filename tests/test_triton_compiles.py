@@ -12,6 +12,7 @@ from tilelang import backend as backends
 from tilelang.frontend.lower import ArgSpec
 from tilelang.passes import PassContext, run_pipeline
 from tilelang.stdlib import conv as conv_mod
+from tilelang.stdlib import conv_winograd as wino_mod
 from tilelang.stdlib import matmul_kernel
 
 import kernels as K
@@ -37,15 +38,17 @@ CASES = {
                {}, {"D": 48}),
     "moe": (K.moe_expert_rows_kernel, {"x": t("bf16", 2), "rows": t("i32", 1), "w": t("bf16", 2),
                                        "out": t("bf16", 2)}, {}),
-    "conv_direct": (conv_mod.conv2d_direct_kernel, {"x": t("f16", 2), "w": t("f16", 2), "y": t("f16", 3)}
-                    | {n: s("i32") for n in ("H", "W", "KH", "KW", "Wo", "stride", "pad")}, {}),
-    "wino_filter": (conv_mod.winograd_filter_kernel, {"g": t("f16", 2), "kg_t": t("f32", 2), "u": t("f16", 2)},
-                    {"BLOCK_R": 16, "BLOCK_A": 64}),
-    "wino_input": (conv_mod.winograd_input_kernel, {"x": t("f16", 1), "kb_t": t("f32", 2), "v": t("f16", 3)}
-                   | {n: s("i32") for n in ("C", "H", "W", "TH", "TW", "m", "pad")}, {"BLOCK_A": 64, "BLOCK_E": 64}),
-    "wino_gemm": (conv_mod.winograd_batched_gemm_kernel, {"v": t("f16", 3), "u": t("f16", 3), "mm": t("f32", 3)}, {}),
-    "wino_output": (conv_mod.winograd_output_kernel, {"mm": t("f32", 3), "ka_t": t("f32", 2), "y": t("f16", 1)}
-                    | {n: s("i32") for n in ("TH", "TW", "m", "Ho", "Wo")}, {"BLOCK_E": 64, "BLOCK_O": 16}),
+    "conv_direct": (conv_mod.conv2d_direct_kernel, {"x": t("f16", 2), "w": t("f16", 3), "y": t("f16", 3)}
+                    | {n: s("i32") for n in ("H", "W", "Wo", "KW", "stride", "pad")},
+                    {"BLOCK_P": 128, "BLOCK_K": 64, "BLOCK_C": 32}),
+    "conv_to_rows": (conv_mod.nchw_to_rows_kernel, {"x": t("f16", 3), "out": t("f16", 3)}, {"BLOCK_P": 64, "BLOCK_C": 32}),
+    "wino_filter": (wino_mod.winograd_filter_kernel, {"w": t("f16", 3), "kg_t": t("f32", 2), "u": t("f16", 3)},
+                    {"BLOCK_R": 16, "BLOCK_A": 16, "BLOCK_K": 64}),
+    "wino_fused": (wino_mod.winograd_fused_kernel, {"x": t("f16", 2), "origin": t("i32", 2), "u": t("f16", 3),
+                                                    "bt": t("f32", 1), "at": t("f32", 1), "y": t("f16", 1)}
+                   | {n: s("i32") for n in ("H", "W", "Ho", "Wo", "m", "pad")}
+                   | {"AP": ArgSpec("const", "int", 0, 8), "MP": ArgSpec("const", "int", 0, 4)},
+                   {"BLOCK_T": 32, "BLOCK_K": 64, "BLOCK_C": 32}),
 }
 
 

@@ -88,7 +88,7 @@ class HipBackend(Backend):
 
         arch = device_arch()
         _, rendered = _lower_and_render(kernel, config)
-        parts = (key, rendered.source, arch, cache.toolchain_versions(), toolchain.toolchain_version())
+        parts = (key, rendered.source, arch, cache.toolchain_versions(), toolchain.toolchain_version(arch))
         entry_key = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
         hit = cache.lookup("hip", entry_key, ("kernel.co",))
         if hit is None:
@@ -121,7 +121,7 @@ class HipBackend(Backend):
                 "binary": {"file": f"{kernel.name}.co", "kind": "hsaco", "symbol": rendered.entry},
                 "launch_api": "hip-runtime", **aot_launch_fields(rendered),
                 "wavefront_size": WAVE, "resources": resources,
-                "toolchain": {"hip": toolchain.toolchain_version()},
+                "toolchain": {"hip": toolchain.toolchain_version(arch)},
                 "shared_layouts": [p.to_dict() for p in layout_proofs(mk)]}
 
 
