@@ -83,6 +83,8 @@ class CFamilyRenderer:
         self.lines: list[str] = []
         self.indent = 1
         self.blocks: dict[str, int] = {}
+        self.fast_flags: dict[str, str] = {}  # chunk copies: tensor contiguous and 16-byte aligned
+        self.runtime_tiles: set[str] = set()  # tile loops with runtime bounds (lo_T, hi_T in scope)
 
     # ---- helpers -------------------------------------------------------------------------------------
 
@@ -202,14 +204,25 @@ class CFamilyRenderer:
         if name == "full":
             return self.literal(attrs["value"], odt)
         if name == "tile_index":
-            return f"((int)(id_{attrs['tile']} * {self.blocks[attrs['tile']]} + {I[0]}))"
+            return f"((int)({self.tile_first(attrs['tile'])} + {I[0]}))"
         if name == "tile_start":
-            return f"((int)(id_{attrs['tile']} * {self.blocks[attrs['tile']]}))"
+            return f"((int)({self.tile_first(attrs['tile'])}))"
         if name == "tile_id":
             return f"((int)id_{attrs['tile']})"
         if name == "size":
             return f"((int){self.size_slot(attrs['expr'])})"
+        if name == "arange":
+            return f"((int)({attrs['start']} + {I[0]}))"
         a = op.args
+        if name == "reshape":  # operand element with the same row-major index e
+            shape = self.bufs[a[0].name].shape
+            if self.bufs[a[0].name].space == "local":
+                return self.read(a[0], None)  # a natural read (cyclic map, same e and slot)
+            idx = [f"((e / {st}) % {d})" for d, st in zip(shape, _strides(shape))]
+            return self.read(a[0], idx)
+        if name == "slice":
+            ax = attrs["axis"] % len(I)
+            return self.read(a[0], I[:ax] + [f"({I[ax]} + {attrs['start']})"] + I[ax + 1:])
         if name == "cast":
             return self.convert(self.read_broadcast(a[0], I), self.dtype_of(a[0]), odt)
         if name in ("copy", "broadcast_to"):
@@ -271,6 +284,12 @@ class CFamilyRenderer:
 
     # ---- global memory --------------------------------------------------------------------------------
 
+    def tile_first(self, tile: str, tid: str | None = None) -> str:
+        """The first global index of the current tile of `tile` (tile id `tid`): past `lo_` for a
+        tile loop with runtime bounds."""
+        first = f"{tid or f'id_{tile}'} * {self.blocks[tile]}"
+        return f"lo_{tile} + {first}" if tile in self.runtime_tiles else first
+
     def access(self, tensor: str, index, bounds, mask, I: list[str], tile_ids=None) -> tuple[str, str]:
         """(element offset, in-range-and-mask condition) of a tensor access at element I; `tile_ids`
         overrides the current id of some tiles (an async copy reads a later tile)."""
@@ -278,10 +297,12 @@ class CFamilyRenderer:
         for d, it in enumerate(index):
             if isinstance(it, ir.TileIndex):
                 tid = (tile_ids or {}).get(it.tile, f"id_{it.tile}")
-                g = f"({tid} * {self.blocks[it.tile]} + {I[axis]})"
+                g = f"({self.tile_first(it.tile, tid)} + {I[axis]})"
                 axis += 1
                 if bounds is None or bounds[d]:
                     conds.append(f"{g} < {tensor}_n{d}")
+                if it.tile in self.runtime_tiles:  # positions at or past hi are not real
+                    conds.append(f"{g} < hi_{it.tile}")
             else:
                 v = it.value
                 shp = () if isinstance(v, ir.Const) or v.name in self.params else self.bufs[v.name].shape
@@ -394,18 +415,41 @@ class CFamilyRenderer:
         return self.op_expr(value, out, I)
 
     def stmt(self, s):
+        if isinstance(s, ir.If):  # uniform condition: barriers inside are reached by every thread or none
+            self.line_directive(s.loc)
+            self.emit(f"if ({self.read(s.cond, [])}) {{")
+            self.indent += 1
+            for x in s.then:
+                self.stmt(x)
+            self.indent -= 1
+            self.emit("} else {")
+            self.indent += 1
+            for x in s.orelse:
+                self.stmt(x)
+            self.indent -= 1
+            self.emit("}")
+            return
         if isinstance(s, ir.TileLoop):
             for t in s.tiles:
                 self.blocks[t.name] = int(t.block)
                 self.line_directive(s.loc)
-                self.emit(f"for (long long id_{t.name} = 0; id_{t.name} < {self.size_slot(t.count)}; "
-                          f"++id_{t.name}) {{")
+                if t.is_runtime:  # tiles of [max(lo, 0), hi); none when hi <= lo
+                    self.runtime_tiles.add(t.name)
+                    self.emit("{")
+                    self.indent += 1
+                    self.emit(f"const long long lo_{t.name} = tl_max((long long){self.read(t.lo, [])}, 0LL);")
+                    self.emit(f"const long long hi_{t.name} = (long long){self.read(t.hi, [])};")
+                    count = f"(hi_{t.name} > lo_{t.name} ? (hi_{t.name} - lo_{t.name} + {t.block - 1}) / {t.block} : 0)"
+                else:
+                    count = self.size_slot(t.count)
+                self.emit(f"for (long long id_{t.name} = 0; id_{t.name} < {count}; ++id_{t.name}) {{")
                 self.indent += 1
             for x in s.body:
                 self.stmt(x)
-            for _ in s.tiles:
-                self.indent -= 1
-                self.emit("}")
+            for t in s.tiles:
+                for _ in range(2 if t.is_runtime else 1):
+                    self.indent -= 1
+                    self.emit("}")
             return
         self.line_directive(s.loc)
         if isinstance(s, M.Barrier):
@@ -449,7 +493,9 @@ class CFamilyRenderer:
         return False
 
     def async_copy(self, s: M.AsyncCopy):
-        """cp.async of each owned element (4 bytes; zero-filled where the element is past the edge)."""
+        """The copy of one tile into its ring stage, by the copy's thread map (nodes.AsyncCopy):
+        16-byte cp.async chunks (vec > 1), 4-byte cp.async per element, or, for 2-byte elements
+        that do not make chunks, plain element copies at issue."""
         b = self.bufs[s.out]
         tile, stages = b.ring
         src = f"(id_{tile} + {s.ahead})"
@@ -458,13 +504,68 @@ class CFamilyRenderer:
             cond = f"id_{tile} == 0 && {cond}"
         self.emit(f"if ({cond}) {{")
         self.indent += 1
+        stage = f"(int)({src} % {stages}) * {b.size}"
+        x, dt = s.load.tensor, self.params[s.load.tensor].type.dtype
+        if s.vec > 1:
+            self.chunk_copy(s, b, src, stage)
+        else:
+            def body(I):
+                off, ok = self.access(x, s.load.index, s.load.bounds, None, I, {tile: src})
+                dst = f"s_{b.name}[{stage} + {self.shared_word(b, I)}]"
+                self.emit(f"const bool ok = {ok};")
+                if STORAGE_BITS[dt] == 32:
+                    self.emit(f"tl_cp_async4(&{dst}, ok ? (const void*)&{x}[{off}] : (const void*){x}, ok);")
+                else:
+                    self.emit(f"{dst} = ok ? {x}[{off}] : {self.zero_storage(dt)};")
+            self.distributed(b.shape, body)
+        self.indent -= 1
+        self.emit("}")
 
-        def body(I):
-            off, ok = self.access(s.load.tensor, s.load.index, s.load.bounds, None, I, {tile: src})
-            self.emit(f"const bool ok = {ok};")
-            self.emit(f"tl_cp_async4(&s_{b.name}[(int)({src} % {stages}) * {b.size} + e], "
-                      f"ok ? (const void*)&{s.load.tensor}[{off}] : (const void*){s.load.tensor}, ok);")
-        self.distributed(b.shape, body)
+    def zero_storage(self, dt: str) -> str:
+        return self.half_store[dt].format("0.0f") if dt in self.half_store else self.literal(0, dt)
+
+    def chunk_copy(self, s: M.AsyncCopy, b: M.Buffer, src: str, stage: str):
+        """Chunk q of `vec` elements (row-major) by thread q % threads: one cp.async of 16 bytes,
+        zero-filling past the row's end, when the tensor is contiguous in its last dimension with
+        16-byte aligned rows (checked here, at run time); element by element otherwise."""
+        x, index, vec = s.load.tensor, s.load.index, s.vec
+        dt = self.params[x].type.dtype
+        nbytes = STORAGE_BITS[dt] // 8
+        rank = len(self.params[x].type.shape)
+        tile = b.ring[0]
+        nchunks = b.size // vec
+        per = -(-nchunks // self.T)
+        bounds = list(s.load.bounds) if s.load.bounds is not None else [True] * len(index)
+        last_bounded, bounds[-1] = bounds[-1], False
+        fast = f"tl_fast_{x}_{vec}"  # declared once at the top of the kernel (render)
+        self.fast_flags[fast] = " && ".join([f"{x}_s{rank - 1} == 1"] + [f"{x}_s{d} % {vec} == 0" for d in range(rank - 1)]
+                                            + [f"((unsigned long long){x}) % 16 == 0"])
+        self.emit(self.pragma_unroll)
+        self.emit(f"for (int j = 0; j < {per}; ++j) {{")
+        self.indent += 1
+        self.emit(f"const int e = (tid + j * {self.T}) * {vec};")
+        if nchunks % self.T:
+            self.emit(f"if (e < {b.size}) {{")
+            self.indent += 1
+        I = self.index_vars(b.shape)
+        off, ok = self.access(x, index, tuple(bounds), None, I, {tile: src})
+        last = index[-1]
+        lid = src if last.tile == tile else f"id_{last.tile}"
+        self.emit(f"const long long rem = {x}_n{rank - 1} - ({lid} * {self.blocks[last.tile]} + {I[-1]});"
+                  if last_bounded else f"const long long rem = {vec};")
+        self.emit(f"const int valid = !({ok}) ? 0 : (rem >= {vec} ? {vec} : (rem > 0 ? (int)rem : 0));")
+        self.emit(f"{self.storage_type(b.dtype)}* const dst = &s_{b.name}[{stage} + {self.shared_word(b, I)}];")
+        self.emit(f"const {self.storage_type(dt)}* const src = valid > 0 ? &{x}[{off}] : {x};")
+        self.emit(f"if ({fast}) tl_cp_async16(dst, src, valid * {nbytes});")
+        self.emit("else {")
+        if self.pragma_unroll:  # the rare path: kept a loop, not unrolled into registers
+            self.emit(f"{self.pragma_unroll} 1")
+        self.emit(f"  for (int v = 0; v < {vec}; ++v) dst[v] = v < valid ? src[v * {x}_s{rank - 1}] : "
+                  f"{self.zero_storage(dt)};")
+        self.emit("}")
+        if nchunks % self.T:
+            self.indent -= 1
+            self.emit("}")
         self.indent -= 1
         self.emit("}")
 
@@ -522,6 +623,7 @@ class CFamilyRenderer:
         for s in grid.body:
             self.stmt(s)
         body = self.lines[body_start:]
+        body[1:1] = [f"  const bool {n} = {c};" for n, c in self.fast_flags.items()]
         # parameters (after the body, which discovered the size slots)
         params = []
         for p in mk.params:

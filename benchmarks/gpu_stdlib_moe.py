@@ -2,6 +2,7 @@
 
     python benchmarks/gpu_stdlib_moe.py                    # issue 10's shapes, bf16, on the GPU
     python benchmarks/gpu_stdlib_moe.py --dtype f16 --shape 16384,4096,1024,8,2
+    python benchmarks/gpu_stdlib_moe.py --tune 120       # tune both grouped GEMMs first (tuning DB)
     python benchmarks/gpu_stdlib_moe.py --dry-run          # no GPU: small shapes, checked on CPU
 
 Per shape (T tokens, hidden H, expert width I, E experts, top_k) it prints the device name, our
@@ -80,6 +81,8 @@ def main():
     ap.add_argument("--block-m", type=int, default=64)
     ap.add_argument("--shape", action="append", help="T,H,I,E,top_k (repeatable)")
     ap.add_argument("--dry-run", action="store_true", help="no GPU needed: small shapes, checked on CPU")
+    ap.add_argument("--tune", type=float, metavar="SECONDS", help="first run tune_moe per shape with this "
+                    "budget per GEMM kernel (winners go to the tuning database and are then used)")
     args = ap.parse_args()
     dt = DTYPES[args.dtype]
     if args.dry_run:
@@ -89,6 +92,7 @@ def main():
     from triton.testing import do_bench
 
     from tilelang.stdlib import moe
+    from tilelang.stdlib.moe import tune_moe
 
     shapes = [tuple(int(v) for v in s.split(",")) for s in args.shape] if args.shape else SHAPES
     print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}, dtype {args.dtype}, "
@@ -99,6 +103,10 @@ def main():
         x, logits, wgu, wd = make(T, H, I, E, dt, "cuda")
         run = lambda tr=None: moe(x, logits, wgu, wd, k, block_m=args.block_m, token_rounding=tr,  # noqa: E731
                                   backend="triton")
+        if args.tune:
+            for tr in (None, "nearest"):
+                tune_moe(x, logits, wgu, wd, k, token_rounding=tr, block_m=args.block_m, budget=args.tune,
+                         backend="triton")
         check(run(), torch_moe_loop(x, logits, wgu, wd, k), dt)
         _, info = moe(x, logits, wgu, wd, k, block_m=args.block_m, token_rounding="nearest", return_info=True,
                       backend="triton")

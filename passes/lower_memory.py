@@ -23,6 +23,7 @@ a wrong space or a missing barrier is reported as a race.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from tilelang.errors import BackendError
@@ -41,13 +42,17 @@ from .context import PassContext
 # (statements and index arithmetic written by the renderer itself). Anything else is refused with
 # a located error rather than mis-lowered: scans, sort/top-k, random numbers and shifts are not
 # lowered yet.
-LOWERED_OPS = frozenset({"argmax", "argmin", "broadcast_to", "cast", "dot", "expand_dims", "full", "max", "min",
-                         "size", "sum", "tile_id", "tile_index", "tile_start", "trans"})
+LOWERED_OPS = frozenset({"arange", "argmax", "argmin", "broadcast_to", "cast", "dot", "expand_dims", "full", "max",
+                         "min", "reshape", "size", "slice", "sum", "tile_id", "tile_index", "tile_start", "trans"})
 LOWERED_DTYPES = frozenset({"bool", "i8", "i32", "i64", "f16", "bf16", "f32", "f64"})
 
 
 def supported_op(name: str) -> bool:
     return name in LOWERED_OPS or "c" in OPS[name].templates
+
+
+def _renamed(v, env):
+    return ir.Var(env(v.name)) if isinstance(v, ir.Var) else v
 
 
 def _rename_values(value, env):
@@ -70,10 +75,12 @@ def _rename_values(value, env):
 
 
 class _Lowering:
-    def __init__(self, kernel: ir.Kernel, threads: int, target: str | None = "cuda"):
+    def __init__(self, kernel: ir.Kernel, threads: int, target: str | None = "cuda", control: bool = True):
         self.kernel = kernel
         self.threads = threads
         self.target = target
+        self.control = control
+        self.bounds: dict[str, object] = {}  # variables bounding runtime tile loops -> the loop's loc
         self.scalars = {p.name: p.type for p in kernel.params if not p.is_tensor}
         self.types: dict[str, ValueType] = {}  # buffer name -> type
         self.by_var: dict[tuple, str] = {}  # (variable, dtype, shape) -> buffer name
@@ -114,23 +121,30 @@ class _Lowering:
     def stmts(self, body, blocks: dict) -> list:
         out = []
         for s in body:
-            if isinstance(s, ir.TileLoop) and any(t.is_runtime for t in s.tiles):
+            if isinstance(s, ir.TileLoop) and any(t.is_runtime for t in s.tiles) and not self.control:
                 raise BackendError("the explicit-memory level (cuda and ascend backends) does not lower tile loops with "
                                    "runtime bounds yet", s.loc)
-            if isinstance(s, ir.If):
+            if isinstance(s, ir.If) and not self.control:
                 raise BackendError("the explicit-memory level (cuda and ascend backends) does not lower `if` yet", s.loc)
-            if isinstance(s, ir.Store) and s.atomic is not None:
+            if isinstance(s, ir.Store) and s.atomic is not None and not self.control:
                 raise BackendError("the explicit-memory level (cuda and ascend backends) does not lower atomic stores yet",
                                    s.loc)
-            if isinstance(s, ir.TileLoop):
+            if isinstance(s, ir.If):
+                out.append(self.lower_if(s, blocks))
+            elif isinstance(s, ir.TileLoop):
                 inner = dict(blocks, **{t.name: int(t.block) for t in s.tiles})
                 before = dict(self.cur)
+                env = self.lookup(s.loc)
+                tiles = tuple(dataclasses.replace(t, lo=_renamed(t.lo, env), hi=_renamed(t.hi, env))
+                              if t.is_runtime else t for t in s.tiles)
+                self.bounds.update((v.name, s.loc) for t in tiles if t.is_runtime for v in (t.lo, t.hi)
+                                   if isinstance(v, ir.Var))
                 new_body = self.stmts(s.body, inner)
                 for name, buf in before.items():
                     if self.cur.get(name) != buf:
                         raise BackendError(f"explicit-memory lowering: `{name}` changes type inside this loop; "
                                            "give the new value another name", s.loc)
-                out.append(ir.TileLoop(s.tiles, tuple(new_body), s.parallel, s.loc))
+                out.append(ir.TileLoop(tiles, tuple(new_body), s.parallel, s.loc))
             elif isinstance(s, ir.Assign):
                 if isinstance(s.value, ir.Op) and not supported_op(s.value.name):
                     raise BackendError(f"the explicit-memory level (cuda and ascend backends) does not lower `{s.value.name}` "
@@ -153,6 +167,25 @@ class _Lowering:
                 out.append(M.Put(_rename_values(s, self.lookup(s.loc)), "cyclic"))
         return out
 
+    def lower_if(self, s: ir.If, blocks) -> ir.If:
+        """Both branches; a name assigned in both (one type, so one buffer) is defined after."""
+        cond = _renamed(s.cond, self.lookup(s.loc))
+        if isinstance(cond, ir.Var):
+            self.bounds[cond.name] = s.loc  # every thread must take the same branch (barriers inside)
+        before = dict(self.cur)
+        then = self.stmts(s.then, blocks)
+        after_then, self.cur = self.cur, dict(before)
+        orelse = self.stmts(s.orelse, blocks)
+        after_else, merged = self.cur, dict(before)
+        for name in set(after_then) & set(after_else):
+            if after_then[name] == after_else[name]:
+                merged[name] = after_then[name]
+            elif name in before:
+                raise BackendError(f"explicit-memory lowering: `{name}` changes type in a branch of this `if`; "
+                                   "give the new value another name", s.loc)
+        self.cur = merged
+        return ir.If(cond, tuple(then), tuple(orelse), s.loc)
+
     # ---- step 2: maps and spaces ---------------------------------------------------------------
 
     def uniform_buffers(self, body) -> set[str]:
@@ -173,7 +206,9 @@ class _Lowering:
         def fix(stmts):
             out = []
             for s in stmts:
-                if isinstance(s, ir.TileLoop):
+                if isinstance(s, ir.If):
+                    out.append(ir.If(s.cond, tuple(fix(s.then)), tuple(fix(s.orelse)), s.loc))
+                elif isinstance(s, ir.TileLoop):
                     out.append(ir.TileLoop(s.tiles, tuple(fix(s.body)), s.parallel, s.loc))
                 elif isinstance(s, M.Compute) and s.out in uniform:
                     out.append(M.Compute(s.out, s.value, "uniform", s.loc))
@@ -198,7 +233,10 @@ class _Lowering:
 
         def visit(stmts, blocks):
             for s in stmts:
-                if isinstance(s, ir.TileLoop):
+                if isinstance(s, ir.If):
+                    visit(s.then, blocks)
+                    visit(s.orelse, blocks)
+                elif isinstance(s, ir.TileLoop):
                     visit(s.body, dict(blocks, **{t.name: int(t.block) for t in s.tiles}))
                 elif isinstance(s, M.Compute) and s.map != "uniform":
                     if isinstance(s.value, ir.Op) and s.value.name == "dot":
@@ -231,7 +269,9 @@ class _Lowering:
         def fix(stmts, blocks):
             out = []
             for s in stmts:
-                if isinstance(s, ir.TileLoop):
+                if isinstance(s, ir.If):
+                    out.append(ir.If(s.cond, tuple(fix(s.then, blocks)), tuple(fix(s.orelse, blocks)), s.loc))
+                elif isinstance(s, ir.TileLoop):
                     out.append(ir.TileLoop(s.tiles, tuple(fix(s.body, dict(blocks, **{t.name: int(t.block) for t in s.tiles}))),
                                            s.parallel, s.loc))
                 elif isinstance(s, M.Compute) and s.map != "uniform" and find(s.out) in frag:
@@ -252,7 +292,10 @@ class _Lowering:
 
         def visit(stmts, blocks):
             for s in stmts:
-                if isinstance(s, ir.TileLoop):
+                if isinstance(s, ir.If):
+                    visit(s.then, blocks)
+                    visit(s.orelse, blocks)
+                elif isinstance(s, ir.TileLoop):
                     visit(s.body, dict(blocks, **{t.name: int(t.block) for t in s.tiles}))
                 elif isinstance(s, (M.Compute, M.Put)):
                     for name, natural in natural_reads(s, self.out_shape(s, blocks), self.shape_of, map_of).items():
@@ -306,6 +349,12 @@ class _Lowering:
     def place_barriers(self, stmts, pending, blocks, space, map_of):
         out = []
         for s in stmts:
+            if isinstance(s, ir.If):  # either branch may run: what is pending after is the join
+                then, p_then = self.place_barriers(s.then, pending, blocks, space, map_of)
+                orelse, p_else = self.place_barriers(s.orelse, pending, blocks, space, map_of)
+                out.append(ir.If(s.cond, tuple(then), tuple(orelse), s.loc))
+                pending = _join(p_then, p_else)
+                continue
             if isinstance(s, ir.TileLoop):
                 inner = dict(blocks, **{t.name: int(t.block) for t in s.tiles})
                 head = {k: set(v) for k, v in pending.items()}
@@ -332,6 +381,11 @@ class _Lowering:
         k = self.kernel
         body = self.stmts(k.body, {})
         uniform = self.uniform_buffers(body)
+        for name, loc in self.bounds.items():
+            if name not in uniform and name not in self.scalars:
+                raise BackendError(f"explicit-memory lowering: `{name}` (a tile loop's bound or an `if`'s condition) "
+                                   "is not the same in every thread; compute it from scalars and scalar loads "
+                                   "only", loc)
         body = self.with_maps(body, uniform)
         body = self.with_fragments(body, self.target)
         space = self.spaces(body, uniform)
@@ -350,10 +404,16 @@ def _join(a: dict, b: dict) -> dict:
 
 
 def lower_to_memory(kernel: ir.Kernel, ctx: PassContext | None = None, threads: int | None = None,
-                    target: str | None = "cuda") -> M.MemKernel:
+                    target: str | None = "cuda", control: bool | None = None) -> M.MemKernel:
     """The explicit-memory program of a tile kernel whose tiling and masking passes have run.
     `threads` per block defaults to 32 * the Config's num_warps. `target` picks the matrix
-    instructions a `dot` may use (memir/fragments.py; None: none, every dot stays SIMT)."""
+    instructions a `dot` may use (memir/fragments.py; None: none, every dot stays SIMT).
+    `control`: whether atomic stores (`tl.atomic_add` / `_max` / `_min` on global tensors, the
+    C-family renderers' atomicAdd / atomicMax / CAS loops) and tile loops with runtime bounds
+    (`tl.tile(lo, hi)`, bounds the same in every thread) are lowered; by default for a GPU target
+    (cuda, hip), refused with a located error otherwise (a renderer without them)."""
     if threads is None:
         threads = 32 * (ctx.config.num_warps if ctx is not None else 4)
-    return _Lowering(kernel, threads, target).run()
+    if control is None:
+        control = target is not None
+    return _Lowering(kernel, threads, target, control).run()

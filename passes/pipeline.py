@@ -17,10 +17,16 @@ every read of tile k-1 before the copy that reuses its stage. The memory-level i
 exactly this (a read of an element whose copy is still in flight, or a copy over an element another
 thread may still read, is reported), on every pipelined kernel in the tests.
 
-Eligible: a load into a shared buffer of a 4-byte dtype (f32, i32; f16/bf16 are kept as f32 words
-in shared memory, so a byte copy would not do), no user mask and no fill value other than 0 (the
-copy zero-fills past the edge), indices that are tiles, constants or scalar parameters, into a
-buffer written nowhere else and read only inside the loop.
+Eligible: a load into a shared buffer of a 2- or 4-byte dtype (f16, bf16, f32, i32), no user mask
+and no fill value other than 0 (the copy zero-fills past the edge), indices that are tiles,
+constants or scalar parameters, into a buffer written nowhere else and read only inside the loop.
+
+Copies move 16-byte chunks (`vec` = 8 halves or 4 words, one cp.async.cg of 16 bytes each, the tail
+of a row's last chunk zero-filled) when the load's last index is a tile whose rows divide into
+chunks; the renderer checks at run time that the tensor is contiguous in that dimension with
+16-byte aligned rows and otherwise copies the same chunks element by element. 2-byte tiles that
+do not divide into chunks are copied element by element, synchronously at issue (cp.async has no
+2-byte size), which the ring's ordering covers all the same.
 """
 
 from __future__ import annotations
@@ -30,7 +36,15 @@ import dataclasses
 from tilelang.ir import nodes as ir
 from tilelang.memir import nodes as M
 
-_ASYNC_DTYPES = ("f32", "i32")
+_ASYNC_DTYPES = ("f32", "i32", "f16", "bf16")
+_BYTES = {"f16": 2, "bf16": 2, "f32": 4, "i32": 4}
+
+
+def _vec(b: M.Buffer, ld: ir.Load) -> int:
+    """Elements per 16-byte chunk of the copy, or 1 where the rows do not divide into chunks."""
+    chunk = 16 // _BYTES[b.dtype]
+    last = ld.index[-1] if ld.index else None
+    return chunk if isinstance(last, ir.TileIndex) and b.shape and b.shape[-1] % chunk == 0 else 1
 
 
 def _eligible(s, bufs, loop: ir.TileLoop, writers: dict, readers_outside: set) -> bool:
@@ -74,11 +88,11 @@ def pipeline_async(mk: M.MemKernel, stages: int) -> M.MemKernel:
                 continue
             siblings = outside + tuple(stmts[:i]) + tuple(stmts[i + 1:])
             body = tuple(rewrite(s.body, siblings))
-            if not s.parallel and len(s.tiles) == 1:
+            if not s.parallel and len(s.tiles) == 1 and not s.tiles[0].is_runtime:
                 outside_reads = reads(siblings)
                 loads = [x for x in body if _eligible(x, bufs, s, writers, outside_reads)]
                 if loads:
-                    body = _pipelined(s, body, loads, stages)
+                    body = _pipelined(s, body, loads, stages, bufs)
                     for x in loads:
                         rings[x.out] = (s.tiles[0].name, stages)
             out.append(ir.TileLoop(s.tiles, body, s.parallel, s.loc))
@@ -89,13 +103,14 @@ def pipeline_async(mk: M.MemKernel, stages: int) -> M.MemKernel:
     return dataclasses.replace(mk, buffers=buffers, body=body)
 
 
-def _pipelined(loop: ir.TileLoop, body, loads, stages: int):
+def _pipelined(loop: ir.TileLoop, body, loads, stages: int, bufs):
     loc = loads[0].loc
+    vecs = {x.out: _vec(bufs[x.out], x.value) for x in loads}
     new: list = []
     for a in range(stages - 1):
-        new += [M.AsyncCopy(x.out, x.value, a, True, x.loc) for x in loads] + [M.Commit(loc)]
+        new += [M.AsyncCopy(x.out, x.value, a, True, x.loc, vecs[x.out]) for x in loads] + [M.Commit(loc)]
     new += [M.Wait(stages - 2, loc), M.Barrier(loc)]
-    new += [M.AsyncCopy(x.out, x.value, stages - 1, False, x.loc) for x in loads] + [M.Commit(loc)]
+    new += [M.AsyncCopy(x.out, x.value, stages - 1, False, x.loc, vecs[x.out]) for x in loads] + [M.Commit(loc)]
     rest = [x for x in body if not any(x is y for y in loads)]
     # Barriers before the first remaining statement only ordered it after the previous iteration
     # (or after the loads, which are gone): the barrier above already does that. Later ones stay.

@@ -48,7 +48,10 @@ def _patterns(mk: M.MemKernel, buf: M.Buffer) -> list[tuple[str, str, np.ndarray
 
     def visit(stmts, blocks):
         for s in stmts:
-            if isinstance(s, ir.TileLoop):
+            if isinstance(s, ir.If):
+                visit(s.then, blocks)
+                visit(s.orelse, blocks)
+            elif isinstance(s, ir.TileLoop):
                 visit(s.body, dict(blocks, **{t.name: int(t.block) for t in s.tiles}))
             elif isinstance(s, M.Compute):
                 value = s.value
@@ -68,6 +71,8 @@ def _patterns(mk: M.MemKernel, buf: M.Buffer) -> list[tuple[str, str, np.ndarray
                 if s.out == buf.name:
                     ids = np.arange(buf.size)[:, None]
                     out.append((where, "write", ids if order is None else ids[order]))
+            elif isinstance(s, M.AsyncCopy) and s.out == buf.name:
+                out.append((f"{s.loc}", "write", _chunk_pattern(buf, s.vec)))
             elif isinstance(s, M.Put):
                 shape = access_shape(s.store.index, blocks, lambda v: shapes.get(getattr(v, "name", None), ()))
                 order = issue_order(s.map, shape)
@@ -77,6 +82,29 @@ def _patterns(mk: M.MemKernel, buf: M.Buffer) -> list[tuple[str, str, np.ndarray
                         out.append((f"{s.loc}", "read", ids if order is None else ids[order]))
     visit(mk.body, {})
     return out
+
+
+def _chunk_pattern(buf: M.Buffer, vec: int) -> np.ndarray:
+    """A copy's writes: elements by thread, cyclic (vec = 1), or 16-byte chunks of vec elements
+    (row-major, chunk q by thread q), which the hardware serves 8 lanes (128 bytes) per phase:
+    each phase is one row of 32 word-leading elements."""
+    if vec == 1:
+        return np.arange(buf.size)[:, None]
+    step = vec // 4  # elements per 4-byte word
+    starts = np.arange(0, buf.size, vec)
+    pad = (-len(starts)) % 8
+    starts = np.concatenate([starts, np.repeat(starts[-1:], pad)])
+    ids = starts.reshape(-1, 8, 1) + step * np.arange(4)
+    return ids.reshape(-1, 1)
+
+
+def _unit(mk: M.MemKernel, buf: M.Buffer, ldmatrix: set) -> int:
+    """The smallest swizzle unit that keeps the buffer's chunked accesses whole."""
+    unit = 8 if buf.name in ldmatrix else 1
+    for s in M.walk(mk.body):
+        if isinstance(s, M.AsyncCopy) and s.out == buf.name:
+            unit = max(unit, s.vec)
+    return unit
 
 
 def _worst(ids: np.ndarray, buf: M.Buffer, swizzle) -> tuple[int, int]:
@@ -90,15 +118,13 @@ def _worst(ids: np.ndarray, buf: M.Buffer, swizzle) -> tuple[int, int]:
     return int(conflict_degrees(groups).max()), groups.shape[0]
 
 
-def _candidates(shape, chunked: bool = False) -> list:
+def _candidates(shape, unit: int = 1) -> list:
     rows, cols = shape
     if cols < 2 or cols & (cols - 1):
         return [None]
-    if chunked:  # whole 8-element (16-byte) chunks XOR-ed by the row: ldmatrix's rows stay contiguous
-        if cols < 16:
-            return [None]
-        chunks = cols // 8
-        return [None] + [(q, p, 8) for p in (2, 4, 8) if p <= chunks for q in (1, 2, 4)]
+    if unit > 1:  # whole chunks of `unit` elements XOR-ed by the row: 16-byte rows stay contiguous
+        chunks = cols // unit
+        return [None] + [(q, p, unit) for p in (2, 4, 8) if p <= chunks for q in (1, 2, 4)]
     p = min(cols, 32)
     return [None] + [(q, p) for q in sorted({1, max(1, 32 // cols)})]
 
@@ -117,12 +143,12 @@ def swizzle_shared(mk: M.MemKernel, ctx=None) -> M.MemKernel:
     new = []
     chunked = ldmatrix_operands(mk)
     for buf in mk.buffers:
-        if buf.space != "shared" or len(buf.shape) != 2 or buf.ring is not None:
-            new.append(buf)  # (ring buffers of the pipelining pass keep the identity layout for now)
+        if buf.space != "shared" or len(buf.shape) != 2:
+            new.append(buf)
             continue
         pats = _patterns(mk, buf)
         best, best_score = None, None
-        for cand in _candidates(buf.shape, buf.name in chunked):
+        for cand in _candidates(buf.shape, _unit(mk, buf, chunked)):
             if cand is not None and not prove_bijective(buf.shape, cand):
                 continue
             worst = [_worst(ids, buf, cand)[0] for _, _, ids in pats]
@@ -136,5 +162,4 @@ def swizzle_shared(mk: M.MemKernel, ctx=None) -> M.MemKernel:
 def layout_proofs(mk: M.MemKernel) -> list[LayoutProof]:
     """The proof for every 2-D shared buffer's layout: bijective, and the worst bank-conflict degree
     of each access pattern under identity and under the layout, every warp instruction enumerated."""
-    return [_proof(mk, b, b.swizzle) for b in mk.buffers
-            if b.space == "shared" and len(b.shape) == 2 and b.ring is None]
+    return [_proof(mk, b, b.swizzle) for b in mk.buffers if b.space == "shared" and len(b.shape) == 2]

@@ -4,14 +4,15 @@ moe(x, router_logits, w_gate_up, w_down, top_k) runs, all as tile kernels (stdli
 
 1. routing: softmax over the experts (f32), the top_k largest, renormalized to sum to 1 per token
    (Mixtral's convention, and Qwen-MoE's with norm_topk_prob);
-2. optional token rounding (SonicMoE): each expert's token count rounded to a multiple of the
+2. counts per expert;
+3. optional token rounding (SonicMoE): each expert's token count rounded to a multiple of the
    row tile BM, by adding its best-scoring unrouted tokens or dropping its weakest routed ones;
-3. counts per expert, a tile map (tile -> expert, row range) and the permutation that sorts the
-   (token, expert) pairs by expert;
-4. one grouped GEMM launch over all experts on gathered token rows, x[tok] @ w_gate_up[e], with
+4. a tile map (tile -> expert, row range), the permutation that sorts the (token, expert) pairs by
+   expert, and each token's list of rows;
+5. one grouped GEMM launch over all experts on gathered token rows, x[tok] @ w_gate_up[e], with
    the SwiGLU silu(gate) * up in its epilogue;
-5. a second grouped GEMM, act @ w_down[e];
-6. the combine: each token sums its rows, weighted, in increasing expert order (no atomics: the
+6. a second grouped GEMM, act @ w_down[e];
+7. the combine: each token sums its rows, weighted, in increasing expert order (no atomics: the
    same bits on every run).
 
 The host only allocates buffers (sized from upper bounds, so nothing is read back to the host
@@ -145,7 +146,7 @@ def moe(x, router_logits, w_gate_up, w_down, top_k: int, *, token_rounding: str 
     y = _alloc((r.rows_bound, H), x.dtype, dev)
     grouped_gemm_kernel(act, w_down, *r.tile_map, y, block_m, backend=backend)
     most = _alloc((1,), torch.int32, dev)
-    max_count_kernel(r.tok_count, most, backend=backend)
+    max_count_kernel(r.tok_count, most, config=_scan_config(T), backend=backend)
     combine_kernel(y, r.tok_rows, r.tok_w, r.tok_count, most, out, backend=backend)
     if not return_info:
         return out
@@ -173,21 +174,23 @@ class _Routing:
 
 
 def _route(x, router_logits, top_k, token_rounding, block_m, backend) -> _Routing:
-    """Steps 1-6 of the module docstring: routing, rounding, counts, tile map, permutation, token lists."""
+    """Steps 1-4 of the module docstring: routing, counts, rounding, tile map, permutation, token lists."""
     import torch
 
     (T, E), dev, i32 = router_logits.shape, x.device, torch.int32
+    scan = _scan_config(T)
     wmat = _alloc((T, E), torch.float32, dev)
     sel = _alloc((T, E), i32, dev)
     moe_route_kernel(router_logits, wmat, sel, top_k, backend=backend)
     counts = _alloc((E,), i32, dev)
-    expert_counts_kernel(sel, counts, backend=backend)
+    expert_counts_kernel(sel, counts, config=tl.Config(BLOCK_T=min(64, _pow2(T)), BLOCK_E=min(32, _pow2(E))),
+                         backend=backend)
     topk_counts, sel_topk = counts, sel
     rows_bound = T * top_k  # rows the grouped GEMMs may need: an upper bound known without a sync
     if token_rounding is not None:
         sel_r, counts_r = _alloc((T, E), i32, dev), _alloc((E,), i32, dev)
         token_rounding_kernel(wmat, sel, counts, sel_r, counts_r, block_m, ROUNDING_MODES[token_rounding],
-                              backend=backend)
+                              config=scan, backend=backend)
         sel, counts = sel_r, counts_r
         if token_rounding != "down":  # at most block_m - 1 rows more per expert, and never more than T
             rows_bound = min(rows_bound + E * (block_m - 1), T * E)
@@ -195,7 +198,7 @@ def _route(x, router_logits, top_k, token_rounding, block_m, backend) -> _Routin
     tile_map = _tile_map(counts, rows_bound, block_m, backend)
     row_token = _alloc((rows_bound,), i32, dev)
     pair_row = _alloc((T, E), i32, dev)
-    permute_kernel(sel, counts, row_token, pair_row, backend=backend)
+    permute_kernel(sel, counts, row_token, pair_row, config=scan, backend=backend)
     tok_rows = _alloc((T, E), i32, dev)
     tok_w = _alloc((T, E), torch.float32, dev)
     tok_count = _alloc((T,), i32, dev)
@@ -203,8 +206,12 @@ def _route(x, router_logits, top_k, token_rounding, block_m, backend) -> _Routin
     return _Routing(sel_topk, topk_counts, sel, counts, rows_bound, tile_map, row_token, tok_rows, tok_w, tok_count)
 
 
-# Tile sizes worth sweeping for the two grouped GEMMs (their row tile is block_m, fixed per call).
+# Tile sizes worth sweeping for the two grouped GEMMs (their row tile is block_m, fixed per call);
+# on a GPU also warps and pipeline stages. The gate/up kernel keeps two [block_m, BLOCK_N] f32
+# accumulators, so BLOCK_N=256 with 4 warps is left to the sweep to reject, not assumed.
 GEMM_TUNING_SPACE = [tl.Config(BLOCK_N=n, BLOCK_K=k) for n in (64, 128, 256) for k in (32, 64, 128, 256)]
+GPU_GEMM_TUNING_SPACE = [tl.Config(BLOCK_N=n, BLOCK_K=k, num_warps=w, num_stages=st)
+                         for n in (64, 128, 256) for k in (32, 64, 128) for w in (4, 8) for st in (3, 4)]
 
 
 def tune_moe(x, router_logits, w_gate_up, w_down, top_k: int, *, token_rounding: str | None = None,
@@ -212,7 +219,8 @@ def tune_moe(x, router_logits, w_gate_up, w_down, top_k: int, *, token_rounding:
              workers: int | None = None, backend: str | None = None):
     """Tune both grouped GEMMs of moe() on these inputs and store the winners in the tuning database
     (docs/autotune.md); later moe() calls of the same shape class use them. Returns the two
-    TuneResults (gate/up + SwiGLU, then down). configs: default GEMM_TUNING_SPACE; budget: seconds
+    TuneResults (gate/up + SwiGLU, then down). configs: default GEMM_TUNING_SPACE (GPU_GEMM_TUNING_SPACE
+    for CUDA tensors); budget: seconds
     per kernel; workers: processes compiling configs in parallel (1: compile in this process)."""
     from tilelang.autotune.sweep import tune
 
@@ -222,7 +230,7 @@ def tune_moe(x, router_logits, w_gate_up, w_down, top_k: int, *, token_rounding:
     r = _route(x, router_logits, top_k, token_rounding, block_m, backend)
     act = _alloc((r.rows_bound, I), x.dtype, x.device)
     y = _alloc((r.rows_bound, x.shape[1]), x.dtype, x.device)
-    space = configs or GEMM_TUNING_SPACE
+    space = configs or (GPU_GEMM_TUNING_SPACE if x.device.type == "cuda" else GEMM_TUNING_SPACE)
     first = tune(gate_up_swiglu_kernel, x, r.row_token, w_gate_up[:, :, :I], w_gate_up[:, :, I:], *r.tile_map,
                  act, block_m, configs=space, backend=backend, budget=budget, workers=workers, progress=False)
     gate_up_swiglu_kernel(x, r.row_token, w_gate_up[:, :, :I], w_gate_up[:, :, I:], *r.tile_map, act, block_m,
@@ -230,6 +238,16 @@ def tune_moe(x, router_logits, w_gate_up, w_down, top_k: int, *, token_rounding:
     second = tune(grouped_gemm_kernel, act, w_down, *r.tile_map, y, block_m, configs=space, backend=backend,
                   budget=budget, workers=workers, progress=False)
     return first, second
+
+
+def _pow2(n: int) -> int:
+    return 1 << max(0, n - 1).bit_length()
+
+
+def _scan_config(T: int):
+    """One program per expert scans all T tokens (counts, permutation, rounding passes): long tiles,
+    so that T = 16k is 16 steps rather than 512 of the default 32-element GPU tile."""
+    return tl.Config(BLOCK_T=min(1024, _pow2(T)))
 
 
 def _padding(counts: list[int], block_m: int) -> int:

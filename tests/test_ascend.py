@@ -161,7 +161,9 @@ def test_softmax(dtype):
 def test_elementwise():
     x, y = torch.randn(13, 21), torch.randn(13, 21)
     of, ob = poisoned((13, 21), torch.float32), torch.zeros(13, 21, dtype=torch.bool)
-    run(K.elementwise_kernel, x, y, of, ob, 0.75)
+    r = run(K.elementwise_kernel, x, y, of, ob, 0.75, config=tl.Config(BLOCK_M=16, BLOCK_N=16))
+    # the where over a compare of two tiles: a Compare bitmask and a Select, on the vector unit
+    assert "Compare(" in r.source and "CMPMODE::GT" in r.source and "SELMODE::VSEL_TENSOR_TENSOR_MODE" in r.source
     a, b = x.double(), y.double()
     r = torch.where(a > b, a.abs().sqrt() * 0.75, torch.exp(-b * b) - 1.5)
     r = torch.maximum(r, torch.minimum(a, b)) + torch.sigmoid(a) * torch.log(1.0 + b * b)
@@ -243,7 +245,14 @@ def test_stdlib_conv(algorithm, stride, padding):
 
     torch.manual_seed(3)
     x, w = torch.randn(1, 3, 9, 11), torch.randn(4, 3, 3, 3)
-    y = conv2d(x, w, padding=padding, stride=stride, algorithm=algorithm, backend="ascend")
+    config = None
+    if algorithm == "winograd":
+        # the fused kernel's default 32-wide tiles need 628 KB of Unified Buffer: refused, located
+        with pytest.raises(BackendError, match="Unified Buffer") as e:
+            conv2d(x, w, padding=padding, stride=stride, algorithm=algorithm, backend="ascend")
+        assert e.value.loc is not None and e.value.loc.file.endswith("conv_winograd.py")
+        config = tl.Config(BLOCK_T=8, BLOCK_K=8, BLOCK_C=8)
+    y = conv2d(x, w, padding=padding, stride=stride, algorithm=algorithm, config=config, backend="ascend")
     expected = torch.nn.functional.conv2d(x.double(), w.double(), padding=padding, stride=stride)
     assert_close(y, expected, "f32", 27 * (8 if algorithm == "winograd" else 1))
 
@@ -531,3 +540,27 @@ def test_stdlib_kmeans_assign_and_the_refused_accumulation():
     with pytest.raises(BackendError, match="atomic") as e:
         km.kmeans(p, 4, iters=1, backend="ascend")
     assert e.value.loc is not None and e.value.loc.line > 0
+
+
+def test_stdlib_lightning_attention_forward_and_backward(monkeypatch):
+    import test_stdlib_lightning as lt
+    from tilelang.stdlib import lightning
+
+    monkeypatch.setattr(lightning, "_new_output", lambda like: poisoned(like.shape, like.dtype, like.device))
+    q, k, v, decay, grad_o = lt.inputs(1, 2, 19, 8, 12, "f32", 0)
+    lt.check_forward_backward(q, k, v, decay, grad_o, "f32", "ascend", lt.SMALL)
+
+
+def test_stdlib_kernels_the_level_does_not_lower_are_refused_where_they_are():
+    """flash_attention (runtime-bounded key loops) and moe (cumsum in the routing): located errors."""
+    from tilelang.stdlib import flash_attention
+    from tilelang.stdlib.moe import moe
+
+    q = torch.randn(1, 2, 19, 16)
+    with pytest.raises(BackendError, match="runtime bounds") as e:
+        flash_attention(q, q, q, causal=True, backend="ascend")
+    assert e.value.loc is not None and e.value.loc.file.endswith("attention_kernels.py")
+    x, logits = torch.randn(9, 16), torch.randn(9, 4)
+    with pytest.raises(BackendError, match="does not lower") as e:
+        moe(x, logits, torch.randn(4, 16, 16), torch.randn(4, 8, 16), 2, block_m=8, backend="ascend")
+    assert e.value.loc is not None

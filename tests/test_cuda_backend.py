@@ -56,8 +56,8 @@ def every_signature():
             (K.scatter_rows_kernel, {"*": "f32", "idx": "i32"}, {}),
             (conv.conv2d_direct_kernel, {"*": "f32", **ints}, {}), (conv.nchw_to_rows_kernel, {"*": "f32"}, {}),
             (conv_winograd.winograd_filter_kernel, {"*": "f32"}, {})]
-    # (conv_winograd.winograd_fused_kernel is not here: the explicit-memory level does not lower
-    # tl.arange yet; tests/test_lowir.py checks that it says so.)
+    # (conv_winograd.winograd_fused_kernel takes constant parameters, which ahead-of-time signatures
+    # do not; tests/test_lowir.py runs it through both memory-level runners.)
     return signatures() + [(k, kernel_signature_from_options(k, d, r)) for k, d, r in more]
 
 
@@ -211,5 +211,10 @@ def test_pipelined_f32_gemm_ptx_has_cp_async():
     r = rendered(matmul_kernel, {n: ArgSpec("tensor", "f32", 2) for n in "abc"},
                  tl.Config(BLOCK_M=16, BLOCK_N=16, BLOCK_K=16, num_stages=3))
     ptx, cubin = compile_cuda(r.source, "sm_80", "gemm_pipelined")
-    assert "cp.async.ca.shared.global" in ptx and "cp.async.commit_group" in ptx
+    assert "cp.async.cg.shared.global" in ptx and "cp.async.commit_group" in ptx  # 16-byte chunks
     assert "cp.async.wait_group 1" in ptx and cubin[:4] == b"\x7fELF"
+    # rows of 2 words do not make 16-byte chunks: 4-byte copies per element
+    r = rendered(matmul_kernel, {n: ArgSpec("tensor", "f32", 2) for n in "abc"},
+                 tl.Config(BLOCK_M=16, BLOCK_N=2, BLOCK_K=2, num_stages=3))
+    ptx, _ = compile_cuda(r.source, "sm_80", "gemm_pipelined_4")
+    assert "cp.async.ca.shared.global" in ptx

@@ -265,7 +265,9 @@ def test_tensor_core_gemm_ptx_and_sass(arch, dtype):
     assert "ldmatrix.sync.aligned.m8n8.x4.shared.b16" in ptx
     assert "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16" in ptx
     assert f"mma.sync.aligned.m16n8k16.row.col.f32.{dtype}.{dtype}.f32" in ptx
+    assert "cp.async.cg.shared.global" in ptx and "cp.async.wait_group" in ptx  # the f16 ring, 16-byte copies
     sass = _sass(cubin)
     if sass is None:
         pytest.skip("no cuobjdump to read the SASS")
     assert "HMMA.16816.F32" in sass and "LDSM.16.M88.4" in sass and "LDSM.16.MT88.4" in sass
+    assert "LDGSTS.E.BYPASS.128" in sass  # cp.async.cg of 16 bytes

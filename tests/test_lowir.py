@@ -271,19 +271,18 @@ def lower_backends(monkeypatch):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["cuda-sim", "cuda-emu", "hip-sim", "hip-emu"])
-def test_stdlib_conv(lower_backends, backend):
-    from tilelang.errors import BackendError
+@pytest.mark.parametrize("algorithm,stride,padding", [("direct", 2, 1), ("winograd", 1, 1)])
+def test_stdlib_conv(lower_backends, backend, algorithm, stride, padding):
     from tilelang.stdlib.conv import conv2d
 
     torch.manual_seed(3)
     x, w = torch.randn(1, 3, 9, 11), torch.randn(4, 3, 3, 3)
-    y = conv2d(x, w, padding=1, stride=2, algorithm="direct", backend=backend)
-    expected = torch.nn.functional.conv2d(x.double(), w.double(), padding=1, stride=2)
-    assert_close(y, expected, "f32", 27)
-    # The fused Winograd kernel builds its window indices with tl.arange, which the explicit-memory
-    # level does not lower yet: a located error, not a wrong answer.
-    with pytest.raises(BackendError, match="does not lower `arange`"):
-        conv2d(x, w, padding=1, algorithm="winograd", backend=backend)
+    # small tiles: the fused Winograd kernel keeps [AP*AP, T, K] tiles in shared memory, which at
+    # the GPU defaults would be more than a block may have
+    config = tl.Config(BLOCK_T=4, BLOCK_K=4, BLOCK_C=4) if algorithm == "winograd" else None
+    y = conv2d(x, w, padding=padding, stride=stride, algorithm=algorithm, backend=backend, config=config)
+    expected = torch.nn.functional.conv2d(x.double(), w.double(), padding=padding, stride=stride)
+    assert_close(y, expected, "f32", 27 * (8 if algorithm == "winograd" else 1))
 
 
 # ---- every op of the registry, through both runners, against the reference interpreter -----------------
@@ -329,11 +328,11 @@ def test_every_op_is_lowered_or_refused_with_a_located_error():
     from tilelang.passes.lower_memory import supported_op
 
     # test_every_op below runs the kernels of these families through both runners.
-    tested = set().union(*(COVERS[k] for k in ("float_unary", "binary", "int", "reduce", "shape_ops", "gemm")))
+    tested = set().union(*(COVERS[k] for k in ("float_unary", "binary", "int", "reduce", "shape_ops", "gemm",
+                                               "shapes_kernel")))
     assert {n for n in OPS if supported_op(n)} <= tested
     assert {n for n in OPS if not supported_op(n)} == {"cumsum", "cumprod", "cummax", "cummin", "sort", "topk",
-                                                         "topk_index", "rand", "randint", "shl", "shr",
-                                                         "arange", "reshape", "slice"}
+                                                         "topk_index", "rand", "randint", "shl", "shr"}
     sig = {n: ArgSpec("tensor", "f32", 2) for n in ("x", "csum", "cprod", "cmax", "cmin")}
     k = run_pipeline(scans_kernel.lower(sig, {"N": 8}),
                      PassContext(config=tl.Config()))
@@ -371,6 +370,13 @@ def test_every_op(lowered_backends, backend, dtype, n, seed):
         outs = [poisoned((11, n), torch.float32), poisoned((n, 11), torch.float32), poisoned((n, 11), torch.float32)]
         got = _against_reference(shape_ops_kernel, [s], outs, tl.Config(BLOCK_M=16, BLOCK_N=8), backend, dtype)
         assert torch.equal(got[0], 2 * s.T)
+        # arange, slice and reshape (tests/control_kernels.py)
+        from control_kernels import shapes_kernel
+
+        xs = torch.randn(n, 16, generator=g)
+        got = _against_reference(shapes_kernel, [xs], [poisoned((n, 8), torch.float32) for _ in range(3)],
+                                 tl.Config(BLOCK_M=16), backend, dtype)
+        assert torch.equal(got[0], xs[:, 4:12] * 2)
 
 
 # ---- random kernels: whatever the reference runs, the memory level computes alike --------------------
@@ -430,5 +436,5 @@ def test_constructs_the_level_lacks_are_refused_not_dropped(kernel, sig, what):
 
     k = run_pipeline(kernel.lower(sig), PassContext(config=tl.Config()))
     with pytest.raises(BackendError, match=f"does not lower {what}") as e:
-        lower_to_memory(k, threads=32)
+        lower_to_memory(k, threads=32, target=None)  # (atomics are lowered for GPU targets)
     assert e.value.loc is not None and e.value.loc.line > 0

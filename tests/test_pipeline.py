@@ -98,11 +98,20 @@ def test_dropping_the_barrier_after_the_wait_is_reported():
         run_memory(planted, arrays, sizes)
 
 
-def test_f16_loads_are_not_pipelined():
-    sig = {n: ArgSpec("tensor", "f16", 2) for n in "abc"}
-    k = run_pipeline(matmul_kernel.lower(sig, None), PassContext(config=CFG))
+@pytest.mark.parametrize("dtype,block_k,vecs", [("f16", 16, {8}), ("bf16", 16, {8}), ("f32", 8, {4}),
+                                                ("f16", 4, {1})])
+def test_loads_are_pipelined_in_16_byte_chunks_where_rows_divide(dtype, block_k, vecs):
+    sig = {n: ArgSpec("tensor", dtype, 2) for n in "abc"}
+    cfg = tl.Config(BLOCK_M=16, BLOCK_N=16, BLOCK_K=block_k)
+    k = run_pipeline(matmul_kernel.lower(sig, None), PassContext(config=cfg))
     mk = pipeline_async(lower_to_memory(k, threads=64), 3)
-    assert not any(b.ring for b in mk.buffers)
+    assert {b.ring for b in mk.buffers if b.ring} == {("k", 3)}
+    copies = [s for s in M.walk(mk.body) if isinstance(s, M.AsyncCopy)]
+    # the A tile [16, block_k] is chunked when block_k divides into chunks; B [block_k, 16] always is
+    assert {s.vec for s in copies if s.out == copies[0].out} == vecs
+    text = print_memkernel(mk)
+    assert parse_memkernel(text) == mk and (("vec 8" in text) == (dtype != "f32"))
+    verify_memkernel(mk)
 
 
 @pytest.mark.slow
@@ -114,3 +123,25 @@ def test_pipelined_gemm_against_torch(run, M, N, K, stages):
     c = poisoned((M, N), torch.float32)
     run(matmul_kernel, a, b, c, config=tl.Config(BLOCK_M=16, BLOCK_N=16, BLOCK_K=8, num_stages=stages))
     assert_close(c, a.double() @ b.double(), "f32", K)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("run", [run_simulated, run_emulated], ids=["memir", "cuda-emu"])
+@pytest.mark.parametrize("layout", ["contiguous", "transposed", "offset"])
+@settings(max_examples=2, deadline=None)
+@given(rows=st.integers(1, 70), cols=st.integers(1, 40), inner=st.integers(1, 70), stages=st.sampled_from([2, 3]),
+       dtype=st.sampled_from(["f16", "bf16"]))
+def test_pipelined_tensor_core_gemm_against_torch(run, layout, rows, cols, inner, stages, dtype):
+    """f16/bf16 rings filled by 16-byte chunks (cp.async.cg) feeding ldmatrix + mma.sync; an
+    operand that is transposed, or starts 2 bytes past an aligned address, takes the
+    element-by-element path of the same chunks."""
+    dt = {"f16": torch.float16, "bf16": torch.bfloat16}[dtype]
+    a = {"contiguous": lambda: torch.randn(rows, inner).to(dt),
+         "transposed": lambda: torch.randn(inner, rows).to(dt).T,
+         "offset": lambda: torch.randn(rows, inner + 1).to(dt)[:, 1:]}[layout]()
+    b = torch.randn(inner, cols).to(dt)
+    c = poisoned((rows, cols), dt)
+    mk = run(matmul_kernel, a, b, c, config=tl.Config(BLOCK_M=32, BLOCK_N=16, BLOCK_K=16, num_stages=stages))
+    assert_close(c, a.double() @ b.double(), dtype, inner)
+    if run is run_simulated:
+        assert any(s.vec == 8 for s in M.walk(mk.body) if isinstance(s, M.AsyncCopy))

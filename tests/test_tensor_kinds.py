@@ -137,6 +137,20 @@ def test_nested_tensor_is_rejected():
     raises_located(lambda: axpy(nt, torch.randn(3), torch.empty(3)), "`x` is a nested tensor")
 
 
+@pytest.mark.filterwarnings("ignore:The PyTorch API of nested tensors")
+def test_nested_tensor_is_rejected_once_a_tuning_database_exists(tmp_path, monkeypatch):
+    """With a tuning database present, calls key their memo by shape class: a nested tensor (whose
+    .shape raises) must still get the located error, not an internal one."""
+    from tilelang.autotune import hook
+
+    db = tmp_path / "tuning.sqlite3"
+    db.touch()
+    monkeypatch.setenv("TILELANG_TUNING_DB", str(db))
+    monkeypatch.setattr(hook, "_db_seen", [True, 0.0])
+    nt = torch.nested.nested_tensor([torch.randn(3), torch.randn(5)])
+    raises_located(lambda: axpy(nt, torch.randn(3), torch.empty(3)), "`x` is a nested tensor")
+
+
 # ---- every dimension the kernel uses is tied to a size ---------------------------------------------
 
 @pytest.mark.parametrize("backend", BACKENDS)

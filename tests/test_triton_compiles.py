@@ -48,7 +48,7 @@ CASES = {
                                                     "bt": t("f32", 1), "at": t("f32", 1), "y": t("f16", 1)}
                    | {n: s("i32") for n in ("H", "W", "Ho", "Wo", "m", "pad")}
                    | {"AP": ArgSpec("const", "int", 0, 8), "MP": ArgSpec("const", "int", 0, 4)},
-                   {"BLOCK_T": 32, "BLOCK_K": 64, "BLOCK_C": 32}),
+                   {"BLOCK_T": 32, "BLOCK_K": 64, "BLOCK_C": 32}, {"A2": 64}),
 }
 
 

@@ -57,6 +57,7 @@ BYTES = {"bool": 1, "i8": 1, "i32": 4, "i64": 8, "f16": 2, "bf16": 2, "f32": 4}
 VECTOR_BINARY = {"add": "Add", "sub": "Sub", "mul": "Mul", "truediv": "Div"}
 VECTOR_UNARY = {"exp": "Exp", "log": "Ln", "sqrt": "Sqrt", "abs": "Abs"}
 VECTOR_DTYPES = ("f32", "f16")
+ROW_REDUCE = {"sum": "ReduceSum", "max": "ReduceMax", "min": "ReduceMin"}
 
 
 def _align(n: int, a: int = 32) -> int:
@@ -204,8 +205,9 @@ class AscendRenderer(CFamilyRenderer):
 
     # ---- vector path -----------------------------------------------------------------------------------------
 
-    def chunks(self, n: int, dt: str) -> list[tuple[int, int]]:
-        per = MAX_REPEATS * REPEAT_BYTES // BYTES[dt] if self.split_repeats else n
+    def chunks(self, n: int, dt: str, multiple: int = 1) -> list[tuple[int, int]]:
+        """(offset, count) pieces of at most 255 repeats each, offsets a multiple of `multiple`."""
+        per = MAX_REPEATS * REPEAT_BYTES // BYTES[dt] // multiple * multiple if self.split_repeats else n
         return [(o, min(per, n - o)) for o in range(0, n, per)] or [(0, 0)]
 
     def vec(self, fmt: str, n: int, dt: str):
@@ -233,6 +235,8 @@ class AscendRenderer(CFamilyRenderer):
             return False
         ct, t = STORAGE.get(dt), f"t_{out.name}"
         name = v.name
+        if self.compare_select(s, out):
+            return True
         if name == "full" and dt in VECTOR_DTYPES + ("i32",):
             self.sync([(s.out, "V", True)])
             self.vec(f"Duplicate({t}{{o}}, ({ct})({self.literal(v.attr('value'), dt)}), {{n}})", n, dt)
@@ -260,6 +264,11 @@ class AscendRenderer(CFamilyRenderer):
             mode = "RoundMode::CAST_RINT" if dt == "f16" else "RoundMode::CAST_NONE"
             self.vec(f"Cast({t}{{o}}, t_{a.name}{{o}}, {mode}, {{n}})", n, "f32")
             return True
+        if name == "neg" and dt in VECTOR_DTYPES and self.whole(v.args[0], out):  # x * -1: exact, -0 and NaN kept
+            src = v.args[0].name
+            self.sync([(src, "V", False), (s.out, "V", True)])
+            self.vec(f"Muls({t}{{o}}, t_{src}{{o}}, ({ct})(-1), {{n}})", n, dt)
+            return True
         if name in VECTOR_UNARY and dt in VECTOR_DTYPES and self.whole(v.args[0], out):
             src = v.args[0].name
             self.sync([(src, "V", False), (s.out, "V", True)])
@@ -283,13 +292,115 @@ class AscendRenderer(CFamilyRenderer):
                     self.sync([(tile.name, "V", False), (s.out, "V", True)])
                     self.vec(f"{op}({t}{{o}}, t_{tile.name}{{o}}, {sc}, {{n}})", n, dt)
                     return True
-        if name == "sum" and dt == "f32" and self.row_sum(s, out):
+        if name in VECTOR_BINARY and self.broadcast_rows(s, out):
+            return True
+        if name in ROW_REDUCE and dt == "f32" and self.row_reduce(s, out):
             return True
         return False
 
-    def row_sum(self, s: M.Compute, out: M.Buffer) -> bool:
-        """sum over the last axis of an f32 [R, C] tile, C * 4 a multiple of 32: ReduceSum per row
-        into a 32-byte work area, then the scalar unit moves each row's total into place."""
+    # ---- compares and selects: bool tiles kept as Compare's bitmask ---------------------------------
+
+    def bitmask_conditions(self) -> set[str]:
+        """Bool buffers every writer of which is a Compare-able compare and every reader a
+        Select-able `where` condition: they live as bitmasks (bit i % 8 of byte i / 8)."""
+        computes = [s for s in M.walk(self.mk.body) if isinstance(s, M.Compute)]
+        puts = [s for s in M.walk(self.mk.body) if isinstance(s, M.Put)]
+        out = set()
+        for b in self.mk.buffers:
+            if b.dtype != "bool" or b.space != "ub":
+                continue
+            writers = [s for s in computes if s.out == b.name]
+            readers = [s for s in computes if b.name in M.operand_names(s.value)]
+            if any(b.name in M.put_operand_names(p.store) for p in puts) or not writers or not readers:
+                continue
+            if all(self.compare_fits(w) for w in writers) and all(self.select_fits(r, b.name) for r in readers):
+                out.add(b.name)
+        return out
+
+    def _tile_like(self, v, shape, dt) -> bool:
+        return (isinstance(v, ir.Var) and v.name in self.bufs and self.bufs[v.name].space == "ub"
+                and self.bufs[v.name].shape == shape and self.bufs[v.name].dtype == dt)
+
+    def compare_fits(self, s: M.Compute) -> bool:
+        v, out = s.value, self.bufs[s.out]
+        if not isinstance(v, ir.Op) or OPS[v.name].kind != "compare":
+            return False
+        a, b = v.args
+        dt = self.dtype_of(a)
+        return (dt in VECTOR_DTYPES and self._tile_like(a, out.shape, dt) and self._tile_like(b, out.shape, dt)
+                and out.size * BYTES[dt] % REPEAT_BYTES == 0)
+
+    def select_fits(self, s: M.Compute, cond: str) -> bool:
+        v, out = s.value, self.bufs[s.out]
+        if not isinstance(v, ir.Op) or v.name != "where" or out.space != "ub" or out.dtype not in VECTOR_DTYPES:
+            return False
+        c, x, y = v.args
+        if c != ir.Var(cond) or cond in (getattr(x, "name", None), getattr(y, "name", None)):
+            return False
+        if self.bufs[cond].shape != out.shape or not self._tile_like(x, out.shape, out.dtype):
+            return False
+        return self._tile_like(y, out.shape, out.dtype) or self.scalar_value(y, out.dtype) is not None
+
+    def compare_select(self, s: M.Compute, out: M.Buffer) -> bool:
+        v = s.value
+        if out.name in self.bitmasks:
+            a, b = v.args
+            mode = {"lt": "LT", "le": "LE", "gt": "GT", "ge": "GE", "eq": "EQ", "ne": "NE"}[v.name]
+            self.sync([(a.name, "V", False), (b.name, "V", False), (s.out, "V", True)])
+            dt = self.dtype_of(a)
+            for o, c in self.chunks(out.size, dt, 256):  # whole bytes of the mask, 32-byte aligned
+                self.emit(f"Compare(t_{out.name}{f'[{o // 8}]' if o else ''}, t_{a.name}{f'[{o}]' if o else ''}, "
+                          f"t_{b.name}{f'[{o}]' if o else ''}, CMPMODE::{mode}, {c});")
+            return True
+        if v.name == "where" and isinstance(v.args[0], ir.Var) and v.args[0].name in self.bitmasks:
+            c, x, y = v.args
+            sc = None if self._tile_like(y, out.shape, out.dtype) else self.scalar_value(y, out.dtype)
+            reads = [(c.name, "V", False), (x.name, "V", False)] + ([] if sc else [(y.name, "V", False)])
+            self.sync(reads + [(s.out, "V", True)])
+            for o, n in self.chunks(out.size, out.dtype, 256):
+                at = f"[{o}]" if o else ""
+                mask = f"t_{c.name}[{o // 8}]" if o else f"t_{c.name}"
+                other = sc if sc else f"t_{y.name}{at}"
+                mode = "VSEL_TENSOR_SCALAR_MODE" if sc else "VSEL_TENSOR_TENSOR_MODE"
+                self.emit(f"Select(t_{out.name}{at}, {mask}, t_{x.name}{at}, {other}, SELMODE::{mode}, {n});")
+            return True
+        return False
+
+    def broadcast_rows(self, s: M.Compute, out: M.Buffer) -> bool:
+        """[R, C] op [R, 1] (a per-row scalar: Adds / Muls per row, x - s as x + (-s)) or
+        [R, C] op [1, C] (a row vector: Add / Sub / Mul / Div per row), rows of whole 32-byte blocks."""
+        name, dt = s.value.name, out.dtype
+        if len(out.shape) != 2 or dt not in VECTOR_DTYPES:
+            return False
+        R, C = out.shape
+        if C * BYTES[dt] % 32 or C * BYTES[dt] > MAX_REPEATS * REPEAT_BYTES:
+            return False
+        a, b = s.value.args
+        for tile, other, first in ((a, b, True), (b, a, False)):
+            if not self.whole(tile, out) or not isinstance(other, ir.Var) or other.name not in self.bufs:
+                continue
+            ob = self.bufs[other.name]
+            if ob.space != "ub" or ob.dtype != dt:
+                continue
+            t, x, o = f"t_{out.name}", f"t_{tile.name}", f"t_{other.name}"
+            if ob.shape == (R, 1) and (name in ("add", "mul") or (name == "sub" and first)):
+                op = "Muls" if name == "mul" else "Adds"
+                neg = "-" if name == "sub" else ""
+                self.sync([(other.name, "S", False), (tile.name, "V", False), (s.out, "V", True)])
+                self.emit(f"for (int r = 0; r < {R}; ++r) {op}({t}[r * {C}], {x}[r * {C}], "
+                          f"({STORAGE[dt]})({neg}{self.from_storage(f'{o}.GetValue(r)', dt)}), {C});")
+                return True
+            if ob.shape == (1, C):
+                self.sync([(other.name, "V", False), (tile.name, "V", False), (s.out, "V", True)])
+                args = f"{x}[r * {C}], {o}" if first else f"{o}, {x}[r * {C}]"
+                self.emit(f"for (int r = 0; r < {R}; ++r) {VECTOR_BINARY[name]}({t}[r * {C}], {args}, {C});")
+                return True
+        return False
+
+    def row_reduce(self, s: M.Compute, out: M.Buffer) -> bool:
+        """sum / max / min over the last axis of an f32 [R, C] tile, C * 4 a multiple of 32:
+        ReduceSum / ReduceMax / ReduceMin per row into a 32-byte slot of a work area, then the
+        scalar unit moves each row's result into place."""
         src = s.value.args[0]
         if not (isinstance(src, ir.Var) and src.name in self.bufs and self.bufs[src.name].space == "ub"):
             return False
@@ -302,7 +413,7 @@ class AscendRenderer(CFamilyRenderer):
         self.sync([(src.name, "V", False), ("tl_red", "V", True)])
         self.emit(f"for (int r = 0; r < {R}; ++r) {{")
         self.indent += 1
-        self.emit(f"ReduceSum(tl_red[r * 8], t_{src.name}[r * {C}], tl_red[{R * 8}], {C});")
+        self.emit(f"{ROW_REDUCE[s.value.name]}(tl_red[r * 8], t_{src.name}[r * {C}], tl_red[{R * 8}], {C});")
         self.emit("PipeBarrier<PIPE_V>();")
         self.indent -= 1
         self.emit("}")
@@ -550,6 +661,7 @@ class AscendRenderer(CFamilyRenderer):
         grid = mk.grid_loop
         for t in grid.tiles:
             self.blocks[t.name] = int(t.block)
+        self.bitmasks = self.bitmask_conditions()
         if self.cube:
             self.cube_dot = next(s for s in M.walk(mk.body) if isinstance(s, M.Compute)
                                  and isinstance(s.value, ir.Op) and s.value.name == "dot")
@@ -603,6 +715,11 @@ class AscendRenderer(CFamilyRenderer):
         for b in mk.buffers:
             if b.space == "local":
                 decls.append(f"{self.CTYPE[b.dtype]} u_{b.name} = 0;")
+            elif b.name in self.bitmasks:
+                nbytes = _align(-(-b.size // 8))
+                ub += nbytes
+                decls.append(f"TBuf<TPosition::VECCALC> tb_{b.name}; pipe.InitBuffer(tb_{b.name}, {nbytes});")
+                decls.append(f"LocalTensor<uint8_t> t_{b.name} = tb_{b.name}.Get<uint8_t>();  // bitmask")
             elif b.space == "ub":
                 nbytes = _align(b.size * BYTES[b.dtype])
                 ub += nbytes

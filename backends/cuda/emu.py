@@ -64,14 +64,15 @@ template <typename T> T atomicAdd(T* p, T v) { std::lock_guard<std::mutex> g(tl_
 inline __half atomicAdd(__half* p, __half v) { std::lock_guard<std::mutex> g(tl_emu_atomic_lock); __half o = *p; *p = __float2half_rn(__half2float(o) + __half2float(v)); return o; }
 inline __nv_bfloat16 atomicAdd(__nv_bfloat16* p, __nv_bfloat16 v) { std::lock_guard<std::mutex> g(tl_emu_atomic_lock); __nv_bfloat16 o = *p; *p = __float2bfloat16_rn(__bfloat162float(o) + __bfloat162float(v)); return o; }
 // cp.async: each thread queues its copies; wait_group<N> performs all but the newest N groups.
-struct tl_cp { void* dst; const void* src; bool ok; };
+struct tl_cp { void* dst; const void* src; int n, size; };  // copy n bytes, zero the rest of size
 static thread_local std::vector<std::vector<tl_cp>> tl_cp_groups;
 static thread_local std::vector<tl_cp> tl_cp_open;
-inline void tl_cp_async4(void* dst, const void* src, bool ok) { tl_cp_open.push_back({dst, src, ok}); }
+inline void tl_cp_async4(void* dst, const void* src, bool ok) { tl_cp_open.push_back({dst, src, ok ? 4 : 0, 4}); }
+inline void tl_cp_async16(void* dst, const void* src, int n) { tl_cp_open.push_back({dst, src, n, 16}); }
 inline void tl_cp_commit() { tl_cp_groups.push_back(tl_cp_open); tl_cp_open.clear(); }
 template <int N> void tl_cp_wait() {
   while ((int)tl_cp_groups.size() > N) {
-    for (auto& c : tl_cp_groups.front()) { if (c.ok) memcpy(c.dst, c.src, 4); else memset(c.dst, 0, 4); }
+    for (auto& c : tl_cp_groups.front()) { memcpy(c.dst, c.src, c.n); memset((char*)c.dst + c.n, 0, c.size - c.n); }
     tl_cp_groups.erase(tl_cp_groups.begin());
   }
 }

@@ -15,6 +15,11 @@ __device__ __forceinline__ void tl_cp_async4(void* smem, const void* gmem, bool 
   unsigned s = (unsigned)__cvta_generic_to_shared(smem);
   asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" :: "r"(s), "l"(gmem), "r"(ok ? 4 : 0) : "memory");
 }
+// cp.async.cg (sm_80): 16 bytes global -> shared, the last 16 - n zero-filled (n = 0: reads nothing).
+__device__ __forceinline__ void tl_cp_async16(void* smem, const void* gmem, int n) {
+  unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"(s), "l"(gmem), "r"(n) : "memory");
+}
 __device__ __forceinline__ void tl_cp_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 template <int N> __device__ __forceinline__ void tl_cp_wait() { asm volatile("cp.async.wait_group %0;\n" :: "n"(N) : "memory"); }
 """

@@ -34,6 +34,11 @@ __device__ __forceinline__ tl_bf16 __float2bfloat16_rn(float x) {
 __device__ __forceinline__ void tl_cp_async4(void* smem, const void* gmem, bool ok) {
   *(unsigned*)smem = ok ? *(const unsigned*)gmem : 0u;
 }
+// The 16-byte chunk copy likewise (n bytes, the rest zero; n == 16 only at 16-byte aligned addresses).
+__device__ __forceinline__ void tl_cp_async16(void* smem, const void* gmem, int n) {
+  if (n == 16) { *(uint4*)smem = *(const uint4*)gmem; return; }
+  for (int i = 0; i < 16; ++i) ((unsigned char*)smem)[i] = i < n ? ((const unsigned char*)gmem)[i] : 0;
+}
 __device__ __forceinline__ void tl_cp_commit() {}
 template <int N> __device__ __forceinline__ void tl_cp_wait() {}
 """

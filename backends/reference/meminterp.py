@@ -56,6 +56,12 @@ def _stored_shape(b: M.Buffer):
     return ((b.ring[1],) if b.ring else ()) + b.shape
 
 
+def _slots(b: M.Buffer, ids):
+    """Where elements (ids over all ring stages) live: the layout within a stage, then the stage."""
+    ids = np.asarray(ids, dtype=np.int64)
+    return (ids // b.size) * b.size + physical(b.shape, b.swizzle, ids % b.size)
+
+
 def _stored_size(b: M.Buffer) -> int:
     return b.size * (b.ring[1] if b.ring else 1)
 
@@ -114,7 +120,9 @@ class MemInterpreter(Interpreter):
 
     def block(self, stmts, env, tiles):
         for s in stmts:
-            if isinstance(s, ir.TileLoop):
+            if isinstance(s, ir.If):  # a uniform condition: every thread takes the same branch
+                self.block(s.then if bool(self.value(s.cond, env)) else s.orelse, env, tiles)
+            elif isinstance(s, ir.TileLoop):
                 for ids in itertools.product(*(range(self.tile_count(t, env)) for t in s.tiles)):
                     self.block(s.body, env, dict(tiles, **{t.name: self.place(t, i, env) for t, i in zip(s.tiles, ids)}))
             elif isinstance(s, M.Barrier):
@@ -169,7 +177,7 @@ class MemInterpreter(Interpreter):
         shifted = dict(tiles, **{b.ring[0]: self.place(tv, src, self.env_ring)})
         data = self.load(s.load, env, shifted, s.loc)
         ids = (src % b.ring[1]) * b.size + np.arange(b.size)
-        threads = self.reader_threads(b.shape, "cyclic").reshape(-1)
+        threads = (np.arange(b.size) // s.vec) % self.threads  # chunks of vec elements, cyclic
         # Issuing counts as the write for ordering against readers of the stage: the copy may land
         # any time until the wait, so no other thread may still be reading the stage.
         self.write_elems(b.name, ids, threads, s)
@@ -264,7 +272,7 @@ class MemInterpreter(Interpreter):
         is_buffer = name in self.bufs
         if is_buffer:
             b = self.bufs[name]
-            words = physical(b.shape, b.swizzle, ids)
+            words = _slots(b, ids)
             if ((words < 0) | (words >= _stored_size(b))).any():
                 raise RaceError(f"the layout of shared buffer `{name}` puts an element outside the buffer", s.loc)
             clobbered = (self.holder[name][words] != ids) & (sh.wthread[ids] != NOBODY)
@@ -325,7 +333,7 @@ class MemInterpreter(Interpreter):
         sh.wphase[ids] = self.phase
         if not tensor:
             b = self.bufs[name]
-            words = physical(b.shape, b.swizzle, ids)
+            words = _slots(b, ids)
             if ((words < 0) | (words >= _stored_size(b))).any():
                 raise RaceError(f"the layout of shared buffer `{name}` puts an element outside the buffer", s.loc)
             self.holder[name][words] = ids

@@ -21,10 +21,12 @@ extern "C" __global__ void __launch_bounds__(128) matmul_kernel(
   extern __shared__ __align__(16) unsigned char tl_smem[];
   float r_acc[32];
   __half* const s_2 = (__half*)(tl_smem + 0);
-  __half* const s_3 = (__half*)(tl_smem + 4096);
+  __half* const s_3 = (__half*)(tl_smem + 8192);
   float r_4[32];
   float r_6[32];
   const int tid = threadIdx.x;
+  const bool tl_fast_a_8 = a_s1 == 1 && a_s0 % 8 == 0 && ((unsigned long long)a) % 16 == 0;
+  const bool tl_fast_b_8 = b_s1 == 1 && b_s0 % 8 == 0 && ((unsigned long long)b) % 16 == 0;
   long long pid = blockIdx.x;
   const long long id_n = pid % sz1; pid /= sz1;
   const long long id_m = pid % sz0; pid /= sz0;
@@ -41,25 +43,85 @@ extern "C" __global__ void __launch_bounds__(128) matmul_kernel(
 #line 16 "stdlib/gemm.py"
   for (long long id_k = 0; id_k < sz2; ++id_k) {
 #line 17 "stdlib/gemm.py"
-    __syncthreads();
-#line 17 "stdlib/gemm.py"
-    #pragma unroll
-    for (int j = 0; j < 16; ++j) {
-      const int e = tid + j * 128;
-      const int i0 = e / 32;
-      const int i1 = (e) % 32;
-      s_2[(i0) * 32 + ((i1) ^ (8 * (((i0) / 2) % 4)))] = __float2half_rn((((id_m * 64 + i0) < a_n0 && (id_k * 32 + i1) < a_n1) ? (float)__half2float(a[(id_m * 64 + i0) * a_s0 + (id_k * 32 + i1) * a_s1]) : 0.0f));
+    if (id_k == 0 && (id_k + 0) < sz2) {
+      #pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        const int e = (tid + j * 128) * 8;
+        const int i0 = e / 32;
+        const int i1 = (e) % 32;
+        const long long rem = a_n1 - ((id_k + 0) * 32 + i1);
+        const int valid = !((id_m * 64 + i0) < a_n0) ? 0 : (rem >= 8 ? 8 : (rem > 0 ? (int)rem : 0));
+        __half* const dst = &s_2[(int)((id_k + 0) % 2) * 2048 + (i0) * 32 + ((i1) ^ (8 * (((i0) / 2) % 4)))];
+        const __half* const src = valid > 0 ? &a[(id_m * 64 + i0) * a_s0 + ((id_k + 0) * 32 + i1) * a_s1] : a;
+        if (tl_fast_a_8) tl_cp_async16(dst, src, valid * 2);
+        else {
+        #pragma unroll 1
+          for (int v = 0; v < 8; ++v) dst[v] = v < valid ? src[v * a_s1] : __float2half_rn(0.0f);
+        }
+      }
     }
 #line 17 "stdlib/gemm.py"
-    #pragma unroll
-    for (int j = 0; j < 16; ++j) {
-      const int e = tid + j * 128;
-      const int i0 = e / 64;
-      const int i1 = (e) % 64;
-      s_3[(i0) * 64 + ((i1) ^ (8 * ((i0) % 8)))] = __float2half_rn((((id_k * 32 + i0) < b_n0 && (id_n * 64 + i1) < b_n1) ? (float)__half2float(b[(id_k * 32 + i0) * b_s0 + (id_n * 64 + i1) * b_s1]) : 0.0f));
+    if (id_k == 0 && (id_k + 0) < sz2) {
+      #pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        const int e = (tid + j * 128) * 8;
+        const int i0 = e / 64;
+        const int i1 = (e) % 64;
+        const long long rem = b_n1 - (id_n * 64 + i1);
+        const int valid = !(((id_k + 0) * 32 + i0) < b_n0) ? 0 : (rem >= 8 ? 8 : (rem > 0 ? (int)rem : 0));
+        __half* const dst = &s_3[(int)((id_k + 0) % 2) * 2048 + (i0) * 64 + ((i1) ^ (8 * ((i0) % 8)))];
+        const __half* const src = valid > 0 ? &b[((id_k + 0) * 32 + i0) * b_s0 + (id_n * 64 + i1) * b_s1] : b;
+        if (tl_fast_b_8) tl_cp_async16(dst, src, valid * 2);
+        else {
+        #pragma unroll 1
+          for (int v = 0; v < 8; ++v) dst[v] = v < valid ? src[v * b_s1] : __float2half_rn(0.0f);
+        }
+      }
     }
 #line 17 "stdlib/gemm.py"
+    tl_cp_commit();
+#line 17 "stdlib/gemm.py"
+    tl_cp_wait<0>();
+#line 17 "stdlib/gemm.py"
     __syncthreads();
+#line 17 "stdlib/gemm.py"
+    if ((id_k + 1) < sz2) {
+      #pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        const int e = (tid + j * 128) * 8;
+        const int i0 = e / 32;
+        const int i1 = (e) % 32;
+        const long long rem = a_n1 - ((id_k + 1) * 32 + i1);
+        const int valid = !((id_m * 64 + i0) < a_n0) ? 0 : (rem >= 8 ? 8 : (rem > 0 ? (int)rem : 0));
+        __half* const dst = &s_2[(int)((id_k + 1) % 2) * 2048 + (i0) * 32 + ((i1) ^ (8 * (((i0) / 2) % 4)))];
+        const __half* const src = valid > 0 ? &a[(id_m * 64 + i0) * a_s0 + ((id_k + 1) * 32 + i1) * a_s1] : a;
+        if (tl_fast_a_8) tl_cp_async16(dst, src, valid * 2);
+        else {
+        #pragma unroll 1
+          for (int v = 0; v < 8; ++v) dst[v] = v < valid ? src[v * a_s1] : __float2half_rn(0.0f);
+        }
+      }
+    }
+#line 17 "stdlib/gemm.py"
+    if ((id_k + 1) < sz2) {
+      #pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        const int e = (tid + j * 128) * 8;
+        const int i0 = e / 64;
+        const int i1 = (e) % 64;
+        const long long rem = b_n1 - (id_n * 64 + i1);
+        const int valid = !(((id_k + 1) * 32 + i0) < b_n0) ? 0 : (rem >= 8 ? 8 : (rem > 0 ? (int)rem : 0));
+        __half* const dst = &s_3[(int)((id_k + 1) % 2) * 2048 + (i0) * 64 + ((i1) ^ (8 * ((i0) % 8)))];
+        const __half* const src = valid > 0 ? &b[((id_k + 1) * 32 + i0) * b_s0 + (id_n * 64 + i1) * b_s1] : b;
+        if (tl_fast_b_8) tl_cp_async16(dst, src, valid * 2);
+        else {
+        #pragma unroll 1
+          for (int v = 0; v < 8; ++v) dst[v] = v < valid ? src[v * b_s1] : __float2half_rn(0.0f);
+        }
+      }
+    }
+#line 17 "stdlib/gemm.py"
+    tl_cp_commit();
 #line 17 "stdlib/gemm.py"
     {  // tensor cores: mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32, 2x4 fragments per warp
       const int lane = tid % 32, warp = tid / 32;
@@ -73,13 +135,13 @@ extern "C" __global__ void __launch_bounds__(128) matmul_kernel(
         #pragma unroll
         for (int fi = 0; fi < 2; ++fi) {
           const int i0 = wr + fi * 16 + (lane & 15), i1 = kk + 8 * (lane >> 4);
-          tl_ldmatrix_x4(fa[fi], &s_2[(i0) * 32 + ((i1) ^ (8 * (((i0) / 2) % 4)))]);
+          tl_ldmatrix_x4(fa[fi], &s_2[(int)(id_k % 2) * 2048 + (i0) * 32 + ((i1) ^ (8 * (((i0) / 2) % 4)))]);
         }
         #pragma unroll
         for (int fj = 0; fj + 1 < 4; fj += 2) {
           const int i0 = kk + (lane & 15), i1 = wc + fj * 8 + 8 * (lane >> 4);
           unsigned t[4];
-          tl_ldmatrix_x4_trans(t, &s_3[(i0) * 64 + ((i1) ^ (8 * ((i0) % 8)))]);
+          tl_ldmatrix_x4_trans(t, &s_3[(int)(id_k % 2) * 2048 + (i0) * 64 + ((i1) ^ (8 * ((i0) % 8)))]);
           fb[fj][0] = t[0]; fb[fj][1] = t[1]; fb[fj + 1][0] = t[2]; fb[fj + 1][1] = t[3];
         }
         #pragma unroll

@@ -21,10 +21,12 @@ extern "C" __global__ void __launch_bounds__(256) matmul_kernel(
   extern __shared__ __attribute__((aligned(16))) unsigned char tl_smem[];
   float r_acc[16];
   __half* const s_2 = (__half*)(tl_smem + 0);
-  __half* const s_3 = (__half*)(tl_smem + 4096);
+  __half* const s_3 = (__half*)(tl_smem + 8192);
   float r_4[16];
   float r_6[16];
   const int tid = threadIdx.x;
+  const bool tl_fast_a_8 = a_s1 == 1 && a_s0 % 8 == 0 && ((unsigned long long)a) % 16 == 0;
+  const bool tl_fast_b_8 = b_s1 == 1 && b_s0 % 8 == 0 && ((unsigned long long)b) % 16 == 0;
   long long pid = blockIdx.x;
   const long long id_n = pid % sz1; pid /= sz1;
   const long long id_m = pid % sz0; pid /= sz0;
@@ -41,25 +43,85 @@ extern "C" __global__ void __launch_bounds__(256) matmul_kernel(
 #line 16 "stdlib/gemm.py"
   for (long long id_k = 0; id_k < sz2; ++id_k) {
 #line 17 "stdlib/gemm.py"
-    __syncthreads();
-#line 17 "stdlib/gemm.py"
-    #pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      const int e = tid + j * 256;
-      const int i0 = e / 32;
-      const int i1 = (e) % 32;
-      s_2[e] = __float2half_rn((((id_m * 64 + i0) < a_n0 && (id_k * 32 + i1) < a_n1) ? (float)__half2float(a[(id_m * 64 + i0) * a_s0 + (id_k * 32 + i1) * a_s1]) : 0.0f));
+    if (id_k == 0 && (id_k + 0) < sz2) {
+      #pragma unroll
+      for (int j = 0; j < 1; ++j) {
+        const int e = (tid + j * 256) * 8;
+        const int i0 = e / 32;
+        const int i1 = (e) % 32;
+        const long long rem = a_n1 - ((id_k + 0) * 32 + i1);
+        const int valid = !((id_m * 64 + i0) < a_n0) ? 0 : (rem >= 8 ? 8 : (rem > 0 ? (int)rem : 0));
+        __half* const dst = &s_2[(int)((id_k + 0) % 2) * 2048 + i0 * 32 + i1];
+        const __half* const src = valid > 0 ? &a[(id_m * 64 + i0) * a_s0 + ((id_k + 0) * 32 + i1) * a_s1] : a;
+        if (tl_fast_a_8) tl_cp_async16(dst, src, valid * 2);
+        else {
+        #pragma unroll 1
+          for (int v = 0; v < 8; ++v) dst[v] = v < valid ? src[v * a_s1] : __float2half_rn(0.0f);
+        }
+      }
     }
 #line 17 "stdlib/gemm.py"
-    #pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      const int e = tid + j * 256;
-      const int i0 = e / 64;
-      const int i1 = (e) % 64;
-      s_3[e] = __float2half_rn((((id_k * 32 + i0) < b_n0 && (id_n * 64 + i1) < b_n1) ? (float)__half2float(b[(id_k * 32 + i0) * b_s0 + (id_n * 64 + i1) * b_s1]) : 0.0f));
+    if (id_k == 0 && (id_k + 0) < sz2) {
+      #pragma unroll
+      for (int j = 0; j < 1; ++j) {
+        const int e = (tid + j * 256) * 8;
+        const int i0 = e / 64;
+        const int i1 = (e) % 64;
+        const long long rem = b_n1 - (id_n * 64 + i1);
+        const int valid = !(((id_k + 0) * 32 + i0) < b_n0) ? 0 : (rem >= 8 ? 8 : (rem > 0 ? (int)rem : 0));
+        __half* const dst = &s_3[(int)((id_k + 0) % 2) * 2048 + i0 * 64 + i1];
+        const __half* const src = valid > 0 ? &b[((id_k + 0) * 32 + i0) * b_s0 + (id_n * 64 + i1) * b_s1] : b;
+        if (tl_fast_b_8) tl_cp_async16(dst, src, valid * 2);
+        else {
+        #pragma unroll 1
+          for (int v = 0; v < 8; ++v) dst[v] = v < valid ? src[v * b_s1] : __float2half_rn(0.0f);
+        }
+      }
     }
 #line 17 "stdlib/gemm.py"
+    tl_cp_commit();
+#line 17 "stdlib/gemm.py"
+    tl_cp_wait<0>();
+#line 17 "stdlib/gemm.py"
     __syncthreads();
+#line 17 "stdlib/gemm.py"
+    if ((id_k + 1) < sz2) {
+      #pragma unroll
+      for (int j = 0; j < 1; ++j) {
+        const int e = (tid + j * 256) * 8;
+        const int i0 = e / 32;
+        const int i1 = (e) % 32;
+        const long long rem = a_n1 - ((id_k + 1) * 32 + i1);
+        const int valid = !((id_m * 64 + i0) < a_n0) ? 0 : (rem >= 8 ? 8 : (rem > 0 ? (int)rem : 0));
+        __half* const dst = &s_2[(int)((id_k + 1) % 2) * 2048 + i0 * 32 + i1];
+        const __half* const src = valid > 0 ? &a[(id_m * 64 + i0) * a_s0 + ((id_k + 1) * 32 + i1) * a_s1] : a;
+        if (tl_fast_a_8) tl_cp_async16(dst, src, valid * 2);
+        else {
+        #pragma unroll 1
+          for (int v = 0; v < 8; ++v) dst[v] = v < valid ? src[v * a_s1] : __float2half_rn(0.0f);
+        }
+      }
+    }
+#line 17 "stdlib/gemm.py"
+    if ((id_k + 1) < sz2) {
+      #pragma unroll
+      for (int j = 0; j < 1; ++j) {
+        const int e = (tid + j * 256) * 8;
+        const int i0 = e / 64;
+        const int i1 = (e) % 64;
+        const long long rem = b_n1 - (id_n * 64 + i1);
+        const int valid = !(((id_k + 1) * 32 + i0) < b_n0) ? 0 : (rem >= 8 ? 8 : (rem > 0 ? (int)rem : 0));
+        __half* const dst = &s_3[(int)((id_k + 1) % 2) * 2048 + i0 * 64 + i1];
+        const __half* const src = valid > 0 ? &b[((id_k + 1) * 32 + i0) * b_s0 + (id_n * 64 + i1) * b_s1] : b;
+        if (tl_fast_b_8) tl_cp_async16(dst, src, valid * 2);
+        else {
+        #pragma unroll 1
+          for (int v = 0; v < 8; ++v) dst[v] = v < valid ? src[v * b_s1] : __float2half_rn(0.0f);
+        }
+      }
+    }
+#line 17 "stdlib/gemm.py"
+    tl_cp_commit();
 #line 17 "stdlib/gemm.py"
     {
       const int lane = tid % 64, warp = tid / 64;
@@ -72,12 +134,12 @@ extern "C" __global__ void __launch_bounds__(256) matmul_kernel(
         for (int fi = 0; fi < 1; ++fi)
           #pragma unroll
           for (int reg = 0; reg < 4; ++reg)
-            fa[fi][reg] = (_Float16)(__half2float(s_2[(wr + fi * 32 + (lane & 31)) * 32 + (k0 + ((lane >> 5) * 4 + reg))]));
+            fa[fi][reg] = (_Float16)(__half2float(s_2[(int)(id_k % 2) * 2048 + (wr + fi * 32 + (lane & 31)) * 32 + (k0 + ((lane >> 5) * 4 + reg))]));
         #pragma unroll
         for (int fj = 0; fj < 1; ++fj)
           #pragma unroll
           for (int reg = 0; reg < 4; ++reg)
-            fb[fj][reg] = (_Float16)(__half2float(s_3[(k0 + ((lane >> 5) * 4 + reg)) * 64 + (wc + fj * 32 + (lane & 31))]));
+            fb[fj][reg] = (_Float16)(__half2float(s_3[(int)(id_k % 2) * 2048 + (k0 + ((lane >> 5) * 4 + reg)) * 64 + (wc + fj * 32 + (lane & 31))]));
         #pragma unroll
         for (int f = 0; f < 1; ++f)
           acc[f] = __builtin_amdgcn_mfma_f32_32x32x8f16(fa[f / 1], fb[f % 1], acc[f], 0, 0, 0);

@@ -42,6 +42,9 @@ def _pow2(v: int) -> int:
 def _shape_class_of(args: tuple) -> tuple:
     out = []
     for a in args:
+        if getattr(a, "is_nested", False):  # no plain shape (.shape raises): the call path rejects it
+            out.append(None)
+            continue
         shape = getattr(a, "shape", None)
         if shape is not None:
             out.append(tuple(_pow2(d) for d in shape))

@@ -62,10 +62,14 @@ def natural_reads(stmt, out_shape: tuple[int, ...], shape_of, map_of=None) -> di
         names = M.operand_names(stmt.value)
         elementwise = is_elementwise(stmt.value)
     distributed = stmt.map != "uniform"
+    # a reshape under the cyclic map reads operand element e (row-major) from the thread that has it
+    flat = isinstance(stmt, M.Compute) and getattr(stmt.value, "name", None) == "reshape" and stmt.map == "cyclic"
     out: dict[str, bool] = {}
     for n in names:
         m = map_of(n)
-        ok = distributed and elementwise and tuple(shape_of(ir.Var(n))) == tuple(out_shape) and m in (None, stmt.map)
+        shape = tuple(shape_of(ir.Var(n)))
+        same = shape == tuple(out_shape) or (flat and prod(shape) == prod(out_shape))
+        ok = distributed and (elementwise or flat) and same and m in (None, stmt.map)
         out[n] = out.get(n, True) and ok
     return out
 
@@ -121,4 +125,9 @@ def op_read_ids(op: ir.Op, pos: int, shape, out_shape) -> np.ndarray:
         if pos == 0:
             return np.broadcast_to(ids[:, None, :], (m, n, shape[1]))
         return np.broadcast_to(ids.T[None, :, :], (m, n, shape[0]))
+    if name == "reshape":  # the same row-major element
+        return ids.reshape(out_shape)[..., None]
+    if name == "slice":
+        ax = op.attr("axis") % len(shape)
+        return np.take(ids, np.arange(op.attr("start"), op.attr("end")), axis=ax)[..., None]
     raise ValueError(f"no read pattern for op `{name}`")

@@ -96,13 +96,18 @@ class AsyncCopy:
     """Start copying tile (id + ahead) of the ring's tile loop, as `load` reads it, into ring buffer
     `out`'s stage (id + ahead) % stages; nothing when that tile is past the end, or when `first`
     and this is not the loop's first iteration. Each thread's copies land (become its writes) at
-    the `Wait` that retires their group (cp.async on sm_80)."""
+    the `Wait` that retires their group (cp.async on sm_80).
+
+    The copy's thread map: chunks of `vec` consecutive elements of the last dimension (one 16-byte
+    cp.async each where the tensor's strides and alignment allow) go to threads cyclically; chunk
+    q (row-major) is thread q % threads's. vec = 1 is the cyclic map of elements."""
 
     out: str
     load: ir.Load
     ahead: int
     first: bool = False
     loc: Loc = field(default=None, compare=False)
+    vec: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +125,8 @@ class Wait:
     loc: Loc = field(default=None, compare=False)
 
 
-MemStmt = Union[Compute, Put, Barrier, AsyncCopy, Commit, Wait, ir.TileLoop]
+MemStmt = Union[Compute, Put, Barrier, AsyncCopy, Commit, Wait, ir.TileLoop, ir.If]
+# (`ir.If` with a condition every thread computes alike: a scalar parameter or uniform register.)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,11 +174,14 @@ def buffer_maps(body) -> dict:
 
 
 def walk(stmts):
-    """Every statement, depth-first, loops before their bodies."""
+    """Every statement, depth-first, loops and ifs before their bodies."""
     for s in stmts:
         yield s
         if isinstance(s, ir.TileLoop):
             yield from walk(s.body)
+        elif isinstance(s, ir.If):
+            yield from walk(s.then)
+            yield from walk(s.orelse)
 
 
 def operand_names(value) -> list[str]:

@@ -20,8 +20,12 @@ memkernel: "memkernel" "@" NAME "(" [param ("," param)*] ")" "threads" INT where
 buffer: BUFSPACE VAR ":" value_type swizzle? ring?
 swizzle: "swizzle" "(" INT "," INT ("," INT)? ")"
 ring: "ring" "(" NAME "," INT ")"
-?mstmt: compute | put | barrier | asynccopy | commit | wait | mloop
-asynccopy: VAR "=" "async" "ahead" INT FIRST? load loc?
+?mstmt: compute | put | barrier | asynccopy | commit | wait | mloop | mif
+mif: "if" value loc? "{" mbranch "}" "else" "{" mbranch "}"
+mbranch: mstmt*
+asynccopy: VAR "=" "async" "ahead" INT FIRST? vec? load loc?
+vec: VEC INT
+VEC.2: /vec(?![A-Za-z0-9_])/
 FIRST.2: /first(?![A-Za-z0-9_])/
 commit: "commit" loc?
 wait: "wait" INT loc?
@@ -43,7 +47,7 @@ def _parser() -> Lark:
     return Lark(grammar, parser="lalr", propagate_positions=False)
 
 
-_STMTS = (M.Compute, M.Put, M.Barrier, M.AsyncCopy, M.Commit, M.Wait, ir.TileLoop)
+_STMTS = (M.Compute, M.Put, M.Barrier, M.AsyncCopy, M.Commit, M.Wait, ir.TileLoop, ir.If)
 
 
 @v_args(inline=True)
@@ -57,11 +61,15 @@ class _BuildMem(_Build):
     def ring(self, tile, stages):
         return (str(tile), int(stages))
 
+    def vec(self, _kw, n):
+        return ("vec", int(n))
+
     def asynccopy(self, var, ahead, *rest):
         first = any(isinstance(r, Token) and r.type == "FIRST" for r in rest)
         load = next(r for r in rest if isinstance(r, ir.Load))
         loc = next((r for r in rest if isinstance(r, Loc)), None)
-        return M.AsyncCopy(str(var)[1:], load, int(ahead), first, loc)
+        vec = next((r[1] for r in rest if isinstance(r, tuple) and r[:1] == ("vec",)), 1)
+        return M.AsyncCopy(str(var)[1:], load, int(ahead), first, loc, vec)
 
     def commit(self, loc=None):
         return M.Commit(loc)
@@ -82,6 +90,14 @@ class _BuildMem(_Build):
 
     def put(self, kind, var, index, value, tail, tmap, loc=None):
         return M.Put(self.store(kind, var, index, value, tail, loc), tmap)
+
+    def mbranch(self, *stmts):
+        return ("branch", tuple(stmts))
+
+    def mif(self, cond, *rest):
+        loc = next((r for r in rest if isinstance(r, Loc)), None)
+        then, orelse = (r[1] for r in rest if isinstance(r, tuple) and r[:1] == ("branch",))
+        return ir.If(cond, then, orelse, loc)
 
     def barrier(self, loc=None):
         return M.Barrier(loc)

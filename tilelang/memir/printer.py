@@ -4,7 +4,7 @@ buffer declarations, `map` clauses and barriers added. memir.parser reads it bac
 from __future__ import annotations
 
 from tilelang.ir import nodes as ir
-from tilelang.ir.printer import fmt_access_tail, fmt_expr, fmt_index, fmt_loc, fmt_value
+from tilelang.ir.printer import fmt_access_tail, fmt_expr, fmt_index, fmt_loc, fmt_tilevar, fmt_value
 from tilelang.ir.types import format_expr
 
 from . import nodes as M
@@ -24,13 +24,20 @@ def _print_stmts(stmts, indent: int, out: list[str]):
             out.append(f"{pad}barrier{fmt_loc(s.loc)}")
         elif isinstance(s, M.AsyncCopy):
             first = " first" if s.first else ""
-            out.append(f"{pad}%{s.out} = async ahead {s.ahead}{first} {fmt_expr(s.load)}{fmt_loc(s.loc)}")
+            vec = f" vec {s.vec}" if s.vec != 1 else ""
+            out.append(f"{pad}%{s.out} = async ahead {s.ahead}{first}{vec} {fmt_expr(s.load)}{fmt_loc(s.loc)}")
         elif isinstance(s, M.Commit):
             out.append(f"{pad}commit{fmt_loc(s.loc)}")
         elif isinstance(s, M.Wait):
             out.append(f"{pad}wait {s.pending}{fmt_loc(s.loc)}")
+        elif isinstance(s, ir.If):
+            out.append(f"{pad}if {fmt_value(s.cond)}{fmt_loc(s.loc)} {{")
+            _print_stmts(s.then, indent + 1, out)
+            out.append(f"{pad}}} else {{")
+            _print_stmts(s.orelse, indent + 1, out)
+            out.append(f"{pad}}}")
         elif isinstance(s, ir.TileLoop):
-            tiles = ", ".join(f"{t.name} in {format_expr(t.extent)} by {format_expr(t.block)}" for t in s.tiles)
+            tiles = ", ".join(fmt_tilevar(t) for t in s.tiles)
             kind = "parallel" if s.parallel else "seq"
             out.append(f"{pad}tile {kind} ({tiles}){fmt_loc(s.loc)} {{")
             _print_stmts(s.body, indent + 1, out)

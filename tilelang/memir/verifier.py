@@ -30,7 +30,7 @@ def verify_memkernel(k: M.MemKernel) -> None:
         if b.swizzle is not None:
             from .layout import prove_bijective
 
-            if b.space != "shared" or len(b.shape) != 2 or b.ring is not None:
+            if b.space != "shared" or len(b.shape) != 2:
                 raise VerifierError(f"buffer %{b.name}: only 2-D shared buffers can be swizzled", k.loc)
             if not prove_bijective(b.shape, b.swizzle):
                 raise VerifierError(f"buffer %{b.name}: swizzle{b.swizzle} maps two elements to one word", k.loc)
@@ -72,6 +72,14 @@ def verify_memkernel(k: M.MemKernel) -> None:
 
     def check(stmts, blocks):
         for s in stmts:
+            if isinstance(s, ir.If):
+                c = s.cond
+                if isinstance(c, ir.Var) and c.name not in replicated and c.name not in params:
+                    raise VerifierError(f"the condition %{c.name} of an `if` is not the same in every thread "
+                                        "(a scalar parameter or a uniform register)", s.loc)
+                check(s.then, blocks)
+                check(s.orelse, blocks)
+                continue
             if isinstance(s, ir.TileLoop):
                 if s.parallel and blocks:
                     raise VerifierError("a parallel tile loop inside another loop", s.loc)
@@ -96,6 +104,10 @@ def verify_memkernel(k: M.MemKernel) -> None:
                 if any(isinstance(it, ir.ValueIndex) and isinstance(it.value, ir.Var) and it.value.name in bufs
                        for it in s.load.index):
                     raise VerifierError("an async copy's indices are tiles, constants or scalar parameters", s.loc)
+                if s.vec not in (1, 2, 4, 8, 16) or b.shape[-1] % s.vec or \
+                        (s.vec > 1 and b.swizzle is not None and (len(b.swizzle) < 3 or b.swizzle[2] % s.vec)):
+                    raise VerifierError(f"async copy into %{s.out}: chunks of {s.vec} must divide its rows and "
+                                        "stay whole under its swizzle", s.loc)
                 _check_index(s.load.index, blocks, vtype)
                 want = access_shape(s.load.index, blocks, shape_of)
                 if want != b.shape or params[s.load.tensor].type.dtype != b.dtype:

@@ -161,12 +161,12 @@ struct Core {
   std::vector<Slot> slots;
   std::vector<Flag> flags;  // (event, id)
   bool used_cube = false, used_vector = false;
-  Core() {
-    for (int a = 0; a < NARENAS; ++a) {
+  Core() { flags.resize(64 * 8 * 8); }
+  void open(Arena a) {  // memories are allocated when a buffer is first placed in them
+    if (mem[a].empty()) {
       mem[a].assign(CAPACITY[a], 0);
       gran[a].assign(CAPACITY[a] / BLOCK, Granule{});
     }
-    flags.resize(64 * 8 * 8);
   }
   uint64_t tick(int pipe) { return ++clk[pipe].t[pipe]; }
 };
@@ -413,6 +413,7 @@ struct TPipe {
       fail(at, std::string("InitBuffer: the buffers need ") + std::to_string((uint64_t)start + bytes) + " bytes of " +
                    arena_name(a) + ", which holds " + std::to_string(CAPACITY[a]));
     core->used[a] = start + bytes;
+    core->open(a);
     return start;
   }
   template <TPosition P, int DEPTH>
@@ -608,6 +609,53 @@ void Cast(const LocalTensor<D>& dst, const LocalTensor<S>& src, const RoundMode&
   for (uint32_t i = 0; i < count; ++i) dst.ptr()[i] = (D)src.ptr()[i];  // round to nearest even
 }
 
+// Compare: bit i % 8 of byte i / 8 of dst is a[i] CMP b[i] (IEEE: NaN compares false, != true).
+enum class CMPMODE { LT, GT, EQ, LE, GE, NE };
+template <typename T>
+void Compare(const LocalTensor<uint8_t>& dst, const LocalTensor<T>& a, const LocalTensor<T>& b, CMPMODE mode,
+             uint32_t count, const SL& at = SL::current()) {
+  vector_dtype<T>(at, "Compare");
+  if (count * sizeof(T) % 256 != 0)
+    fail(at, "Compare: " + std::to_string(count) + " elements do not fill whole 256-byte repeats");
+  repeats<T>(count, at, "Compare");
+  operand(a, count, PIPE_V, false, at, "Compare");
+  operand(b, count, PIPE_V, false, at, "Compare");
+  operand(dst, count / 8, PIPE_V, true, at, "Compare");
+  uint8_t* d = dst.ptr();
+  for (uint32_t i = 0; i < count / 8; ++i) d[i] = 0;
+  for (uint32_t i = 0; i < count; ++i) {
+    float x = (float)a.ptr()[i], y = (float)b.ptr()[i];
+    bool r = mode == CMPMODE::LT ? x < y : mode == CMPMODE::GT ? x > y : mode == CMPMODE::EQ ? x == y
+           : mode == CMPMODE::LE ? x <= y : mode == CMPMODE::GE ? x >= y : x != y;
+    d[i / 8] |= (uint8_t)(r << (i % 8));
+  }
+}
+// Select: dst[i] = bit i of mask ? a[i] : b[i] (or the scalar b).
+enum class SELMODE { VSEL_CMPMASK_SPR, VSEL_TENSOR_SCALAR_MODE, VSEL_TENSOR_TENSOR_MODE };
+template <typename T>
+void Select(const LocalTensor<T>& dst, const LocalTensor<uint8_t>& mask, const LocalTensor<T>& a,
+            const LocalTensor<T>& b, SELMODE mode, uint32_t count, const SL& at = SL::current()) {
+  vector_dtype<T>(at, "Select");
+  if (mode != SELMODE::VSEL_TENSOR_TENSOR_MODE) fail(at, "Select: two tensors need VSEL_TENSOR_TENSOR_MODE");
+  repeats<T>(count, at, "Select");
+  operand(mask, (count + 7) / 8, PIPE_V, false, at, "Select");
+  operand(a, count, PIPE_V, false, at, "Select");
+  operand(b, count, PIPE_V, false, at, "Select");
+  operand(dst, count, PIPE_V, true, at, "Select");
+  for (uint32_t i = 0; i < count; ++i) dst.ptr()[i] = (mask.ptr()[i / 8] >> (i % 8)) & 1 ? a.ptr()[i] : b.ptr()[i];
+}
+template <typename T>
+void Select(const LocalTensor<T>& dst, const LocalTensor<uint8_t>& mask, const LocalTensor<T>& a, T b, SELMODE mode,
+            uint32_t count, const SL& at = SL::current()) {
+  vector_dtype<T>(at, "Select");
+  if (mode != SELMODE::VSEL_TENSOR_SCALAR_MODE) fail(at, "Select: a scalar operand needs VSEL_TENSOR_SCALAR_MODE");
+  repeats<T>(count, at, "Select");
+  operand(mask, (count + 7) / 8, PIPE_V, false, at, "Select");
+  operand(a, count, PIPE_V, false, at, "Select");
+  operand(dst, count, PIPE_V, true, at, "Select");
+  for (uint32_t i = 0; i < count; ++i) dst.ptr()[i] = (mask.ptr()[i / 8] >> (i % 8)) & 1 ? a.ptr()[i] : b;
+}
+
 // ReduceSum: dst[0] = the sum of src[0, count); the work tensor holds partial sums.
 template <typename T>
 void ReduceSum(const LocalTensor<T>& dst, const LocalTensor<T>& src, const LocalTensor<T>& work, const int32_t& count,
@@ -627,6 +675,32 @@ void ReduceSum(const LocalTensor<T>& dst, const LocalTensor<T>& src, const Local
   }
   dst.ptr()[0] = (T)total;
 }
+
+// ReduceMax / ReduceMin: dst[0] = the extreme of src[0, count) (calIndex = false: no index). A NaN
+// propagates, as the reference's max / min do; the hardware's NaN behaviour is assumed, not known.
+#define TL_REDUCE_EXT(NAME, BETTER)                                                                      \
+  template <typename T>                                                                                  \
+  void NAME(const LocalTensor<T>& dst, const LocalTensor<T>& src, const LocalTensor<T>& work,           \
+            const int32_t count, bool calIndex = false, const SL& at = SL::current()) {                 \
+    vector_dtype<T>(at, #NAME);                                                                          \
+    if (calIndex) fail(at, #NAME ": calIndex is not emitted");                                          \
+    if (count < 1) fail(at, #NAME ": count must be positive");                                          \
+    repeats<T>(count, at, #NAME);                                                                        \
+    uint32_t per = 256 / sizeof(T), parts = (count + per - 1) / per;                                    \
+    operand(src, count, PIPE_V, false, at, #NAME);                                                       \
+    operand(work, align_up(parts, 32 / sizeof(T)), PIPE_V, true, at, #NAME);                             \
+    operand(dst, 1, PIPE_V, true, at, #NAME);                                                            \
+    float best = (float)src.ptr()[0];                                                                    \
+    for (int32_t i = 1; i < count; ++i) {                                                                \
+      float v = (float)src.ptr()[i];                                                                     \
+      if (best == best && (v != v || v BETTER best)) best = v;                                           \
+    }                                                                                                    \
+    for (uint32_t p = 0; p < parts; ++p) work.ptr()[p] = (T)best;                                        \
+    dst.ptr()[0] = (T)best;                                                                              \
+  }
+TL_REDUCE_EXT(ReduceMax, >)
+TL_REDUCE_EXT(ReduceMin, <)
+#undef TL_REDUCE_EXT
 
 // ---- Cube: GM -> L1 (Nd2Nz), L1 -> L0A / L0B (LoadData), Mmad into L0C, Fixpipe L0C -> GM ----------------
 // Layouts (16x16 fractals of 2-byte elements, C0 = 16): a [rows, cols] matrix in L1 "NZ" keeps
