@@ -1,6 +1,6 @@
 """Kernels written in the tile DSL."""
 
-from .attention import flash_attention
+from .attention import flash_attention, tune_flash_attention
 from .conv import conv2d
 from .conv_tune import tune_conv2d
 from .gemm import matmul, matmul_kernel
@@ -12,4 +12,4 @@ from .softmax import softmax
 
 __all__ = ["MoEInfo", "conv2d", "flash_attention", "grouped_matmul", "kmeans", "kmeans_assign", "layer_norm",
            "lightning_attention", "lightning_kernel", "matmul", "matmul_kernel", "moe", "rms_norm", "softmax",
-           "tune_conv2d"]
+           "tune_conv2d", "tune_flash_attention"]

@@ -204,7 +204,8 @@ def _forward(call: _Call, q, k, v):
     return o, lse
 
 
-def _backward(call: _Call, q, k, v, o, lse, do):
+def _backward(call: _Call, q, k, v, o, lse, do, needed=(True, True, True)):
+    """(dq, dk, dv); None where `needed` (q, k, v) says the gradient is not wanted."""
     import torch
 
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
@@ -215,15 +216,18 @@ def _backward(call: _Call, q, k, v, o, lse, do):
     delta = torch.empty_like(lse)
     delta4 = call.lse_view(delta)
     call.run(flash_bwd_preprocess_kernel, o4, do4, delta4, call.cu_q, call.grid_q, call.varlen, tiles=("BLOCK_M",))
-    call.run(flash_bwd_dkdv_kernel, q4, k4, v4, do4, lse4, delta4, dk4, dv4, call.cu_q, call.cu_k, call.grid_k,
-             call.scale, call.causal, call.varlen)
-    call.run(flash_bwd_dq_kernel, q4, k4, v4, do4, lse4, delta4, dq4, call.cu_q, call.cu_k, call.grid_q,
-             call.scale, call.causal, call.varlen)
-    return dq, dk, dv
+    if needed[1] or needed[2]:  # one kernel makes both
+        call.run(flash_bwd_dkdv_kernel, q4, k4, v4, do4, lse4, delta4, dk4, dv4, call.cu_q, call.cu_k, call.grid_k,
+                 call.scale, call.causal, call.varlen)
+    if needed[0]:
+        call.run(flash_bwd_dq_kernel, q4, k4, v4, do4, lse4, delta4, dq4, call.cu_q, call.cu_k, call.grid_q,
+                 call.scale, call.causal, call.varlen)
+    return tuple(g if want else None for g, want in zip((dq, dk, dv), needed))
 
 
 def _autograd_function():
     import torch
+    from torch.autograd.function import once_differentiable
 
     class FlashAttentionFunction(torch.autograd.Function):
         @staticmethod
@@ -235,12 +239,52 @@ def _autograd_function():
             return o, lse
 
         @staticmethod
+        @once_differentiable  # no double backward: a second derivative is refused with torch's message
         def backward(ctx, do, dlse):
             q, k, v, o, lse = ctx.saved_tensors
-            dq, dk, dv = _backward(ctx.call, q, k, v, o, lse, do)
+            dq, dk, dv = _backward(ctx.call, q, k, v, o, lse, do, tuple(ctx.needs_input_grad[:3]))
             return dq, dk, dv, None
 
     return FlashAttentionFunction
+
+
+def tune_flash_attention(q, k, v, *, causal: bool = False, scale: float | None = None, cu_seqlens_q=None,
+                         cu_seqlens_k=None, configs: list[tl.Config] | None = None, backend: str | None = None,
+                         budget: float | None = None, db=None) -> dict:
+    """Sweep the tile configs (`attention_configs` for the head dim unless `configs=` is given) for
+    the forward, dk/dv and dq kernels on these inputs, and store each kernel's winner in the tuning
+    database (`db`, else the default one), where later `flash_attention` calls of the same shape
+    class without config= find it. Returns {kernel name: TuneResult}. The inputs are only read."""
+    import torch
+
+    from tilelang.autotune.sweep import tune
+
+    varlen = cu_seqlens_q is not None
+    _check_tensors(q, k, v, varlen)
+    max_q = _check_cu("cu_seqlens_q", cu_seqlens_q, q.shape[0], None, q) if varlen else None
+    max_k = _check_cu("cu_seqlens_k", cu_seqlens_k, k.shape[0], None, q) if varlen else None
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    name = backend or ("cpu" if q.device.type == "cpu" else "triton")
+    configs = configs or attention_configs(q.shape[-1], name, q.device.type)
+    with torch.no_grad():
+        call = _Call(q, k, v, causal, scale, cu_seqlens_q, cu_seqlens_k, max_q, max_k, None, backend)
+        o, lse = _forward(call, q, k, v)
+        do = torch.randn_like(o)
+        q4, k4, v4, o4, do4 = (call.four_d(t) for t in (q, k, v, o, do))
+        dq4, dk4, dv4 = (call.four_d(torch.empty_like(t)) for t in (q, k, v))
+        lse4, delta = call.lse_view(lse), torch.empty_like(lse)
+        delta4 = call.lse_view(delta)
+        call.run(flash_bwd_preprocess_kernel, o4, do4, delta4, call.cu_q, call.grid_q, call.varlen, tiles=("BLOCK_M",))
+        common = (call.cu_q, call.cu_k)
+        runs = {
+            flash_fwd_kernel: (q4, k4, v4, o4, lse4, *common, call.grid_q, call.scale, call.causal, call.varlen),
+            flash_bwd_dkdv_kernel: (q4, k4, v4, do4, lse4, delta4, dk4, dv4, *common, call.grid_k, call.scale,
+                                    call.causal, call.varlen),
+            flash_bwd_dq_kernel: (q4, k4, v4, do4, lse4, delta4, dq4, *common, call.grid_q, call.scale, call.causal,
+                                  call.varlen),
+        }
+        return {kernel.name: tune(kernel, *args, configs=configs, backend=backend, budget=budget, db=db,
+                                  progress=False) for kernel, args in runs.items()}
 
 
 _FUNCTION = []

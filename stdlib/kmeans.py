@@ -11,10 +11,10 @@ data sits far from the origin. Ties resolve to the lowest centroid index, as num
 
 Update: a segment reduction by atomics. `kmeans_accumulate_kernel` adds every point into the f64
 sum of its cluster and counts the cluster's points (int32, exact). Float atomics land in no fixed
-order; in f64 the run-to-run difference of a sum is ~1e-16 relative, so after the division the new
-f32 centroid is the correctly rounded f32 of the f64 mean except in the rare case where the f64 mean
-lies within that distance of an f32 rounding boundary (then it may differ by one f32 ulp between
-runs). `kmeans_update_kernel` divides, keeps the old centroid for an empty cluster, prepares the
+order; in f64 a sum's error (and its run-to-run difference) is ~P * 1e-16 relative, far below f32
+resolution, so the new f32 centroid (the f64 mean rounded once) is the same on every run except in
+the rare case where the f64 mean lies within that distance of an f32 rounding boundary (then runs
+may differ by one f32 ulp). `kmeans_update_kernel` divides, keeps the old centroid for an empty cluster, prepares the
 shifted centroids and their squared norms for the next assignment and clears the sums.
 """
 

@@ -34,6 +34,7 @@ def lightning_kernel(q, k, v, decay, o, reverse):
     Z, H, S, D = k.shape
     Z, H, S, E = v.shape
     Z, H, S, E = o.shape
+    (H,) = decay.shape
     # One program per (batch, head, value tile): the state's columns are independent, so value tiles
     # add parallelism (at the price of recomputing Q K^T per tile); the sequence is one loop.
     for b, h, e in tl.tile([Z, H, E], block=[1, 1, None]):
@@ -118,8 +119,10 @@ def _check(q, k, v, decay):
     if decay.requires_grad:
         _fail("`decay` does not get a gradient: in Lightning Attention-2 the per-head rates are fixed "
               "(ALiBi-style slopes), not learned; pass `decay.detach()`")
-    if not bool((decay >= 0).all()):  # also false for NaN
-        _fail(f"`decay` must be finite and >= 0 (lambda = exp(-decay) <= 1), got {decay.tolist()}")
+    bad = ~(torch.isfinite(decay) & (decay >= 0))  # one host read; NaN and inf are bad too
+    if bool(bad.any()):
+        h = int(bad.nonzero()[0, 0])
+        _fail(f"`decay` must be finite and >= 0 (lambda = exp(-decay) <= 1), got {decay[h].item()} for head {h}")
 
 
 def _new_output(like):
@@ -175,6 +178,7 @@ def _backward(q, k, v, decay, grad_o, needed, config, backend):
 
 def _autograd_function():
     import torch
+    from torch.autograd.function import once_differentiable
 
     class LightningAttention(torch.autograd.Function):
         @staticmethod
@@ -184,6 +188,7 @@ def _autograd_function():
             return _run(q, k, v, decay, False, config, backend)
 
         @staticmethod
+        @once_differentiable  # the backward's kernels are not differentiable themselves: say so if asked
         def backward(ctx, grad_o):
             q, k, v, decay = ctx.saved_tensors
             grad_o = grad_o.to(v.dtype)

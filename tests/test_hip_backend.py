@@ -332,14 +332,38 @@ def _check_golden(name: str, text: str):
     assert text == path.read_text(), f"{name} differs from its golden file (TILELANG_UPDATE_GOLDEN=1 to accept)"
 
 
-@pytest.mark.parametrize("name", ["matmul_f16", "softmax_f32"])
+@pytest.mark.parametrize("name", ["matmul_f16", "softmax_f32", "attention_f16"])
 def test_generated_hip_matches_golden(name):
     if name == "matmul_f16":
         r = rendered(matmul_kernel, F16)
+    elif name == "attention_f16":
+        from tilelang.api import kernel_signature_from_options
+
+        dtypes, fixed, config = ATTENTION_F16
+        r = rendered(K.attention_kernel, kernel_signature_from_options(K.attention_kernel, dtypes, {}), config, fixed)
     else:
         r = rendered(K.softmax_kernel, {n: ArgSpec("tensor", "f32", 2) for n in ("x", "out")},
                      tl.Config(BLOCK_M=32, BLOCK_N=32))
     _check_golden(f"{name}.hip", r.source[len(r.prelude):])
+
+
+@needs_hipcc
+def test_pipelined_f32_gemm_keeps_an_lds_ring_and_swizzled_softmax_compiles():
+    """Double-buffered LDS from the pipelining pass (num_stages copies of each operand tile, filled
+    one iteration ahead) and an XOR-swizzled LDS tile from the swizzle pass, both built."""
+    cfg = tl.Config(BLOCK_M=32, BLOCK_N=32, BLOCK_K=16, num_stages=3, num_warps=1)
+    mk = lowered(matmul_kernel, {n: ArgSpec("tensor", "f32", 2) for n in "abc"}, cfg)
+    rings = [b for b in mk.buffers if b.ring]
+    assert len(rings) == 2 and all(b.ring[1] == 3 for b in rings)
+    r = render_hip(mk)
+    assert r.shared_bytes >= 3 * (32 * 16 + 16 * 32) * 4 and "tl_cp_async4" in r.source
+    co, _ = tc.compile_hip(r.source, HAVE[-1], "gemm_ring")
+    assert tc.kernel_resources(co)["matmul_kernel"].get("lds_bytes", 0) == 0  # dynamic LDS: sized at launch
+    sm = lowered(K.softmax_kernel, {n: ArgSpec("tensor", "f32", 2) for n in ("x", "out")},
+                 tl.Config(BLOCK_M=32, BLOCK_N=32))
+    assert any(b.swizzle for b in sm.buffers)
+    co, _ = tc.compile_hip(render_hip(sm).source, HAVE[-1], "softmax")
+    assert tc.kernel_resources(co)["softmax_kernel"]["scratch_bytes"] == 0
 
 
 def test_too_much_lds_is_a_located_backend_error():
@@ -369,6 +393,10 @@ def test_aot_writes_source_code_object_assembly_and_manifest(tmp_path):
     assert "v_mfma" in (tmp_path / "matmul_kernel.dis.s").read_text()
     assert "v_mfma" in (tmp_path / "matmul_kernel.s").read_text()
     assert "hipModuleLaunchKernel" in (tmp_path / "matmul_kernel.c").read_text()
+    if Path("/usr/include/hip/hip_runtime_api.h").exists():  # the launcher compiles against the HIP runtime
+        cc = subprocess.run(["gcc", "-fsyntax-only", "-D__HIP_PLATFORM_AMD__", str(tmp_path / "matmul_kernel.c")],
+                            capture_output=True, text=True)
+        assert cc.returncode == 0, cc.stderr
 
 
 @needs_hipcc

@@ -291,3 +291,120 @@ def test_docs_example_runs():
         r = slice(int(cu[b]), int(cu[b + 1]))
         want = reference(*(t[r].double().permute(1, 0, 2)[None] for t in (qp, kp, vp)), False, 32 ** -0.5)
         assert_close(op[r].permute(1, 0, 2)[None], want, "f32", reduction_len=16)
+
+
+def kernel_cases():
+    from tilelang.frontend.lower import ArgSpec
+    from tilelang.stdlib import attention_kernels as ak
+
+    t = lambda dt, rank: ArgSpec("tensor", dt, rank)  # noqa: E731
+    scal = {"scale": ArgSpec("scalar", "f32"), "causal": ArgSpec("scalar", "bool")}
+    seq = {"cu_q": t("i32", 1), "cu_k": t("i32", 1)}
+    for varlen in (False, True):
+        flag = {"varlen": ArgSpec("const", "bool", 0, varlen)}
+        yield ak.flash_fwd_kernel, {**{n: t("f16", 4) for n in ("q", "k", "v", "o")}, "lse": t("f32", 3), **seq,
+                                    "grid_q": t("i8", 2), **scal, **flag}
+        yield ak.flash_bwd_preprocess_kernel, {"o": t("f16", 4), "do": t("f16", 4), "delta": t("f32", 3),
+                                               "cu_q": t("i32", 1), "grid_q": t("i8", 2), **flag}
+        yield ak.flash_bwd_dkdv_kernel, {**{n: t("bf16", 4) for n in ("q", "k", "v", "do", "dk", "dv")},
+                                         "lse": t("f32", 3), "delta": t("f32", 3), **seq, "grid_k": t("i8", 2),
+                                         **scal, **flag}
+        yield ak.flash_bwd_dq_kernel, {**{n: t("f16", 4) for n in ("q", "k", "v", "do", "dq")}, "lse": t("f32", 3),
+                                       "delta": t("f32", 3), **seq, "grid_q": t("i8", 2), **scal, **flag}
+
+
+def head_dims(kernel, d):
+    return {"DV": d} if kernel.name == "flash_bwd_preprocess_kernel" else {"D": d, "DV": d}
+
+
+@pytest.mark.parametrize("case", range(8))
+def test_kernels_round_trip_every_pass(case):
+    """Each kernel's IR after every pass prints, parses back equal, and the soundness step accepts it."""
+    from tilelang.ir.parser import parse
+    from tilelang.ir.printer import print_kernel
+    from tilelang.passes import PassContext, run_pipeline
+
+    kernel, sig = list(kernel_cases())[case]
+    steps = []
+    config = tl.Config(BLOCK_M=16) if kernel.name == "flash_bwd_preprocess_kernel" else TILES
+    run_pipeline(kernel.lower(sig, head_dims(kernel, 64)), PassContext(config=config, pow2_tiles=True),
+                 lambda name, k: steps.append(k))
+    for k in steps:
+        text = print_kernel(k)
+        assert parse(text) == k, text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", [0, 2, 3, 4])
+def test_kernels_compile_for_sm90(tmp_path, case):
+    """Triton's GPU compiler (not only its interpreter) accepts the kernels at head dim 128 with the
+    GPU default tiles: a real cubin for sm_90, no GPU needed (dense forward, dk/dv, dq; packed
+    forward)."""
+    from tilelang import backend as backends
+    from tilelang.passes import PassContext, run_pipeline
+
+    kernel, sig = list(kernel_cases())[case]
+    config = tl.Config(BLOCK_M=128, BLOCK_N=64, num_warps=8, num_stages=2)
+    if kernel.name == "flash_bwd_preprocess_kernel":
+        config = tl.Config(BLOCK_M=128, num_warps=8)
+    final = run_pipeline(kernel.lower(sig, head_dims(kernel, 128)),
+                         PassContext(config=config, target="triton", pow2_tiles=True))
+    info = backends.get("triton").write_aot(final, "triton-cuda:sm_90", tmp_path, "attention")
+    data = (tmp_path / info["files"][1]).read_bytes()
+    assert data[:4] == b"\x7fELF" and info["symbol"].encode() in data
+
+
+def test_gpu_benchmark_checks_run_on_cpu():
+    """benchmarks/gpu_stdlib_flash_attention.py imports, and the correctness check it runs before
+    timing (its --dry-run) passes on CPU tensors."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_stdlib_flash_attention.py"
+    spec = importlib.util.spec_from_file_location("gpu_stdlib_flash_attention", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    for causal in (False, True):
+        assert bench.check(*bench.make(1, 2, 17, 32, torch.float32, "cpu"), causal, "cpu", TILES) < 1e-5
+
+
+@pytest.mark.slow
+def test_tuning_stores_winners_that_calls_use(tmp_path, monkeypatch):
+    """tune_flash_attention sweeps the forward, dk/dv and dq kernels and stores each winner; a later
+    call without config= runs with the stored winner (and is still right)."""
+    from tilelang.autotune import TuningDB
+    from tilelang.stdlib import attention_kernels as ak
+    from tilelang.stdlib import tune_flash_attention
+
+    monkeypatch.setenv("TILELANG_TUNING_DB", str(tmp_path / "tuning.sqlite3"))
+    db = TuningDB(tmp_path / "tuning.sqlite3")
+    q, k, v = inputs((1, 2, 20, 32), (1, 1, 20, 32), (1, 1, 20, 32), "f32", 9)
+    configs = [tl.Config(BLOCK_M=16, BLOCK_N=16), tl.Config(BLOCK_M=16, BLOCK_N=32)]
+    results = tune_flash_attention(q.detach(), k.detach(), v.detach(), causal=True, configs=configs,
+                                   backend="reference", db=db)
+    assert set(results) == {"flash_fwd_kernel", "flash_bwd_dkdv_kernel", "flash_bwd_dq_kernel"}
+    assert all(r.best in configs for r in results.values())
+    check(q, k, v, True, "f32", "reference")  # no config=: the database's winners
+    used = {key[2] for key in ak.flash_fwd_kernel._compiled if isinstance(key, tuple) and len(key) > 2}
+    assert results["flash_fwd_kernel"].best in used
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_strided_inputs_and_partial_gradients(backend):
+    """[batch, seq, heads, dim] tensors passed as `.transpose(1, 2)` views (no copy), and gradients
+    asked for q only, then for k and v only."""
+    g = torch.Generator().manual_seed(21)
+    q, k, v = (torch.randn(2, s, h, 32, generator=g).transpose(1, 2) for s, h in ((19, 4), (23, 2), (23, 2)))
+    grad = torch.randn(2, 4, 19, 32, generator=g)
+    leaves64 = [t.double().requires_grad_() for t in (q, k, v)]
+    want = reference(*leaves64, True, 32 ** -0.5)
+    want.backward(grad.double())
+    for wanted in ((True, False, False), (False, True, True)):
+        leaves = [t.clone().requires_grad_(w) for t, w in zip((q, k, v), wanted)]
+        out = flash_attention(*leaves, causal=True, config=TILES, backend=backend)
+        assert_close(out.detach(), want.detach(), "f32", reduction_len=23)
+        out.backward(grad)
+        for t, w, t64 in zip(leaves, wanted, leaves64):
+            assert (t.grad is not None) == w
+            if w:
+                assert_close(t.grad, t64.grad, "f32", reduction_len=8 * 23)

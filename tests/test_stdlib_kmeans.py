@@ -164,6 +164,21 @@ def test_kmeans_matches_lloyd_float64(backend, iters):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@settings(max_examples=3)
+@given(P=st.integers(8, 150), k=st.integers(1, 7), D=st.just(6), iters=st.integers(0, 3),
+       dtype=st.sampled_from(["f32", "f16", "bf16"]), seed=st.integers(0, 2**16))
+def test_kmeans_random_blobs(backend, P, k, D, iters, dtype, seed):
+    """Random sizes and dtypes; the start has one centroid per blob (points 0..k-1), so no
+    centroid pair shares a blob and no point is near a tie: assignments equal float64 Lloyd's."""
+    x = blobs(P, k, D, seed).to(TORCH_DTYPES[dtype])
+    init = x[:k].float()
+    cen, asg = kmeans(x, k, iters, init=init, config=SMALL, backend=backend)
+    want_c, want_a = lloyd_reference(x.double().numpy(), init.double().numpy(), iters)
+    assert (asg.numpy() == want_a).all()
+    assert_close(cen, torch.from_numpy(want_c), "f32", P)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_empty_cluster_keeps_its_centroid(backend):
     x = blobs(40, 3, 6, seed=1).float()
     init = torch.cat([x[:3], torch.full((1, 6), 1e4)])  # centroid 3 is far from every point

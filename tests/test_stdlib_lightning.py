@@ -116,7 +116,8 @@ def _call(**change):
 @pytest.mark.parametrize("change, message", [
     (dict(decay=torch.tensor([0.1, 0.2], requires_grad=True)), "does not get a gradient"),
     (dict(decay=torch.tensor([0.1, -0.2])), "must be finite and >= 0"),
-    (dict(decay=torch.tensor([0.1, float("nan")])), "must be finite and >= 0"),
+    (dict(decay=torch.tensor([0.1, float("nan")])), "must be finite and >= 0.*nan for head 1"),
+    (dict(decay=torch.tensor([float("inf"), 0.0])), "must be finite and >= 0.*inf for head 0"),
     (dict(decay=torch.tensor([0.1])), "one rate per head"),
     (dict(decay=torch.tensor([1, 2])), "float tensor"),
     (dict(q=torch.randn(2, 5, 4)), "must be 4-D"),
@@ -163,3 +164,30 @@ def test_only_the_gradients_asked_for():
     (want,) = torch.autograd.grad(recurrence(q.double(), k.double(), vd, decay), [vd], grad_o.double())
     assert_close(dv, want, "f32", 20 * 16)
     assert q.grad is None and k.grad is None
+
+
+def test_a_tuned_winner_is_used(tmp_path, monkeypatch):
+    """A winner stored by `tune(lightning_kernel, ..., configs=...)` is what a call without config= runs."""
+    from tilelang.autotune import hook
+    from tilelang.autotune.sweep import tune
+
+    monkeypatch.setenv("TILELANG_TUNING_DB", str(tmp_path / "tuning.sqlite3"))
+    q, k, v, decay, _ = inputs(1, 2, 40, 8, 8, "f32", 6)
+    out = torch.empty_like(v)
+    assert lightning._default_config(q, k, v, decay, out, False, "reference") == tl.Config(BLOCK_N=64, BLOCK_E=8)
+    configs = [tl.Config(BLOCK_N=16, BLOCK_E=8), tl.Config(BLOCK_N=8, BLOCK_E=8)]
+    result = tune(lightning.lightning_kernel, q, k, v, decay, out, False, configs=configs, backend="reference",
+                  budget=60)
+    assert result.best in configs
+    # the hook rechecks whether a database file exists at most once a second: make it look now
+    monkeypatch.setattr(hook, "_db_seen", [False, 0.0])
+    assert lightning._default_config(q, k, v, decay, out, False, "reference") == result.best
+
+
+def test_double_backward_is_refused():
+    q, k, v, decay, grad_o = inputs(1, 1, 8, 4, 4, "f32", 7)
+    v = v.clone().requires_grad_()
+    (dv,) = torch.autograd.grad(lightning.lightning_attention(q, k, v, decay, config=SMALL), [v], grad_o,
+                                create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable|double backward|does not require grad"):
+        torch.autograd.grad(dv.sum(), [v])
